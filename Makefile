@@ -1,0 +1,117 @@
+# chatkitd - build, test, run.  `make run` and `make test` work on a fresh Debian
+# bookworm machine: they install what they need with apt-get first (sudo when not root).
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := libh2o-evloop libpq libcurl jansson libjwt openssl libcmark
+CSTD    := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0
+WARN    := -Wall -Wextra -Werror -Wno-missing-field-initializers
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS  := $(CSTD) $(WARN) $(OPT) $(SAN) -Isrc -I$(BUILD)/gen
+LDLIBS  := -lpthread -lm
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+PY      := /usr/bin/python3
+
+SRCS    := $(sort $(wildcard src/*/*.c))
+OBJS    := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+MAIN    := src/main.c
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+SQLS    := $(sort $(wildcard sql/[0-9]*.sql))
+
+# Debian packages: build, run, test (see README "Dependencies").
+DEPS_BUILD := build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
+              libjansson-dev libjwt-dev libcmark-dev check
+DEPS_RUN   := postgresql openssl ca-certificates
+DEPS_TEST  := python3 python3-pycurl python3-jsonschema curl nghttp2-client procps
+DEPS_ASAN  := libclang-rt-14-dev
+DEPS_FUZZ  := clang libclang-rt-14-dev
+DEPS_BENCH := wrk nghttp2-client postgresql-contrib
+
+.PHONY: all deps deps-test run test unit acceptance test-asan test-valgrind fuzz bench clean
+all: $(BUILD)/chatkitd
+
+# --- dependencies ----------------------------------------------------------
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+deps:
+	$(call apt_install,$(DEPS_BUILD) $(DEPS_RUN))
+deps-test: deps
+	$(call apt_install,$(DEPS_TEST))
+
+# --- build -------------------------------------------------------------------
+$(BUILD)/gen/migrations.c: $(SQLS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	scripts/embed-sql.sh $@ $(SQLS)
+
+$(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libchatkitd.a: $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/chatkitd: $(MAIN) $(BUILD)/libchatkitd.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libchatkitd.a $(PKG_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libchatkitd.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) $< $(BUILD)/libchatkitd.a $(PKG_LIBS) $(CHECK_LIBS) $(LDLIBS) -o $@
+
+-include $(OBJS:.o=.d)
+
+# --- run ---------------------------------------------------------------------
+# Serves on 127.0.0.1:8000.  Without DATABASE_URL it starts a PostgreSQL of its
+# own (scripts/pg-local.sh, data under var/ or beside it, see README) and
+# ingests docs/ so the server can answer questions about itself.
+run: deps all
+	@scripts/run-local.sh $(BUILD)/chatkitd
+
+# --- tests -------------------------------------------------------------------
+test: deps-test all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory unit acceptance BUILD=$(BUILD)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+acceptance: all
+	$(PY) tests/acceptance/run.py --binary $(BUILD)/chatkitd
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps-test
+	$(call apt_install,$(DEPS_ASAN))
+	$(MAKE) --no-print-directory test BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+# Unit tests under valgrind (leaks are errors) and the server under valgrind
+# for the acceptance suite.
+test-valgrind: deps-test all $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	  CK_TIMEOUT_MULTIPLIER=20 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=42 $$t; done
+	CHATKITD_VALGRIND=1 $(PY) tests/acceptance/run.py --binary $(BUILD)/chatkitd
+
+fuzz:
+	$(call apt_install,$(DEPS_FUZZ))
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+bench: all
+	$(call apt_install,$(DEPS_BENCH) $(DEPS_TEST))
+	bench/run.sh $(BUILD)/chatkitd
+
+clean:
+	rm -rf build build-asan build-fuzz

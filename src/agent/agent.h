@@ -1,0 +1,77 @@
+/*
+ * agent.h - respond(): the agent loop behind every streamed turn.
+ *
+ * One ck_agent_t per worker thread.  It owns that worker's libcurl multi
+ * handle (driven by the loop, src/base/loop.h) and talks to any
+ * OpenAI-compatible Chat Completions endpoint, streamed.  It runs tools (the
+ * `search` tool over the ingested corpus, via src/store) and reports what the
+ * user should see as ChatKit ThreadStreamEvents to a sink; the caller
+ * (src/http/stream_turn.c with the pure pipeline of src/protocol) persists and
+ * forwards them.  Never blocks, never includes h2o, never writes to the store
+ * except through ck_store_op().
+ *
+ * Convention: ck_agent_respond() returns a run handle; the sink's on_event is
+ * called zero or more times and then on_finish exactly once, unless
+ * ck_agent_cancel() is called first (then nothing more is called).
+ */
+#ifndef CK_AGENT_AGENT_H
+#define CK_AGENT_AGENT_H
+
+#include <jansson.h>
+
+#include "../base/loop.h"
+#include "../store/store.h"
+
+typedef struct ck_agent ck_agent_t;
+typedef struct ck_agent_run ck_agent_run_t;
+
+typedef struct ck_agent_config {
+    const char *base_url;        /* OPENAI_BASE_URL, default https://api.openai.com/v1 */
+    const char *api_key;         /* OPENAI_API_KEY */
+    const char *model;           /* CHATKITD_MODEL */
+    const char *system_prompt;   /* text of CHATKITD_SYSTEM_PROMPT_FILE (or the built-in prompt) */
+    int retrieval_only;          /* 1 when OPENAI_API_KEY and OPENAI_BASE_URL are both unset */
+    int allow_model_override;    /* honour inference_options.model from the request */
+    int max_turns;               /* model round trips per user turn (default 10) */
+    int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
+    int max_retries;             /* before the first token reached the client */
+} ck_agent_config_t;
+
+/* Fills `config` from the environment (see README "Configuration"). */
+void ck_agent_config_from_env(ck_agent_config_t *config);
+
+typedef struct ck_turn {
+    const char *user_id;
+    const json_t *thread;          /* the thread (ThreadMetadata wire shape); borrowed */
+    const json_t *user_message;    /* the new user_message item, or NULL for continuations */
+    const json_t *request_metadata;/* the request's `metadata` object (pageContext, userInfo) or NULL */
+    const json_t *action;          /* threads.custom_action: the action, else NULL */
+    const json_t *sender_item;     /* threads.custom_action: the widget item, or NULL */
+} ck_turn_t;
+
+typedef struct ck_agent_sink {
+    /* One ThreadStreamEvent (thread.item.added/updated/done/replaced/removed,
+     * progress_update, notice, client_effect, error).  Ownership of `event`
+     * passes to the sink. */
+    void (*on_event)(json_t *event, void *user);
+    /* The agent changed thread fields (e.g. set `title`): `changes` is an
+     * object of the changed ThreadMetadata fields; borrowed.  The pipeline
+     * persists them and emits thread.updated. */
+    void (*on_thread_changed)(const json_t *changes, void *user);
+    /* The turn is over.  On failure the agent has already sent an `error`
+     * event through on_event. */
+    void (*on_finish)(void *user);
+} ck_agent_sink_t;
+
+ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_config_t *config);
+void ck_agent_destroy(ck_agent_t *agent);
+
+ck_agent_run_t *ck_agent_respond(ck_agent_t *agent, const ck_turn_t *turn, const ck_agent_sink_t *sink, void *user);
+
+/* The client went away: abort the model call and tools; no sink call follows. */
+void ck_agent_cancel(ck_agent_run_t *run);
+
+/* Backpressure: a slow client's buffer is full (1) or drained again (0). */
+void ck_agent_pause(ck_agent_run_t *run, int paused);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * store.h - the PostgreSQL thread store, as seen by src/http and src/agent.
+ *
+ * One ck_store_t per worker thread, living on that worker's event loop.  It
+ * owns a few libpq connections in non-blocking pipeline mode, driven by the
+ * loop (src/base/loop.h); it never blocks the loop and never includes h2o.
+ *
+ * Every protocol operation is ONE round trip: a call of the SQL dispatcher
+ * `chatkit.op(op text, user_id text, params jsonb) -> jsonb` (sql/), which
+ * returns the wire JSON itself.  C only validates requests before the call and
+ * passes the result bytes through.  The list of ops and their params/results
+ * is in src/store/README.md (the contract with sql/).
+ *
+ * Errors raised by the SQL functions carry a SQLSTATE that maps to an HTTP
+ * status (see ck_store_reply_t.http_status): not found -> 404, bad params ->
+ * 400, conflict/state -> 409, too large -> 413, database down -> 503, else 500.
+ *
+ * Must never: block, include h2o, or keep a pointer into a reply after the
+ * callback returns.
+ */
+#ifndef CK_STORE_STORE_H
+#define CK_STORE_STORE_H
+
+#include <stddef.h>
+
+#include "../base/loop.h"
+
+typedef struct ck_store ck_store_t;
+typedef struct ck_store_call ck_store_call_t;
+
+typedef struct ck_store_reply {
+    int ok;              /* 1: success, result below; 0: failure, fields below */
+    int http_status;     /* on failure: 400, 404, 409, 413, 503 or 500 */
+    const char *code;    /* on failure: short machine code, e.g. "not_found" */
+    const char *message; /* on failure: human readable, safe to show the client */
+    const char *json;    /* on success: the op's result as compact JSON text (NUL-terminated) */
+    size_t json_len;
+    const char *bytes;   /* binary ops only: the bytea column (may be NULL) */
+    size_t bytes_len;
+} ck_store_reply_t;
+
+/* Called exactly once per call (unless cancelled), on the loop thread.
+ * The reply and everything it points to are valid only during the callback. */
+typedef void (*ck_store_cb)(const ck_store_reply_t *reply, void *user);
+
+typedef struct ck_store_config {
+    const char *conninfo;  /* libpq URI or key=value string; NULL = no database */
+    int connections;       /* connections per worker (default 2) */
+    int reconnect_ms;      /* delay between reconnect attempts (default 1000) */
+} ck_store_config_t;
+
+/* Creates the per-worker store and starts connecting in the background.
+ * Never fails because the database is down: calls then fail with 503 until a
+ * connection is up (it keeps retrying, also after a restart of PostgreSQL). */
+ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config);
+void ck_store_destroy(ck_store_t *store);
+
+/* 1 when at least one connection is up and the schema is migrated. */
+int ck_store_ready(const ck_store_t *store);
+
+/* Run `op` (a name from src/store/README.md) for `user_id` with the JSON
+ * object `params_json` (len bytes, need not be NUL-terminated).  The callback
+ * gets the op's JSON result.  Returns a handle usable with ck_store_cancel()
+ * until the callback has run; the store owns it. */
+ck_store_call_t *ck_store_op(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
+                             size_t params_len, ck_store_cb cb, void *user);
+
+/* Same, for the ops that move attachment bytes: `data` (may be NULL) is passed
+ * as a bytea and the reply's `bytes` carries the bytea the op returns. */
+ck_store_call_t *ck_store_op_bytes(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
+                                   size_t params_len, const void *data, size_t data_len, ck_store_cb cb, void *user);
+
+/* The callback will not be called.  The query itself still completes on the
+ * server (its result is dropped). */
+void ck_store_cancel(ck_store_call_t *call);
+
+/* --- process-wide set-up, outside any event loop (blocking; main thread or
+ *     the admin thread only) ---------------------------------------------- */
+
+/* Applies the sql/NNN_*.sql files (embedded in the binary at build time, see
+ * build/gen/migrations.c) in order, each in a transaction, recorded in
+ * chatkit.schema_migrations, under a PostgreSQL advisory lock so several
+ * processes can start at once.  Returns 0 on success, -1 (logged) otherwise. */
+int ck_store_migrate(const char *conninfo);
+
+/* The embedded migrations (generated from sql/ by scripts/embed-sql.sh). */
+typedef struct ck_migration {
+    const char *name; /* file name, e.g. "001_schema.sql"; its number is the version */
+    const char *sql;
+} ck_migration_t;
+extern const ck_migration_t ck_migrations[];
+extern const int ck_migrations_count;
+
+/* Marks the schema as migrated for every worker's store (set by the admin
+ * thread once ck_store_migrate() succeeded). */
+void ck_store_set_schema_ready(int ready);
+int ck_store_schema_ready(void);
+
+#endif
