@@ -1,0 +1,2 @@
+build/obj/http/gate.o: src/http/gate.c src/http/gate.h
+src/http/gate.h:
