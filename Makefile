@@ -31,7 +31,7 @@ DEPS_ASAN  := libclang-rt-14-dev
 DEPS_FUZZ  := clang libclang-rt-14-dev
 DEPS_BENCH := wrk nghttp2-client postgresql-contrib
 
-.PHONY: all deps deps-test run test unit acceptance test-asan test-valgrind fuzz bench clean
+.PHONY: all deps deps-test run test acceptance test-asan test-valgrind fuzz bench clean
 all: $(BUILD)/chatkitd
 
 # --- dependencies ----------------------------------------------------------
@@ -84,13 +84,10 @@ run: deps all
 
 # --- tests -------------------------------------------------------------------
 test: deps-test all $(UNIT_BINS)
-	@$(MAKE) --no-print-directory unit acceptance BUILD=$(BUILD)
-
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	tests/run.sh $(BUILD)
 
 acceptance: all
-	$(PY) tests/acceptance/run.py --binary $(BUILD)/chatkitd
+	$(PY) tests/acceptance/run.py --binary $(BUILD)/chatkitd $(ACCEPTANCE_ARGS)
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps-test

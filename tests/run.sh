@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR - the whole suite behind `make test`:
+#   1. starts a throwaway PostgreSQL cluster (scripts/pg-local.sh) for the unit
+#      tests that need one (CHATKITD_TEST_DATABASE_URL) and the SQL tests,
+#   2. runs every Check unit-test binary (BUILD_DIR/tests/test_*),
+#   3. runs the SQL tests (tests/sql/run.sh) when present,
+#   4. runs the acceptance suite (tests/acceptance/run.py, which starts its own
+#      cluster and servers),
+# and stops everything it started, whatever happens.
+set -uo pipefail
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+pgdir=$(mktemp -d /tmp/chatkitd-unit-pg.XXXXXX)
+chmod 0755 "$pgdir"
+cleanup() { "$root/scripts/pg-local.sh" stop "$pgdir/pg"; rm -rf "$pgdir"; }
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+CHATKITD_TEST_DATABASE_URL=$("$root/scripts/pg-local.sh" start "$pgdir/pg" "$port") || { echo "cannot start PostgreSQL"; exit 1; }
+export CHATKITD_TEST_DATABASE_URL
+
+failed=0
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  echo "== $(basename "$t")"
+  "$t" || failed=1
+done
+if [ -x "$root/tests/sql/run.sh" ]; then
+  echo "== sql"
+  "$root/tests/sql/run.sh" "$CHATKITD_TEST_DATABASE_URL" || failed=1
+fi
+echo "== acceptance"
+/usr/bin/python3 "$root/tests/acceptance/run.py" --binary "$build/chatkitd" || failed=1
+exit $failed
