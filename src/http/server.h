@@ -1,0 +1,82 @@
+/*
+ * server.h - the HTTP server: configuration, worker threads and routes.
+ *
+ * The process runs N worker threads (CHATKITD_WORKERS, default one per core).
+ * Each worker owns one h2o event loop, its own listening socket(s) bound with
+ * SO_REUSEPORT to the shared address, one ck_loop_t over that evloop, one
+ * per-worker store (src/store) and one agent (src/agent).  Everything a
+ * request handler needs is reachable from its worker, which handlers find
+ * with ck_http_worker_of(req).  Nothing is shared between workers except the
+ * read-only server configuration and the pre-rendered documentation pages.
+ *
+ * An admin thread (not an event loop) applies the database migrations until
+ * they succeed, so the server starts and serves /healthz even while
+ * PostgreSQL is down.
+ */
+#ifndef CK_HTTP_SERVER_H
+#define CK_HTTP_SERVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <h2o.h>
+
+#include "../agent/agent.h"
+#include "../base/loop.h"
+#include "../store/store.h"
+
+/* Process-wide settings, read once from the environment (ck_http_config_from_env). */
+typedef struct ck_http_config {
+    const char *listen;       /* CHATKITD_LISTEN, default "127.0.0.1:8000" */
+    const char *tls_listen;   /* CHATKITD_TLS_LISTEN, or NULL */
+    const char *tls_cert;     /* CHATKITD_TLS_CERT (PEM chain), or NULL */
+    const char *tls_key;      /* CHATKITD_TLS_KEY (PEM), or NULL */
+    const char *database_url; /* DATABASE_URL, or NULL: degraded mode */
+    const char *public_url;   /* CHATKITD_PUBLIC_URL without trailing '/', or NULL */
+    const char *docs_dir;     /* CHATKITD_DOCS_DIR, default "docs" */
+    const char *upload_mime_types; /* CHATKITD_UPLOAD_MIME_TYPES, comma-separated, '*' wildcards */
+    int workers;              /* CHATKITD_WORKERS, default number of online cores */
+    size_t max_body;          /* CHATKITD_MAX_BODY: POST /chatkit body limit, default 1 MiB */
+    size_t upload_max_bytes;  /* CHATKITD_UPLOAD_MAX_BYTES, default 10 MiB */
+    unsigned char upload_secret[64]; /* CHATKITD_UPLOAD_SECRET or random per process */
+    size_t upload_secret_len;
+} ck_http_config_t;
+
+/* One worker thread.  Owned by the server; lives from ck_http_server_start()
+ * to ck_http_server_stop(). */
+struct ck_http_worker {
+    h2o_context_t ctx;           /* h2o context; ctx.loop == evloop */
+    h2o_evloop_t *evloop;        /* this worker's h2o event loop */
+    ck_loop_t *loop;             /* the same loop as seen by src/store and src/agent */
+    ck_store_t *store;           /* this worker's store, or NULL without DATABASE_URL */
+    ck_agent_t *agent;           /* this worker's agent, or NULL without a store */
+    int index;                   /* 0..workers-1 */
+    const ck_http_config_t *config; /* the server's configuration (read-only) */
+    struct ck_http_server *server;  /* the owning server */
+    pthread_t thread;
+    h2o_accept_ctx_t accept_ctx;     /* cleartext listener */
+    h2o_accept_ctx_t tls_accept_ctx; /* TLS listener (ssl_ctx set) */
+    h2o_socket_t *listener;      /* cleartext listening socket, or NULL */
+    h2o_socket_t *tls_listener;  /* TLS listening socket, or NULL */
+};
+
+typedef struct ck_http_worker ck_http_worker_t;
+
+typedef struct ck_http_server ck_http_server_t;
+
+/* Fills `config` from the environment.  Returns 0, or -1 on an invalid
+ * value (logged).  Strings point into the environment (not copied). */
+int ck_http_config_from_env(ck_http_config_t *config);
+
+/* Binds, starts the admin thread and the workers.  Returns the server
+ * (free with ck_http_server_stop()) or NULL on failure (logged). */
+ck_http_server_t *ck_http_server_start(const ck_http_config_t *config);
+
+/* Stops accepting, ends every worker loop, joins the threads and frees
+ * everything.  Safe to call from the main thread only. */
+void ck_http_server_stop(ck_http_server_t *server);
+
+/* The worker whose h2o context runs `req`. */
+ck_http_worker_t *ck_http_worker_of(h2o_req_t *req);
+
+#endif
