@@ -1,0 +1,424 @@
+/*
+ * pipeline.c - the response pipeline state machine (see pipeline.h for the
+ * states and the rules; spec §5.4-§5.9).
+ *
+ * Data: a FIFO of steps (singly linked), the thread as it is now and as it
+ * was last saved (for change detection), and the pending items (added but
+ * not yet done/replaced/removed) as an object keyed by item id, which keeps
+ * insertion order for the cancellation pass.
+ */
+#include "pipeline.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+
+/* Guard against absurd indexes from a buggy source (each would pad arrays). */
+#define MAX_PART_INDEX 256
+
+typedef struct step_node {
+    ck_proto_step_t step;
+    struct step_node *next;
+} step_node_t;
+
+struct ck_proto_pipeline {
+    ck_proto_pipe_state_t state;
+    char thread_id[CK_ID_MAX * 4];
+    json_t *thread;   /* ThreadMetadata as it is now */
+    json_t *snapshot; /* ThreadMetadata as last saved */
+    json_t *pending;  /* item id -> deep copy of the pending item */
+    step_node_t *head, *tail;
+    size_t queued;
+};
+
+/* --- the step queue ----------------------------------------------------- */
+
+static void push(ck_proto_pipeline_t *pipe, ck_proto_step_kind_t kind, const char *op, json_t *json)
+{
+    step_node_t *node = calloc(1, sizeof(*node));
+    if (node == NULL || json == NULL) {
+        free(node);
+        json_decref(json);
+        return;
+    }
+    node->step.kind = kind;
+    node->step.op = op;
+    node->step.json = json;
+    if (pipe->tail)
+        pipe->tail->next = node;
+    else
+        pipe->head = node;
+    pipe->tail = node;
+    pipe->queued++;
+}
+
+static void push_forward(ck_proto_pipeline_t *pipe, json_t *event)
+{
+    push(pipe, CK_PROTO_STEP_FORWARD, NULL, event);
+}
+
+/* Queues store op `op` with {"thread_id": <thread>, key: value}; `value` is
+ * taken.  It may be shared (json_incref) with a forwarded event: steps are
+ * only serialized, never modified, after they are queued. */
+static void push_persist(ck_proto_pipeline_t *pipe, const char *op, const char *key, json_t *value)
+{
+    json_t *params = json_pack("{s:s,s:o}", "thread_id", pipe->thread_id, key, value);
+    push(pipe, CK_PROTO_STEP_PERSIST, op, params);
+}
+
+/* Drops queued steps: all of them, or only the forwards (keep_persist). */
+static void drop_steps(ck_proto_pipeline_t *pipe, int keep_persist)
+{
+    step_node_t **link = &pipe->head;
+    pipe->tail = NULL;
+    while (*link != NULL) {
+        step_node_t *node = *link;
+        if (keep_persist && node->step.kind == CK_PROTO_STEP_PERSIST) {
+            pipe->tail = node;
+            link = &node->next;
+            continue;
+        }
+        *link = node->next;
+        json_decref(node->step.json);
+        free(node);
+        pipe->queued--;
+    }
+}
+
+int ck_proto_pipeline_next(ck_proto_pipeline_t *pipe, ck_proto_step_t *out)
+{
+    step_node_t *node = pipe->head;
+    if (node == NULL)
+        return 0;
+    pipe->head = node->next;
+    if (pipe->head == NULL)
+        pipe->tail = NULL;
+    pipe->queued--;
+    *out = node->step;
+    free(node);
+    return 1;
+}
+
+size_t ck_proto_pipeline_queued(const ck_proto_pipeline_t *pipe)
+{
+    return pipe->queued;
+}
+
+/* --- life cycle --------------------------------------------------------- */
+
+ck_proto_pipeline_t *ck_proto_pipeline_new(const json_t *thread)
+{
+    const char *id = json_string_value(json_object_get(thread, "id"));
+    if (!json_is_object(thread) || id == NULL || strlen(id) >= sizeof(((ck_proto_pipeline_t *)0)->thread_id))
+        return NULL;
+    ck_proto_pipeline_t *pipe = calloc(1, sizeof(*pipe));
+    if (pipe == NULL)
+        return NULL;
+    strcpy(pipe->thread_id, id);
+    pipe->thread = json_deep_copy(thread);
+    pipe->snapshot = json_deep_copy(thread);
+    pipe->pending = json_object();
+    pipe->state = CK_PROTO_PIPE_LEADING;
+    return pipe;
+}
+
+void ck_proto_pipeline_free(ck_proto_pipeline_t *pipe)
+{
+    if (pipe == NULL)
+        return;
+    drop_steps(pipe, 0);
+    json_decref(pipe->thread);
+    json_decref(pipe->snapshot);
+    json_decref(pipe->pending);
+    free(pipe);
+}
+
+ck_proto_pipe_state_t ck_proto_pipeline_state(const ck_proto_pipeline_t *pipe)
+{
+    return pipe->state;
+}
+
+const json_t *ck_proto_pipeline_thread(const ck_proto_pipeline_t *pipe)
+{
+    return pipe->thread;
+}
+
+int ck_proto_pipeline_forward(ck_proto_pipeline_t *pipe, json_t *event)
+{
+    if (pipe->state != CK_PROTO_PIPE_LEADING) {
+        json_decref(event);
+        return -1;
+    }
+    push_forward(pipe, event);
+    return 0;
+}
+
+void ck_proto_pipeline_begin(ck_proto_pipeline_t *pipe, int allow_cancel)
+{
+    if (pipe->state != CK_PROTO_PIPE_LEADING)
+        return;
+    push_forward(pipe, ck_proto_ev_stream_options(allow_cancel));
+    pipe->state = CK_PROTO_PIPE_STREAMING;
+}
+
+void ck_proto_pipeline_finish(ck_proto_pipeline_t *pipe)
+{
+    if (pipe->state == CK_PROTO_PIPE_STREAMING)
+        pipe->state = CK_PROTO_PIPE_FINISHED;
+}
+
+void ck_proto_pipeline_fail(ck_proto_pipeline_t *pipe, const char *code, const char *message, int allow_retry)
+{
+    if (pipe->state != CK_PROTO_PIPE_LEADING && pipe->state != CK_PROTO_PIPE_STREAMING)
+        return;
+    drop_steps(pipe, 0);
+    push_forward(pipe, ck_proto_ev_error(code ? code : "stream.error", message, allow_retry));
+    pipe->state = CK_PROTO_PIPE_FAILED;
+}
+
+/* --- pending items ------------------------------------------------------ */
+
+/* Non-whitespace text in any content part of an assistant message. */
+static int has_text(const json_t *item)
+{
+    size_t i;
+    json_t *part;
+    json_array_foreach(json_object_get(item, "content"), i, part)
+    {
+        const char *text = json_string_value(json_object_get(part, "text"));
+        for (; text != NULL && *text; text++) {
+            if (!isspace((unsigned char)*text))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+void ck_proto_pipeline_cancel(ck_proto_pipeline_t *pipe)
+{
+    const char *id;
+    json_t *item;
+    if (pipe->state != CK_PROTO_PIPE_LEADING && pipe->state != CK_PROTO_PIPE_STREAMING)
+        return;
+    drop_steps(pipe, 1);
+    json_object_foreach(pipe->pending, id, item)
+    {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (type != NULL && strcmp(type, "assistant_message") == 0 && has_text(item))
+            push_persist(pipe, "item.add", "item", json_deep_copy(item));
+    }
+    json_object_clear(pipe->pending);
+    push_persist(pipe, "item.add", "item", ck_proto_sdk_hidden_new(pipe->thread_id, CK_PROTO_CANCEL_NOTE));
+    pipe->state = CK_PROTO_PIPE_CANCELLED;
+}
+
+/* A content-part index within bounds, or -1. */
+static int part_index(const json_t *update, const char *key)
+{
+    json_t *v = json_object_get(update, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > MAX_PART_INDEX)
+        return -1;
+    return (int)json_integer_value(v);
+}
+
+/* Sets array[index] = value (taken), padding with copies of `pad` (borrowed). */
+static void set_padded(json_t *array, size_t index, json_t *value, const json_t *pad)
+{
+    while (json_array_size(array) < index)
+        json_array_append_new(array, json_deep_copy(pad));
+    if (json_array_size(array) == index)
+        json_array_append_new(array, value);
+    else
+        json_array_set_new(array, index, value);
+}
+
+static void apply_message_update(json_t *item, const char *type, const json_t *update)
+{
+    json_t *content = json_object_get(item, "content");
+    int idx = part_index(update, "content_index");
+    if (!json_is_array(content) || idx < 0)
+        return;
+    json_t *part = json_array_get(content, (size_t)idx);
+    if (strcmp(type, "assistant_message.content_part.added") == 0 ||
+        strcmp(type, "assistant_message.content_part.done") == 0) {
+        const json_t *value = json_object_get(update, "content");
+        if (json_is_object(value)) {
+            json_t *empty = ck_proto_output_text("", NULL);
+            set_padded(content, (size_t)idx, json_deep_copy(value), empty);
+            json_decref(empty);
+        }
+    } else if (strcmp(type, "assistant_message.content_part.text_delta") == 0) {
+        const char *delta = json_string_value(json_object_get(update, "delta"));
+        json_t *text = json_object_get(part, "text");
+        if (delta != NULL && json_is_string(text)) {
+            size_t old_len = json_string_length(text), add = strlen(delta);
+            char *joined = malloc(old_len + add + 1);
+            if (joined == NULL)
+                return;
+            memcpy(joined, json_string_value(text), old_len);
+            memcpy(joined + old_len, delta, add + 1);
+            json_object_set_new(part, "text", json_stringn(joined, old_len + add));
+            free(joined);
+        }
+    } else if (strcmp(type, "assistant_message.content_part.annotation_added") == 0) {
+        json_t *list = json_object_get(part, "annotations");
+        const json_t *annotation = json_object_get(update, "annotation");
+        int at = part_index(update, "annotation_index");
+        if (json_is_array(list) && annotation != NULL && at >= 0) {
+            if ((size_t)at >= json_array_size(list))
+                json_array_append_new(list, json_deep_copy(annotation));
+            else
+                json_array_insert_new(list, (size_t)at, json_deep_copy(annotation));
+        }
+    }
+}
+
+static void apply_workflow_update(json_t *item, const char *type, const json_t *update)
+{
+    json_t *tasks = json_object_get(json_object_get(item, "workflow"), "tasks");
+    const json_t *task = json_object_get(update, "task");
+    int idx = part_index(update, "task_index");
+    if (!json_is_array(tasks) || !json_is_object(task))
+        return;
+    if (strcmp(type, "workflow.task.added") == 0)
+        json_array_append_new(tasks, json_deep_copy(task));
+    else if (strcmp(type, "workflow.task.updated") == 0 && idx >= 0 && (size_t)idx < json_array_size(tasks))
+        json_array_set_new(tasks, (size_t)idx, json_deep_copy(task));
+}
+
+static void apply_update(ck_proto_pipeline_t *pipe, const char *item_id, const json_t *update)
+{
+    json_t *item = json_object_get(pipe->pending, item_id);
+    const char *item_type = json_string_value(json_object_get(item, "type"));
+    const char *type = json_string_value(json_object_get(update, "type"));
+    if (item_type == NULL || type == NULL)
+        return;
+    if (strcmp(item_type, "assistant_message") == 0)
+        apply_message_update(item, type, update);
+    else if (strcmp(item_type, "workflow") == 0)
+        apply_workflow_update(item, type, update);
+}
+
+/* --- events ------------------------------------------------------------- */
+
+/* Fills a missing thread_id / created_at of an item from the source. */
+static void complete_item(ck_proto_pipeline_t *pipe, json_t *item)
+{
+    if (!json_is_string(json_object_get(item, "thread_id")))
+        json_object_set_new(item, "thread_id", json_string(pipe->thread_id));
+    if (!json_is_string(json_object_get(item, "created_at"))) {
+        char now[CK_TIME_MAX];
+        ck_proto_now(now);
+        json_object_set_new(item, "created_at", json_string(now));
+    }
+}
+
+/* thread.item.added / done / replaced. */
+static int feed_item_event(ck_proto_pipeline_t *pipe, const char *type, json_t *event)
+{
+    json_t *item = json_object_get(event, "item");
+    if (!ck_proto_item_is_valid(item))
+        return -1;
+    complete_item(pipe, item);
+    const char *id = json_string_value(json_object_get(item, "id"));
+    if (strcmp(type, "thread.item.added") == 0) {
+        json_object_set_new(pipe->pending, id, json_deep_copy(item));
+    } else if (strcmp(type, "thread.item.done") == 0) {
+        push_persist(pipe, "item.add", "item", json_incref(item));
+        json_object_del(pipe->pending, id);
+        if (ck_proto_item_is_hidden(item)) {
+            json_decref(event);
+            return 0;
+        }
+    } else {
+        push_persist(pipe, "item.save", "item", json_incref(item));
+        json_object_del(pipe->pending, id);
+    }
+    push_forward(pipe, event);
+    return 0;
+}
+
+static int feed_removed(ck_proto_pipeline_t *pipe, json_t *event)
+{
+    const char *id = json_string_value(json_object_get(event, "item_id"));
+    if (id == NULL)
+        return -1;
+    push_persist(pipe, "item.delete", "item_id", json_string(id));
+    json_object_del(pipe->pending, id);
+    push_forward(pipe, event);
+    return 0;
+}
+
+static int feed_updated(ck_proto_pipeline_t *pipe, json_t *event)
+{
+    const char *id = json_string_value(json_object_get(event, "item_id"));
+    const json_t *update = json_object_get(event, "update");
+    if (id == NULL || !json_is_object(update))
+        return -1;
+    apply_update(pipe, id, update);
+    push_forward(pipe, event);
+    return 0;
+}
+
+/* Events that are only forwarded (spec §3.2, §3.8-§3.12). */
+static int is_plain_event(const char *type)
+{
+    static const char *const plain[] = {"thread.updated", "stream_options", "progress_update", "client_effect",
+                                        "error", "notice", NULL};
+    for (const char *const *p = plain; *p != NULL; p++) {
+        if (strcmp(type, *p) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int dispatch(ck_proto_pipeline_t *pipe, const char *type, json_t *event)
+{
+    if (strcmp(type, "thread.item.added") == 0 || strcmp(type, "thread.item.done") == 0 ||
+        strcmp(type, "thread.item.replaced") == 0)
+        return feed_item_event(pipe, type, event);
+    if (strcmp(type, "thread.item.removed") == 0)
+        return feed_removed(pipe, event);
+    if (strcmp(type, "thread.item.updated") == 0)
+        return feed_updated(pipe, event);
+    if (is_plain_event(type)) {
+        push_forward(pipe, event);
+        return 0;
+    }
+    return -1;
+}
+
+int ck_proto_pipeline_feed(ck_proto_pipeline_t *pipe, json_t *event)
+{
+    const char *type = json_string_value(json_object_get(event, "type"));
+    if (pipe->state != CK_PROTO_PIPE_STREAMING || type == NULL || dispatch(pipe, type, event) != 0) {
+        json_decref(event);
+        return -1;
+    }
+    return 0;
+}
+
+void ck_proto_pipeline_thread_changed(ck_proto_pipeline_t *pipe, const json_t *changes)
+{
+    const char *key;
+    json_t *value;
+    if (pipe->state != CK_PROTO_PIPE_STREAMING || !json_is_object(changes))
+        return;
+    json_object_foreach((json_t *)changes, key, value)
+    {
+        if (strcmp(key, "id") == 0 || strcmp(key, "created_at") == 0)
+            continue;
+        if (json_is_null(value))
+            json_object_del(pipe->thread, key);
+        else
+            json_object_set_new(pipe->thread, key, json_deep_copy(value));
+    }
+    if (json_equal(pipe->thread, pipe->snapshot))
+        return;
+    json_decref(pipe->snapshot);
+    pipe->snapshot = json_deep_copy(pipe->thread);
+    push(pipe, CK_PROTO_STEP_PERSIST, "thread.save", json_pack("{s:o}", "thread", json_deep_copy(pipe->thread)));
+    push_forward(pipe, ck_proto_ev_thread_updated(pipe->thread));
+}
