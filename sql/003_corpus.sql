@@ -1,0 +1,206 @@
+-- 003_corpus.sql - the search corpus: ingested documents, their chunks, an
+-- inverted index with per-field term frequencies, and the ranking function
+-- behind the `search` op (chatkit.corpus_search).  See docs/ingest.md.
+--
+-- Layout:
+--   documents        one row per ingested file (source = path as given to
+--                    `chatkitd ingest`), with the SHA-256 of its bytes.
+--   chunks           the document's chunks in order: heading path (title),
+--                    text, and a weighted tsvector (title A, text D) used for
+--                    the GIN prefilter and the proximity bonus.
+--   corpus_postings  one row per (lexeme, chunk): term frequency in the title
+--                    and in the text, and both field lengths (BM25F inputs).
+--   corpus_stats     one row: chunk count and summed field lengths, kept
+--                    exact by corpus_put_document (average lengths for BM25F).
+-- Writers go through chatkit.corpus_put_document only, which replaces a
+-- document's chunks atomically and keeps the postings and statistics in step.
+
+CREATE TABLE chatkit.documents (
+    id          bigserial   PRIMARY KEY,
+    source      text        NOT NULL UNIQUE,
+    sha256      text        NOT NULL,
+    title       text        NOT NULL,
+    ingested_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE chatkit.chunks (
+    id          bigserial PRIMARY KEY,
+    document_id bigint    NOT NULL REFERENCES chatkit.documents (id) ON DELETE CASCADE,
+    ord         integer   NOT NULL,
+    title       text      NOT NULL,
+    text        text      NOT NULL,
+    tsv         tsvector  NOT NULL,
+    title_len   integer   NOT NULL,  -- lexeme occurrences in the title
+    body_len    integer   NOT NULL,  -- lexeme occurrences in the text
+    UNIQUE (document_id, ord)
+);
+CREATE INDEX chunks_tsv ON chatkit.chunks USING gin (tsv);
+
+CREATE TABLE chatkit.corpus_postings (
+    lexeme      text     NOT NULL,
+    chunk_id    bigint   NOT NULL,
+    document_id bigint   NOT NULL REFERENCES chatkit.documents (id) ON DELETE CASCADE,
+    tf_title    smallint NOT NULL,
+    tf_body     smallint NOT NULL,
+    title_len   integer  NOT NULL,
+    body_len    integer  NOT NULL,
+    PRIMARY KEY (lexeme, chunk_id)
+);
+CREATE INDEX corpus_postings_document ON chatkit.corpus_postings (document_id);
+
+CREATE TABLE chatkit.corpus_stats (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    n_chunks      bigint  NOT NULL DEFAULT 0,
+    sum_title_len bigint  NOT NULL DEFAULT 0,
+    sum_body_len  bigint  NOT NULL DEFAULT 0
+);
+INSERT INTO chatkit.corpus_stats DEFAULT VALUES;
+
+-- Number of lexeme occurrences (positions) in a tsvector.
+CREATE FUNCTION chatkit.corpus_tsv_len(tsvector) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(sum(cardinality(u.positions)), 0)::integer FROM unnest($1) AS u
+$$;
+
+-- Removes a document's chunks and postings and takes them out of the stats.
+CREATE FUNCTION chatkit.corpus_drop_chunks(p_document_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE chatkit.corpus_stats s
+       SET n_chunks = s.n_chunks - x.n,
+           sum_title_len = s.sum_title_len - x.t,
+           sum_body_len = s.sum_body_len - x.b
+      FROM (SELECT count(*) AS n, coalesce(sum(title_len), 0) AS t, coalesce(sum(body_len), 0) AS b
+              FROM chatkit.chunks WHERE document_id = p_document_id) x;
+    DELETE FROM chatkit.corpus_postings WHERE document_id = p_document_id;
+    DELETE FROM chatkit.chunks WHERE document_id = p_document_id;
+END $$;
+
+-- Stores one document: `p_chunks` is a JSON array of {"title","text"} in
+-- order.  Returns 'unchanged' (same source and sha256: nothing written),
+-- 'added' or 'replaced' (old chunks removed, new ones inserted).  Runs in the
+-- caller's transaction, so a failure leaves the previous version in place.
+CREATE FUNCTION chatkit.corpus_put_document(p_source text, p_sha256 text, p_title text, p_chunks jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  bigint;
+    v_old text;
+    v_new boolean;
+BEGIN
+    IF jsonb_typeof(p_chunks) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'chunks must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO chatkit.documents (source, sha256, title) VALUES (p_source, p_sha256, p_title)
+        ON CONFLICT (source) DO NOTHING RETURNING id INTO v_id;
+    v_new := v_id IS NOT NULL;
+    IF NOT v_new THEN
+        SELECT id, sha256 INTO v_id, v_old FROM chatkit.documents WHERE source = p_source FOR UPDATE;
+        IF v_old = p_sha256 THEN
+            RETURN 'unchanged';
+        END IF;
+        PERFORM chatkit.corpus_drop_chunks(v_id);
+        UPDATE chatkit.documents SET sha256 = p_sha256, title = p_title, ingested_at = now() WHERE id = v_id;
+    END IF;
+
+    INSERT INTO chatkit.chunks (document_id, ord, title, text, tsv, title_len, body_len)
+    SELECT v_id, e.ord - 1, e.title, e.text, e.tt || e.tb,
+           chatkit.corpus_tsv_len(e.tt), chatkit.corpus_tsv_len(e.tb)
+      FROM (SELECT o AS ord, c->>'title' AS title, c->>'text' AS text,
+                   setweight(to_tsvector('english', coalesce(c->>'title', '')), 'A') AS tt,
+                   setweight(to_tsvector('english', coalesce(c->>'text', '')), 'D') AS tb
+              FROM jsonb_array_elements(p_chunks) WITH ORDINALITY AS a(c, o)
+             WHERE c->>'text' IS NOT NULL AND c->>'title' IS NOT NULL) e;
+
+    INSERT INTO chatkit.corpus_postings (lexeme, chunk_id, document_id, tf_title, tf_body, title_len, body_len)
+    SELECT u.lexeme, c.id, c.document_id,
+           (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'),
+           (SELECT count(*) FROM unnest(u.weights) w WHERE w <> 'A'),
+           c.title_len, c.body_len
+      FROM chatkit.chunks c, unnest(c.tsv) u
+     WHERE c.document_id = v_id;
+
+    UPDATE chatkit.corpus_stats s
+       SET n_chunks = s.n_chunks + x.n,
+           sum_title_len = s.sum_title_len + x.t,
+           sum_body_len = s.sum_body_len + x.b
+      FROM (SELECT count(*) AS n, coalesce(sum(title_len), 0) AS t, coalesce(sum(body_len), 0) AS b
+              FROM chatkit.chunks WHERE document_id = v_id) x;
+    RETURN CASE WHEN v_new THEN 'added' ELSE 'replaced' END;
+END $$;
+
+-- The `search` op: params {"query": text, "limit": int (default 5, 1..20)}
+-- -> {"results": [{"id","title","source","score","text"}, ...]}.
+--
+-- Ranking (docs/ingest.md "Ranking"): the question's lexemes (english
+-- config, stopwords dropped) are OR-ed; every chunk containing one of them is
+-- scored with BM25F over two fields (heading path weighted above the text,
+-- each with its own length normalization, IDF from the live posting lists);
+-- the best candidates get a proximity bonus (ts_rank_cd, cover density of the
+-- query terms); at most two chunks per document are returned, so the results
+-- cover more documents.
+CREATE FUNCTION chatkit.corpus_search(params jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    k1      constant float8 := 1.2;   -- tf saturation
+    b_body  constant float8 := 0.75;  -- length normalization, text
+    b_title constant float8 := 0.5;   -- length normalization, heading path
+    w_title constant float8 := 3.0;   -- weight of a heading-path occurrence
+    w_prox  constant float8 := 2.0;   -- weight of the proximity bonus
+    per_doc constant integer := 2;    -- chunks per document in the results
+    pool    constant integer := 100;  -- BM25F candidates that get the bonus
+    v_query text;
+    v_limit integer := 5;
+    v_lex   text[];
+    v_tsq   tsquery;
+    v_out   jsonb;
+BEGIN
+    IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION 'query must be a string' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_query := left(params->>'query', 4000);
+    IF jsonb_typeof(params->'limit') = 'number' THEN
+        v_limit := greatest(1, least(20, floor(least((params->>'limit')::numeric, 1000))::integer));
+    ELSIF params ? 'limit' AND jsonb_typeof(params->'limit') <> 'null' THEN
+        RAISE EXCEPTION 'limit must be a number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    v_lex := ARRAY(SELECT u.lexeme FROM unnest(to_tsvector('english', v_query)) u);
+    IF cardinality(v_lex) = 0 THEN
+        RETURN '{"results": []}'::jsonb;
+    END IF;
+    v_tsq := array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(v_lex) l), ' | ')::tsquery;
+
+    WITH st AS (
+        SELECT n_chunks::float8 AS n,
+               greatest(sum_title_len::float8 / n_chunks, 1) AS avg_t,
+               greatest(sum_body_len::float8 / n_chunks, 1) AS avg_b
+          FROM chatkit.corpus_stats WHERE n_chunks > 0
+    ), post AS (
+        SELECT p.*, count(*) OVER (PARTITION BY p.lexeme) AS df
+          FROM chatkit.corpus_postings p WHERE p.lexeme = ANY (v_lex)
+    ), bm25f AS (
+        SELECT post.chunk_id, post.document_id,
+               sum(ln(1 + (st.n - post.df + 0.5) / (post.df + 0.5)) * x.tfn / (k1 + x.tfn)) AS score
+          FROM post, st,
+               LATERAL (SELECT w_title * post.tf_title / (1 - b_title + b_title * post.title_len / st.avg_t)
+                               + post.tf_body / (1 - b_body + b_body * post.body_len / st.avg_b) AS tfn) x
+         GROUP BY post.chunk_id, post.document_id
+         ORDER BY score DESC
+         LIMIT pool
+    ), ranked AS (
+        SELECT c.id, c.title, c.text, d.source,
+               f.score * (1 + w_prox * ts_rank_cd('{0, 0, 0, 1}', c.tsv, v_tsq, 1)) AS final
+          FROM bm25f f
+          JOIN chatkit.chunks c ON c.id = f.chunk_id
+          JOIN chatkit.documents d ON d.id = f.document_id
+    ), capped AS (
+        SELECT r.*, row_number() OVER (PARTITION BY r.source ORDER BY r.final DESC) AS nth FROM ranked r
+    ), best AS (
+        SELECT * FROM capped WHERE nth <= per_doc ORDER BY final DESC, id LIMIT v_limit
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'id', 'chunk_' || best.id, 'title', best.title, 'source', best.source,
+               'score', round(best.final::numeric, 4), 'text', best.text) ORDER BY best.final DESC, best.id), '[]')
+      INTO v_out FROM best;
+    RETURN jsonb_build_object('results', v_out);
+END $$;
