@@ -16,6 +16,7 @@ Only the Python standard library, python3-pycurl and python3-jsonschema are
 used (run with /usr/bin/python3).
 """
 
+import base64
 import io
 import json
 import os
@@ -654,6 +655,10 @@ class Client:
         check(resp.events and resp.events[0]["type"] == "thread.created",
               "threads.create: first event is not thread.created: %r" % resp.events[:1])
         return resp.events[0]["thread"]["id"], resp.events
+
+
+# A 1x1 PNG image.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 def user_input(text, attachments=None):

@@ -7,9 +7,8 @@ POST /attachments/upload, and attachments.delete (spec §2.14, §2.15, §4.5,
 import base64
 import urllib.parse
 
-from lib import (assert_error_body, assert_no_nulls, check, multipart, request, validate)
+from lib import (PNG, assert_error_body, assert_no_nulls, check, multipart, request, validate)
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 def _create(c, name, mime, size):
@@ -78,11 +77,23 @@ def test_two_phase_put_raw_then_preview(env, http):
 
 def test_two_phase_post_multipart(env, http):
     c = env.client(http)
-    text = b"hello\nworld\x00\xff binary ok"
-    att = _create(c, "notes.bin", "application/octet-stream", len(text))
+    text = b"%PDF-1.4\n\x00\xff\xfe binary bytes\r\n--not-a-boundary\r\n"
+    att = _create(c, "report.pdf", "application/pdf", len(text))
     _uploaded(_upload(c, att, text, "post"), att)
     stored = env.pg.psql("SELECT encode(data, 'hex') FROM chatkit.attachments WHERE id = '%s';" % att["id"])
     check(stored == text.hex(), "stored bytes differ from the multipart file part: %r" % stored)
+
+
+def test_disallowed_mime_type_is_rejected(env, http):
+    c = env.client(http)
+    resp = c.post_chatkit({"type": "attachments.create",
+                           "params": {"name": "x.exe", "size": 10, "mime_type": "application/x-msdownload"}})
+    err = assert_error_body(resp)
+    check(resp.status in (400, 415), "disallowed MIME (attachments.create): HTTP %s %r" % (resp.status, err))
+    body, ctype = multipart({"file": ("x.exe", "application/x-msdownload", b"MZ")})
+    resp = c.raw("POST", "/attachments/upload", body=body, headers={"Content-Type": ctype})
+    err = assert_error_body(resp)
+    check(resp.status in (400, 415), "disallowed MIME (direct upload): HTTP %s %r" % (resp.status, err))
 
 
 def test_upload_larger_than_declared_is_413(env, http):

@@ -4,12 +4,10 @@ downloads) and always gets "not found" (404, never 403, so ids do not leak
 existence); A's data is byte-for-byte unchanged afterwards
 (src/store/README.md invariants)."""
 
-import base64
 import urllib.parse
 
-from lib import (assistant_item, check, multipart, request, ts, user_input, user_item, widget_item)
+from lib import (PNG, assistant_item, check, multipart, request, ts, user_input, user_item, widget_item)
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
 def _seed(env, a):
