@@ -1,0 +1,302 @@
+/*
+ * conn.c - one PostgreSQL connection of a worker's store: asynchronous
+ * connect, pipeline-mode sends, FIFO result correlation, failure and
+ * reconnect.  Everything runs on the worker's loop; nothing here blocks
+ * (except the DNS lookup libpq does inside PQconnectStart for a host name,
+ * which is why deployments give an IP address or a unix socket directory).
+ *
+ * States (DESIGN.md draws them):
+ *   DOWN --retry timer--> CONNECTING --PQconnectPoll OK--> READY
+ *   CONNECTING/READY --any failure--> DOWN (in-flight calls get 503, timer armed)
+ *
+ * Every slot sent is "one command + PQpipelineSync", so each yields exactly:
+ * result, NULL, PGRES_PIPELINE_SYNC, and an error aborts only its own slot.
+ * Results are matched to slots in FIFO order; a slot completes at its Sync.
+ * This file never runs a user callback: completed calls go to the store's
+ * completion queue, drained at the end of the event handler.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "store/store_impl.h"
+
+#define TEXT_OID 25
+#define BYTEA_OID 17
+
+static const char *const stmt_name[CK_STORE_STMT_COUNT] = {"ck_op", "ck_op_bytes"};
+static const char *const stmt_sql[CK_STORE_STMT_COUNT] = {
+    "SELECT chatkit.op($1, $2, $3::jsonb)",
+    "SELECT * FROM chatkit.op_bytes($1, $2, $3::jsonb, $4)",
+};
+static const int stmt_nparams[CK_STORE_STMT_COUNT] = {3, 4};
+/* $3 is declared text and cast in SQL, so the JSON goes as binary text: raw
+ * bytes with a length, no NUL terminator needed and no jsonb version byte. */
+static const Oid stmt_types[4] = {TEXT_OID, TEXT_OID, TEXT_OID, BYTEA_OID};
+/* op: jsonb as text.  op_bytes: binary, so the bytea arrives raw (not hex);
+ * the jsonb column then carries a version byte (1) before its text. */
+static const int stmt_result_format[CK_STORE_STMT_COUNT] = {0, 1};
+
+static void conn_on_event(ck_watch_t *watch, int events, void *user);
+
+/* Logs a libpq message (which ends with a newline) at `level`. */
+static void conn_log(const ck_store_conn_t *conn, enum ck_log_level level, const char *what, const char *msg)
+{
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        len--;
+    ck_log(level, "store: connection %d: %s: %.*s", conn->index, what, (int)len, msg);
+}
+
+static void conn_notice(void *arg, const char *message)
+{
+    conn_log(arg, CK_LOG_DEBUG, "notice", message);
+}
+
+static void conn_enqueue(ck_store_conn_t *conn, ck_store_call_t *call)
+{
+    call->next = NULL;
+    if (conn->tail != NULL)
+        conn->tail->next = call;
+    else
+        conn->head = call;
+    conn->tail = call;
+    if (!call->is_prepare)
+        conn->queued++;
+}
+
+static ck_store_call_t *conn_dequeue(ck_store_conn_t *conn)
+{
+    ck_store_call_t *call = conn->head;
+    conn->head = call->next;
+    if (conn->head == NULL)
+        conn->tail = NULL;
+    if (!call->is_prepare)
+        conn->queued--;
+    return call;
+}
+
+/* Drops the watch and the PGconn, and fails every slot in flight with 503. */
+static void conn_teardown(ck_store_conn_t *conn)
+{
+    ck_watch_stop(conn->watch);
+    conn->watch = NULL;
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+    while (conn->head != NULL) {
+        ck_store_call_t *call = conn_dequeue(conn);
+        PQclear(call->res);
+        call->res = NULL;
+        call->failed_status = 503;
+        if (call->is_prepare)
+            ck_store_call_free(call);
+        else
+            ck_store_complete(call);
+    }
+    conn->state = CK_STORE_CONN_DOWN;
+}
+
+/* The connection failed or broke: log why (loudly only the first time in a
+ * row), fail its calls with 503 and retry after reconnect_ms. */
+static void conn_fail(ck_store_conn_t *conn, const char *why)
+{
+    int was_ready = conn->state == CK_STORE_CONN_READY;
+    const char *msg = conn->pg != NULL ? PQerrorMessage(conn->pg) : "out of memory";
+    conn->failures++;
+    conn_log(conn, conn->failures == 1 || was_ready ? CK_LOG_WARN : CK_LOG_DEBUG, why, msg);
+    conn_teardown(conn);
+    ck_timer_arm(conn->retry, (uint64_t)conn->store->reconnect_ms);
+}
+
+/* Replaces the watch by one on the current PQsocket (libpq may switch
+ * sockets between connect steps); 0 or -1. */
+static int conn_rewatch(ck_store_conn_t *conn)
+{
+    ck_watch_stop(conn->watch);
+    conn->watch = NULL;
+    int fd = PQsocket(conn->pg);
+    if (fd < 0)
+        return -1;
+    conn->watch = ck_watch_start(conn->store->loop, fd, conn_on_event, conn);
+    return conn->watch != NULL ? 0 : -1;
+}
+
+static void conn_connect(ck_store_conn_t *conn)
+{
+    conn->pg = PQconnectStart(conn->store->conninfo);
+    if (conn->pg == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
+        conn_fail(conn, "connect");
+        return;
+    }
+    PQsetNoticeProcessor(conn->pg, conn_notice, conn);
+    conn->state = CK_STORE_CONN_CONNECTING;
+    if (conn_rewatch(conn) != 0) {
+        conn_fail(conn, "connect");
+        return;
+    }
+    ck_watch_want(conn->watch, CK_WRITABLE); /* libpq: start as if POLLING_WRITING */
+}
+
+static void conn_on_retry(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    conn_connect(user);
+}
+
+static void conn_ready(ck_store_conn_t *conn)
+{
+    if (PQsetnonblocking(conn->pg, 1) != 0 || PQenterPipelineMode(conn->pg) != 1) {
+        conn_fail(conn, "pipeline mode");
+        return;
+    }
+    memset(conn->prepared, 0, sizeof(conn->prepared));
+    conn->state = CK_STORE_CONN_READY;
+    conn->failures = 0;
+    ck_watch_want(conn->watch, CK_READABLE);
+    ck_info("store: connection %d up", conn->index);
+}
+
+/* One PQconnectPoll step, then wait for what libpq asked for. */
+static void conn_connect_step(ck_store_conn_t *conn)
+{
+    PostgresPollingStatusType st = PQconnectPoll(conn->pg);
+    if (st == PGRES_POLLING_FAILED || conn_rewatch(conn) != 0) {
+        conn_fail(conn, "connect");
+        return;
+    }
+    if (st == PGRES_POLLING_OK)
+        conn_ready(conn);
+    else
+        ck_watch_want(conn->watch, st == PGRES_POLLING_READING ? CK_READABLE : CK_WRITABLE);
+}
+
+/* Pushes buffered output; waits for writability while some remains. */
+static void conn_flush(ck_store_conn_t *conn)
+{
+    int r = PQflush(conn->pg);
+    if (r < 0)
+        conn_fail(conn, "send");
+    else
+        ck_watch_want(conn->watch, r == 1 ? CK_READABLE | CK_WRITABLE : CK_READABLE);
+}
+
+/* The head slot's Sync arrived: it is complete. */
+static void conn_complete_head(ck_store_conn_t *conn)
+{
+    ck_store_call_t *call = conn_dequeue(conn);
+    if (!call->is_prepare) {
+        ck_store_complete(call);
+        return;
+    }
+    if (PQresultStatus(call->res) != PGRES_COMMAND_OK) {
+        conn_log(conn, CK_LOG_ERROR, "prepare", call->res ? PQresultErrorMessage(call->res) : "no result");
+        conn->prepared[call->stmt] = 0; /* try again with the next call */
+    }
+    ck_store_call_free(call);
+}
+
+/* Reads what arrived and matches results to slots, oldest first. */
+static void conn_read(ck_store_conn_t *conn)
+{
+    if (!PQconsumeInput(conn->pg)) {
+        conn_fail(conn, "connection lost");
+        return;
+    }
+    int nulls = 0; /* two NULLs in a row: nothing more to read now */
+    while (conn->head != NULL && !PQisBusy(conn->pg) && nulls < 2) {
+        PGresult *res = PQgetResult(conn->pg);
+        if (res == NULL) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            conn_complete_head(conn);
+        } else if (conn->head->res == NULL) {
+            conn->head->res = res;
+        } else {
+            PQclear(res); /* a statement yields one result; ignore extras */
+        }
+    }
+    if (PQstatus(conn->pg) == CONNECTION_BAD)
+        conn_fail(conn, "connection lost");
+}
+
+static void conn_on_event(ck_watch_t *watch, int events, void *user)
+{
+    (void)watch;
+    ck_store_conn_t *conn = user;
+    if (conn->state == CK_STORE_CONN_CONNECTING) {
+        conn_connect_step(conn);
+        return;
+    }
+    if (events & CK_WRITABLE)
+        conn_flush(conn);
+    if ((events & CK_READABLE) && conn->state == CK_STORE_CONN_READY)
+        conn_read(conn);
+    ck_store_drain(conn->store); /* last: may free the store */
+}
+
+int ck_store_conn_init(ck_store_conn_t *conn, ck_store_t *store, int index)
+{
+    memset(conn, 0, sizeof(*conn));
+    conn->store = store;
+    conn->index = index;
+    conn->retry = ck_timer_new(store->loop, conn_on_retry, conn);
+    if (conn->retry == NULL)
+        return -1;
+    conn_connect(conn);
+    return 0;
+}
+
+void ck_store_conn_close(ck_store_conn_t *conn)
+{
+    ck_timer_free(conn->retry);
+    conn->retry = NULL;
+    ck_watch_stop(conn->watch);
+    conn->watch = NULL;
+    PQfinish(conn->pg);
+    conn->pg = NULL;
+    while (conn->head != NULL)
+        ck_store_call_free(conn_dequeue(conn));
+}
+
+/* Queues the PREPARE of `stmt` ahead of its first call on this connection. */
+static int conn_prepare(ck_store_conn_t *conn, enum ck_store_stmt stmt)
+{
+    ck_store_call_t *slot = calloc(1, sizeof(*slot) + 1);
+    if (slot == NULL)
+        return -1;
+    slot->store = conn->store;
+    slot->stmt = stmt;
+    slot->is_prepare = 1;
+    conn_enqueue(conn, slot);
+    conn->prepared[stmt] = 1;
+    if (!PQsendPrepare(conn->pg, stmt_name[stmt], stmt_sql[stmt], stmt_nparams[stmt], stmt_types) ||
+        !PQpipelineSync(conn->pg))
+        return -1;
+    return 0;
+}
+
+void ck_store_conn_send(ck_store_conn_t *conn, ck_store_call_t *call, const char *user_id, const char *params,
+                        size_t params_len, const void *data, size_t data_len)
+{
+    enum ck_store_stmt stmt = call->stmt;
+    if (!conn->prepared[stmt] && conn_prepare(conn, stmt) != 0) {
+        conn_enqueue(conn, call);
+        conn_fail(conn, "prepare"); /* completes the call with 503 */
+        return;
+    }
+    const char *values[4] = {call->op, user_id, params, data};
+    const int lengths[4] = {0, 0, (int)params_len, (int)data_len};
+    const int formats[4] = {0, 0, 1, 1};
+    conn_enqueue(conn, call);
+    if (!PQsendQueryPrepared(conn->pg, stmt_name[stmt], stmt_nparams[stmt], values, lengths, formats,
+                             stmt_result_format[stmt]) ||
+        !PQpipelineSync(conn->pg)) {
+        conn_fail(conn, "send");
+        return;
+    }
+    conn_flush(conn);
+}

@@ -1,0 +1,146 @@
+/*
+ * migrate.c - start-up schema migration (blocking; main or admin thread only)
+ * and the process-wide "schema is migrated" flag every worker's store reads.
+ *
+ * ck_store_migrate() holds a session advisory lock for its whole run, so
+ * several processes starting at once apply each migration exactly once: the
+ * others wait, then find the versions recorded.  Each migration runs in its
+ * own transaction together with its row in chatkit.schema_migrations, so a
+ * failed file leaves no trace and is retried at the next start.  Migration
+ * files must therefore not contain transaction control (BEGIN/COMMIT).
+ */
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "store/store.h"
+
+/* pg_advisory_lock key: "chatkitd" in ASCII, as a bigint. */
+#define MIGRATION_LOCK_KEY "7163082359978947684"
+
+static atomic_int schema_ready;
+
+void ck_store_set_schema_ready(int ready)
+{
+    atomic_store(&schema_ready, ready != 0);
+}
+
+int ck_store_schema_ready(void)
+{
+    return atomic_load(&schema_ready);
+}
+
+static void migrate_notice(void *arg, const char *message)
+{
+    (void)arg;
+    ck_debug("migrate: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* Runs `sql` (may hold several statements); 0, or -1 logged with `what`. */
+static int exec_ok(PGconn *pg, const char *what, const char *sql)
+{
+    PGresult *res = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        ck_error("migrate: %s failed: %s", what, PQresultErrorMessage(res));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* The version of a migration: the leading number of its file name, or -1. */
+static int migration_version(const char *name)
+{
+    if (!isdigit((unsigned char)name[0]))
+        return -1;
+    long v = strtol(name, NULL, 10);
+    return v > 0 && v < 1000000 ? (int)v : -1;
+}
+
+/* 1 if `version` is recorded, 0 if not, -1 on error. */
+static int is_applied(PGconn *pg, int version)
+{
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%d", version);
+    const char *params[1] = {buf};
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM chatkit.schema_migrations WHERE version = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
+    int r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+    if (r < 0)
+        ck_error("migrate: reading chatkit.schema_migrations failed: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return r;
+}
+
+/* Applies one migration and records it, in one transaction; 0 or -1. */
+static int apply(PGconn *pg, const ck_migration_t *m, int version)
+{
+    if (exec_ok(pg, "BEGIN", "BEGIN") != 0)
+        return -1;
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%d", version);
+    const char *params[2] = {buf, m->name};
+    int ok = exec_ok(pg, m->name, m->sql) == 0;
+    if (ok) {
+        PGresult *res = PQexecParams(pg, "INSERT INTO chatkit.schema_migrations (version, name) VALUES ($1, $2)",
+                                     2, NULL, params, NULL, NULL, 0);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            ck_error("migrate: recording %s failed: %s", m->name, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    if (!ok || exec_ok(pg, "COMMIT", "COMMIT") != 0) {
+        PQclear(PQexec(pg, "ROLLBACK"));
+        return -1;
+    }
+    ck_info("migrate: applied %s", m->name);
+    return 0;
+}
+
+/* Everything under the advisory lock: bookkeeping table, then each pending
+ * migration in version order. */
+static int migrate_locked(PGconn *pg)
+{
+    if (exec_ok(pg, "creating chatkit.schema_migrations",
+                "CREATE SCHEMA IF NOT EXISTS chatkit;"
+                "CREATE TABLE IF NOT EXISTS chatkit.schema_migrations ("
+                "  version int PRIMARY KEY, name text NOT NULL,"
+                "  applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+        return -1;
+    int previous = 0;
+    for (int i = 0; i < ck_migrations_count; i++) {
+        const ck_migration_t *m = &ck_migrations[i];
+        int version = migration_version(m->name);
+        if (version <= previous) {
+            ck_error("migrate: %s: file names must start with increasing numbers", m->name);
+            return -1;
+        }
+        previous = version;
+        int applied = is_applied(pg, version);
+        if (applied < 0 || (!applied && apply(pg, m, version) != 0))
+            return -1;
+    }
+    return 0;
+}
+
+int ck_store_migrate(const char *conninfo)
+{
+    PGconn *pg = PQconnectdb(conninfo != NULL ? conninfo : "");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        ck_error("migrate: cannot connect: %.*s", (int)strcspn(PQerrorMessage(pg), "\n"), PQerrorMessage(pg));
+        PQfinish(pg);
+        return -1;
+    }
+    PQsetNoticeProcessor(pg, migrate_notice, NULL);
+    int r = -1;
+    if (exec_ok(pg, "pg_advisory_lock", "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")") == 0) {
+        r = migrate_locked(pg);
+        exec_ok(pg, "pg_advisory_unlock", "SELECT pg_advisory_unlock(" MIGRATION_LOCK_KEY ")");
+    }
+    PQfinish(pg);
+    return r;
+}

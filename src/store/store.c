@@ -1,0 +1,317 @@
+/*
+ * store.c - the per-worker store of store.h: a few connections (conn.c), the
+ * choice of connection per call, the completion queue that runs callbacks,
+ * and the translation of PostgreSQL results into ck_store_reply_t (compact
+ * JSON on success, SQLSTATE -> HTTP status on failure).
+ *
+ * Callbacks never run inside ck_store_op*() or inside libpq processing: a
+ * finished call is queued and the queue is drained at the end of the event
+ * handler that finished it (or from a 0 ms timer).  A callback may therefore
+ * start calls, cancel calls or destroy the store; destruction from a callback
+ * is deferred to the end of the drain.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "store/json_compact.h"
+#include "store/store_impl.h"
+
+#define DEFAULT_CONNECTIONS 2
+#define DEFAULT_RECONNECT_MS 1000
+
+/* SQLSTATEs raised on purpose by sql/ (src/store/README.md); their message
+ * is written for the client. */
+static const struct {
+    const char *sqlstate;
+    int status;
+    const char *code;
+} error_map[] = {
+    {"P0002", 404, "not_found"},
+    {"22023", 400, "invalid_params"},
+    {"55000", 409, "conflict"},
+    {"54000", 413, "too_large"},
+};
+
+static void drain_on_timer(ck_timer_t *timer, void *user);
+
+/* --- lifetime ---------------------------------------------------------------- */
+
+ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config)
+{
+    ck_store_t *store = calloc(1, sizeof(*store));
+    if (store == NULL)
+        return NULL;
+    store->loop = loop;
+    store->reconnect_ms = config->reconnect_ms > 0 ? config->reconnect_ms : DEFAULT_RECONNECT_MS;
+    store->drain_timer = ck_timer_new(loop, drain_on_timer, store);
+    if (store->drain_timer == NULL)
+        goto fail;
+    if (config->conninfo == NULL)
+        return store; /* no database: never ready, every call gets 503 */
+    int n = config->connections > 0 ? config->connections : DEFAULT_CONNECTIONS;
+    store->conninfo = strdup(config->conninfo);
+    store->conns = calloc((size_t)n, sizeof(*store->conns));
+    if (store->conninfo == NULL || store->conns == NULL)
+        goto fail;
+    for (; store->nconns < n; store->nconns++)
+        if (ck_store_conn_init(&store->conns[store->nconns], store, store->nconns) != 0)
+            goto fail;
+    return store;
+fail:
+    ck_store_destroy(store);
+    return NULL;
+}
+
+static void store_free(ck_store_t *store)
+{
+    for (int i = 0; i < store->nconns; i++)
+        ck_store_conn_close(&store->conns[i]);
+    while (store->done_head != NULL) {
+        ck_store_call_t *call = store->done_head;
+        store->done_head = call->next;
+        ck_store_call_free(call);
+    }
+    ck_timer_free(store->drain_timer);
+    free(store->conns);
+    free(store->conninfo);
+    free(store);
+}
+
+/* Frees everything; pending calls are dropped without their callbacks.  From
+ * inside a store callback the work is deferred to the end of the drain. */
+void ck_store_destroy(ck_store_t *store)
+{
+    if (store == NULL)
+        return;
+    if (store->draining)
+        store->destroy_requested = 1;
+    else
+        store_free(store);
+}
+
+int ck_store_ready(const ck_store_t *store)
+{
+    if (!ck_store_schema_ready())
+        return 0;
+    for (int i = 0; i < store->nconns; i++)
+        if (store->conns[i].state == CK_STORE_CONN_READY)
+            return 1;
+    return 0;
+}
+
+/* --- calls ------------------------------------------------------------------- */
+
+void ck_store_call_free(ck_store_call_t *call)
+{
+    PQclear(call->res);
+    free(call);
+}
+
+void ck_store_cancel(ck_store_call_t *call)
+{
+    if (call != NULL)
+        call->cb = NULL;
+}
+
+/* The READY connection with the fewest calls in flight, or NULL. */
+static ck_store_conn_t *pick_conn(ck_store_t *store)
+{
+    ck_store_conn_t *best = NULL;
+    for (int i = 0; i < store->nconns; i++) {
+        ck_store_conn_t *c = &store->conns[i];
+        if (c->state == CK_STORE_CONN_READY && (best == NULL || c->queued < best->queued))
+            best = c;
+    }
+    return best;
+}
+
+static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, const char *op, const char *user_id,
+                                   const char *params, size_t params_len, const void *data, size_t data_len,
+                                   ck_store_cb cb, void *user)
+{
+    size_t op_len = strlen(op);
+    ck_store_call_t *call = calloc(1, sizeof(*call) + op_len + 1);
+    if (call == NULL)
+        return NULL;
+    call->store = store;
+    call->stmt = stmt;
+    call->cb = cb;
+    call->user = user;
+    memcpy(call->op, op, op_len + 1);
+    ck_store_conn_t *conn = ck_store_ready(store) ? pick_conn(store) : NULL;
+    if (params_len > INT_MAX || data_len > INT_MAX) {
+        call->failed_status = 413;
+        ck_store_complete(call);
+    } else if (conn == NULL) {
+        call->failed_status = 503;
+        ck_store_complete(call);
+    } else {
+        ck_store_conn_send(conn, call, user_id, params, params_len, data, data_len);
+    }
+    return call;
+}
+
+ck_store_call_t *ck_store_op(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
+                             size_t params_len, ck_store_cb cb, void *user)
+{
+    return start_call(store, CK_STORE_STMT_OP, op, user_id, params_json, params_len, NULL, 0, cb, user);
+}
+
+ck_store_call_t *ck_store_op_bytes(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
+                                   size_t params_len, const void *data, size_t data_len, ck_store_cb cb, void *user)
+{
+    return start_call(store, CK_STORE_STMT_OP_BYTES, op, user_id, params_json, params_len, data, data_len, cb,
+                      user);
+}
+
+/* --- replies ----------------------------------------------------------------- */
+
+static void reply_error(ck_store_reply_t *reply, int status)
+{
+    reply->ok = 0;
+    reply->http_status = status;
+    switch (status) {
+    case 503:
+        reply->code = "db_unavailable";
+        reply->message = "the database is unavailable, try again later";
+        break;
+    case 413:
+        reply->code = "too_large";
+        reply->message = "the request is too large";
+        break;
+    default:
+        reply->http_status = 500;
+        reply->code = "internal";
+        reply->message = "internal error";
+    }
+}
+
+/* A statement failed: map its SQLSTATE, or log it and answer 500. */
+static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *reply)
+{
+    const char *state = PQresultErrorField(call->res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(call->res, PG_DIAG_MESSAGE_PRIMARY);
+    for (size_t i = 0; state != NULL && primary != NULL && i < sizeof(error_map) / sizeof(error_map[0]); i++) {
+        if (strcmp(state, error_map[i].sqlstate) == 0) {
+            reply->ok = 0;
+            reply->http_status = error_map[i].status;
+            reply->code = error_map[i].code;
+            reply->message = primary;
+            return;
+        }
+    }
+    ck_error("store: op %s failed: %s", call->op, PQresultErrorMessage(call->res));
+    reply_error(reply, 500);
+}
+
+/* Fills reply->json from a jsonb cell; *json_out receives the malloc'd
+ * compact copy (caller frees).  `binary`: the cell has the jsonb binary
+ * format (version byte 1, then the text).  0 or -1 (logged). */
+static int reply_json(const ck_store_call_t *call, int col, int binary, ck_store_reply_t *reply, char **json_out)
+{
+    const PGresult *res = call->res;
+    const char *text = "null";
+    size_t len = 4;
+    if (!PQgetisnull(res, 0, col)) {
+        text = PQgetvalue(res, 0, col);
+        len = (size_t)PQgetlength(res, 0, col);
+        if (binary) {
+            if (len == 0 || text[0] != 1) {
+                ck_error("store: op %s: unknown jsonb binary format", call->op);
+                return -1;
+            }
+            text++;
+            len--;
+        }
+    }
+    char *json = malloc(len + 1);
+    if (json == NULL)
+        return -1;
+    len = ck_store_json_compact(json, text, len);
+    json[len] = 0;
+    reply->ok = 1;
+    reply->json = *json_out = json;
+    reply->json_len = len;
+    return 0;
+}
+
+/* A statement succeeded: one row of (jsonb) or (jsonb, bytea). */
+static int reply_from_rows(const ck_store_call_t *call, ck_store_reply_t *reply, char **json_out)
+{
+    int want_cols = call->stmt == CK_STORE_STMT_OP ? 1 : 2;
+    if (PQntuples(call->res) != 1 || PQnfields(call->res) != want_cols) {
+        ck_error("store: op %s returned %d rows of %d columns", call->op, PQntuples(call->res),
+                 PQnfields(call->res));
+        return -1;
+    }
+    if (reply_json(call, 0, call->stmt == CK_STORE_STMT_OP_BYTES, reply, json_out) != 0)
+        return -1;
+    if (want_cols == 2 && !PQgetisnull(call->res, 0, 1)) {
+        reply->bytes = PQgetvalue(call->res, 0, 1);
+        reply->bytes_len = (size_t)PQgetlength(call->res, 0, 1);
+    }
+    return 0;
+}
+
+static void deliver(ck_store_call_t *call)
+{
+    ck_store_reply_t reply = {0};
+    char *json = NULL;
+    if (call->failed_status != 0)
+        reply_error(&reply, call->failed_status);
+    else if (call->res == NULL)
+        reply_error(&reply, 500);
+    else if (PQresultStatus(call->res) == PGRES_TUPLES_OK) {
+        if (reply_from_rows(call, &reply, &json) != 0)
+            reply_error(&reply, 500);
+    } else {
+        reply_from_sql_error(call, &reply);
+    }
+    call->cb(&reply, call->user);
+    free(json);
+}
+
+/* --- completion queue -------------------------------------------------------- */
+
+void ck_store_complete(ck_store_call_t *call)
+{
+    ck_store_t *store = call->store;
+    call->next = NULL;
+    if (store->done_tail != NULL)
+        store->done_tail->next = call;
+    else
+        store->done_head = call;
+    store->done_tail = call;
+    if (!store->draining && !ck_timer_is_armed(store->drain_timer))
+        ck_timer_arm(store->drain_timer, 0);
+}
+
+void ck_store_drain(ck_store_t *store)
+{
+    if (store->draining)
+        return;
+    store->draining = 1;
+    while (store->done_head != NULL && !store->destroy_requested) {
+        ck_store_call_t *call = store->done_head;
+        store->done_head = call->next;
+        if (store->done_head == NULL)
+            store->done_tail = NULL;
+        if (call->cb != NULL)
+            deliver(call);
+        ck_store_call_free(call);
+    }
+    store->draining = 0;
+    if (store->destroy_requested) {
+        store_free(store);
+        return;
+    }
+    ck_timer_cancel(store->drain_timer);
+}
+
+static void drain_on_timer(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    ck_store_drain(user);
+}
