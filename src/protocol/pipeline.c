@@ -145,6 +145,11 @@ const json_t *ck_proto_pipeline_thread(const ck_proto_pipeline_t *pipe)
     return pipe->thread;
 }
 
+const json_t *ck_proto_pipeline_pending(const ck_proto_pipeline_t *pipe, const char *item_id)
+{
+    return json_object_get(pipe->pending, item_id);
+}
+
 int ck_proto_pipeline_forward(ck_proto_pipeline_t *pipe, json_t *event)
 {
     if (pipe->state != CK_PROTO_PIPE_LEADING) {
