@@ -189,9 +189,12 @@ BEGIN
 END $$;
 
 -- One page of a thread's visible items strictly after the position
--- (c_ts, c_id) in the requested order.  One indexed range scan on
--- items_thread_keyset; hidden items are skipped before the LIMIT, so the page
--- is full whenever more visible items exist and has_more is exact.
+-- (c_ts, c_id) in the requested order (empty when the thread is not the
+-- user's).  One ordered range scan on items_thread_keyset that stops after
+-- limit+1 rows, behind a one-time ownership check on threads_pkey (written as
+-- an uncorrelated EXISTS so the planner does not under-estimate the rows and
+-- fall back to scan-and-sort).  Hidden items are skipped before the LIMIT, so
+-- the page is full whenever more visible items exist and has_more is exact.
 CREATE FUNCTION chatkit.items_page(p_user text, p_thread text, p_limit int, p_desc boolean,
                                    c_ts timestamptz, c_id text) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -207,7 +210,8 @@ BEGIN
           INTO page
           FROM (SELECT i.data, i.id, row_number() OVER (ORDER BY i.created_at DESC, i.id DESC) AS rn
                   FROM chatkit.items i
-                 WHERE i.thread_id = p_thread AND i.user_id = p_user
+                 WHERE i.thread_id = p_thread
+                   AND EXISTS (SELECT 1 FROM chatkit.threads t WHERE t.id = p_thread AND t.user_id = p_user)
                    AND (i.created_at, i.id) < (c_ts, c_id)
                    AND i.type NOT IN ('hidden_context_item', 'sdk_hidden_context')
                  ORDER BY i.created_at DESC, i.id DESC
@@ -221,7 +225,8 @@ BEGIN
           INTO page
           FROM (SELECT i.data, i.id, row_number() OVER (ORDER BY i.created_at, i.id) AS rn
                   FROM chatkit.items i
-                 WHERE i.thread_id = p_thread AND i.user_id = p_user
+                 WHERE i.thread_id = p_thread
+                   AND EXISTS (SELECT 1 FROM chatkit.threads t WHERE t.id = p_thread AND t.user_id = p_user)
                    AND (i.created_at, i.id) > (c_ts, c_id)
                    AND i.type NOT IN ('hidden_context_item', 'sdk_hidden_context')
                  ORDER BY i.created_at, i.id
