@@ -59,13 +59,17 @@ def check(cond, message):
         raise TestFailure(message)
 
 
-def wait_until(predicate, timeout, what, interval=0.05):
+def wait_until(predicate, timeout, what, interval=0.05, give_up=None):
     """Polls predicate() until it returns a true value (returned) or
     `timeout` seconds (times SLOW) pass (TestFailure naming `what`).
-    Exceptions from predicate count as "not yet"."""
+    Exceptions from predicate count as "not yet".  `give_up`, if given, is
+    called first each round; a non-empty string from it fails at once."""
     deadline = time.monotonic() + timeout * SLOW
     last = None
     while True:
+        reason = give_up() if give_up else None
+        if reason:
+            raise TestFailure("gave up waiting for %s: %s" % (what, reason))
         try:
             value = predicate()
             if value:
@@ -406,16 +410,20 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def exited(self):
+        """None while running, else a description of how the process ended."""
+        if self.alive():
+            return None
+        return "%s exited with status %s" % (self.binary, self.proc.returncode if self.proc else "never started")
+
     def wait_listening(self, timeout=20, cafile=None):
         """Waits until GET /healthz answers at all (any status)."""
         http = "1.1-tls" if self.url.startswith("https") else "1.1"
 
         def up():
-            if not self.alive():
-                raise RuntimeError("server exited with %s" % self.proc.returncode)
             return request("GET", self.url + "/healthz", http=http, timeout=2, cafile=cafile).status > 0
         try:
-            wait_until(up, timeout, "the server to listen on %s" % self.url)
+            wait_until(up, timeout, "the server to listen on %s" % self.url, give_up=self.exited)
         except TestFailure as exc:
             raise TestFailure("%s; log tail:\n%s" % (exc, self.log_tail()))
 
@@ -424,11 +432,9 @@ class Server:
         http = "1.1-tls" if self.url.startswith("https") else "1.1"
 
         def ready():
-            if not self.alive():
-                raise RuntimeError("server exited with %s" % self.proc.returncode)
             return request("GET", self.url + "/readyz", http=http, timeout=2, cafile=cafile).status == 200
         try:
-            wait_until(ready, timeout, "%s/readyz to answer 200" % self.url)
+            wait_until(ready, timeout, "%s/readyz to answer 200" % self.url, give_up=self.exited)
         except TestFailure as exc:
             raise TestFailure("%s; log tail:\n%s" % (exc, self.log_tail()))
 
