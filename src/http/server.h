@@ -32,14 +32,15 @@ typedef struct ck_http_config {
     const char *tls_cert;     /* CHATKITD_TLS_CERT (PEM chain), or NULL */
     const char *tls_key;      /* CHATKITD_TLS_KEY (PEM), or NULL */
     const char *database_url; /* DATABASE_URL, or NULL: degraded mode */
-    const char *public_url;   /* CHATKITD_PUBLIC_URL without trailing '/', or NULL */
-    const char *docs_dir;     /* CHATKITD_DOCS_DIR, default "docs" */
+    const char *public_url;   /* CHATKITD_PUBLIC_URL without trailing '/' (malloc'd), or NULL */
+    const char *docs_dir;     /* CHATKITD_DOCS_DIR, or NULL: ./docs, else docs/ beside the binary's folder */
     const char *upload_mime_types; /* CHATKITD_UPLOAD_MIME_TYPES, comma-separated, '*' wildcards */
     int workers;              /* CHATKITD_WORKERS, default number of online cores */
     size_t max_body;          /* CHATKITD_MAX_BODY: POST /chatkit body limit, default 1 MiB */
     size_t upload_max_bytes;  /* CHATKITD_UPLOAD_MAX_BYTES, default 10 MiB */
-    unsigned char upload_secret[64]; /* CHATKITD_UPLOAD_SECRET or random per process */
+    unsigned char upload_secret[64]; /* CHATKITD_UPLOAD_SECRET (up to 64 bytes used) or random per process */
     size_t upload_secret_len;
+    int model_configured;     /* OPENAI_API_KEY or OPENAI_BASE_URL is set */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()
@@ -52,12 +53,14 @@ struct ck_http_worker {
     ck_agent_t *agent;           /* this worker's agent, or NULL without a store */
     int index;                   /* 0..workers-1 */
     const ck_http_config_t *config; /* the server's configuration (read-only) */
+    const struct ck_http_docs *docs; /* the rendered documentation pages (read-only) */
     struct ck_http_server *server;  /* the owning server */
     pthread_t thread;
     h2o_accept_ctx_t accept_ctx;     /* cleartext listener */
     h2o_accept_ctx_t tls_accept_ctx; /* TLS listener (ssl_ctx set) */
     h2o_socket_t *listener;      /* cleartext listening socket, or NULL */
     h2o_socket_t *tls_listener;  /* TLS listening socket, or NULL */
+    int stopping;                /* set on the worker's thread when the server stops */
 };
 
 typedef struct ck_http_worker ck_http_worker_t;
@@ -65,8 +68,10 @@ typedef struct ck_http_worker ck_http_worker_t;
 typedef struct ck_http_server ck_http_server_t;
 
 /* Fills `config` from the environment.  Returns 0, or -1 on an invalid
- * value (logged).  Strings point into the environment (not copied). */
+ * value (logged).  Strings point into the environment (not copied), except
+ * public_url: release the config with ck_http_config_release(). */
 int ck_http_config_from_env(ck_http_config_t *config);
+void ck_http_config_release(ck_http_config_t *config);
 
 /* Binds, starts the admin thread and the workers.  Returns the server
  * (free with ck_http_server_stop()) or NULL on failure (logged). */
