@@ -1,0 +1,503 @@
+/*
+ * agent.c - ck_agent_t lifecycle, configuration from the environment, and
+ * the parts of a run shared by the model loop (turn.c) and the no-model
+ * mode (retrieval.c): loading history and attachments, emitting events,
+ * streaming the assistant message, sources, cancellation and the end of a
+ * run.  See agent.h for the contract and agent_internal.h for the states.
+ */
+#include "agent_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/log.h"
+#include "../protocol/events.h"
+#include "prompt.h"
+
+static const char DEFAULT_SYSTEM_PROMPT[] =
+    "You are a helpful assistant embedded in a website. Answer concisely in Markdown. "
+    "When a question may be answered by the documentation, call the `search` tool first and base "
+    "your answer on what it returns; say plainly when the documentation does not cover something. "
+    "Never invent links or sources.";
+
+/* --- configuration ------------------------------------------------------- */
+
+static int env_int(const char *name, int fallback)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    if (v == NULL || *v == '\0' || *end != '\0' || n < 0 || n > 86400000)
+        return fallback;
+    return (int)n;
+}
+
+static int env_bool(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
+}
+
+static const char *env_str(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Reads the whole file (blocking; start-up only).  Caller frees. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && len + n < (1u << 20)) {
+        char *grown = realloc(buf, cap = len + n + 1);
+        if (grown == NULL)
+            break;
+        buf = grown;
+        memcpy(buf + len, chunk, n);
+        len += n;
+        buf[len] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+void ck_agent_config_from_env(ck_agent_config_t *config)
+{
+    static char *prompt_file_text; /* read once; lives for the process */
+    memset(config, 0, sizeof(*config));
+    const char *base = env_str("OPENAI_BASE_URL");
+    config->api_key = env_str("OPENAI_API_KEY");
+    config->retrieval_only = base == NULL && config->api_key == NULL;
+    config->base_url = base ? base : "https://api.openai.com/v1";
+    config->model = env_str("CHATKITD_MODEL") ? env_str("CHATKITD_MODEL") : "gpt-4o-mini";
+    const char *prompt_path = env_str("CHATKITD_SYSTEM_PROMPT_FILE");
+    if (prompt_path && prompt_file_text == NULL) {
+        prompt_file_text = read_file(prompt_path);
+        if (prompt_file_text == NULL)
+            ck_warn("agent: cannot read CHATKITD_SYSTEM_PROMPT_FILE %s; using the built-in prompt", prompt_path);
+    }
+    config->system_prompt = prompt_file_text ? prompt_file_text : DEFAULT_SYSTEM_PROMPT;
+    config->allow_model_override = env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE");
+    config->max_turns = env_int("CHATKITD_MAX_TURNS", 10);
+    if (config->max_turns < 1)
+        config->max_turns = 1;
+    config->connect_timeout_ms = env_int("CHATKITD_UPSTREAM_CONNECT_TIMEOUT_MS", 10000);
+    config->first_token_timeout_ms = env_int("CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS", 60000);
+    config->stall_timeout_ms = env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS", 30000);
+    config->max_retries = env_int("CHATKITD_UPSTREAM_RETRIES", 2);
+}
+
+/* --- agent ------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_config_t *config)
+{
+    ck_agent_t *agent = calloc(1, sizeof(*agent));
+    if (agent == NULL)
+        return NULL;
+    agent->loop = loop;
+    agent->store = store;
+    agent->config = *config;
+    agent->config.base_url = dup_or_null(config->base_url ? config->base_url : "https://api.openai.com/v1");
+    agent->config.api_key = dup_or_null(config->api_key);
+    agent->config.model = dup_or_null(config->model ? config->model : "gpt-4o-mini");
+    agent->config.system_prompt = dup_or_null(config->system_prompt ? config->system_prompt : DEFAULT_SYSTEM_PROMPT);
+    if (agent->config.max_turns < 1)
+        agent->config.max_turns = 10;
+    size_t n = strlen(agent->config.base_url);
+    while (n > 0 && agent->config.base_url[n - 1] == '/')
+        n--;
+    agent->completions_url = malloc(n + sizeof("/chat/completions"));
+    if (agent->completions_url)
+        snprintf(agent->completions_url, n + sizeof("/chat/completions"), "%.*s/chat/completions", (int)n,
+                 agent->config.base_url);
+    agent->llm = ck_agent_llm_new(loop);
+    if (agent->llm == NULL || agent->completions_url == NULL) {
+        ck_agent_destroy(agent);
+        return NULL;
+    }
+    return agent;
+}
+
+void ck_agent_destroy(ck_agent_t *agent)
+{
+    if (agent == NULL)
+        return;
+    ck_agent_llm_free(agent->llm);
+    free((char *)agent->config.base_url);
+    free((char *)agent->config.api_key);
+    free((char *)agent->config.model);
+    free((char *)agent->config.system_prompt);
+    free(agent->completions_url);
+    free(agent);
+}
+
+/* --- run lifetime ----------------------------------------------------------- */
+
+static void run_free(ck_agent_run_t *run)
+{
+    for (size_t i = 0; i < run->tool_count; i++) {
+        free(run->tools[i].call_id);
+        free(run->tools[i].output);
+    }
+    free(run->tools);
+    free(run->user_id);
+    free(run->thread_id);
+    free(run->model);
+    free(run->text);
+    json_decref(run->user_message);
+    json_decref(run->metadata);
+    json_decref(run->history);
+    json_decref(run->attachments);
+    json_decref(run->messages);
+    json_decref(run->item);
+    json_decref(run->annotations);
+    json_decref(run->seen_sources);
+    if (run->reaper)
+        ck_timer_free(run->reaper);
+    if (run->starter)
+        ck_timer_free(run->starter);
+    free(run);
+}
+
+static void on_reaper(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    run_free(user);
+}
+
+/* Cancels every pending store and model call of the run. */
+static void abort_calls(ck_agent_run_t *run)
+{
+    if (run->store_call) {
+        ck_store_cancel(run->store_call);
+        run->store_call = NULL;
+    }
+    for (size_t i = 0; i < run->tool_count; i++)
+        if (run->tools[i].store_call) {
+            ck_store_cancel(run->tools[i].store_call);
+            run->tools[i].store_call = NULL;
+        }
+    ck_agent_llm_cancel(run->llm_call);
+    run->llm_call = NULL;
+}
+
+void ck_agent_cancel(ck_agent_run_t *run)
+{
+    if (run == NULL || run->cancelled || run->finished)
+        return;
+    run->cancelled = 1;
+    abort_calls(run);
+    ck_timer_arm(run->reaper, 0); /* we may be inside one of our own callbacks */
+}
+
+void ck_agent_pause(ck_agent_run_t *run, int paused)
+{
+    if (run == NULL || run->cancelled || run->finished)
+        return;
+    run->paused = !!paused;
+    ck_agent_llm_pause(run->llm_call, run->paused);
+}
+
+int ck_agent_emit(ck_agent_run_t *run, json_t *event)
+{
+    if (run->cancelled || event == NULL) {
+        json_decref(event);
+        return -1;
+    }
+    run->sink.on_event(event, run->user);
+    return run->cancelled ? -1 : 0;
+}
+
+void ck_agent_finish(ck_agent_run_t *run)
+{
+    if (run->cancelled)
+        return;
+    run->finished = 1;
+    run->state = CK_RUN_FINISHED;
+    abort_calls(run);
+    run->sink.on_finish(run->user);
+    ck_timer_cancel(run->reaper);
+    run_free(run);
+}
+
+void ck_agent_fail(ck_agent_run_t *run, const char *why)
+{
+    ck_warn("agent: turn on thread %s failed: %s", run->thread_id, why);
+    if (ck_agent_emit(run, ck_proto_ev_error("stream.error", NULL, 1)) < 0)
+        return;
+    ck_agent_finish(run);
+}
+
+/* --- the streamed assistant message --------------------------------------- */
+
+int ck_agent_message_open(ck_agent_run_t *run)
+{
+    if (run->item)
+        return 0;
+    run->item = ck_proto_assistant_message_new(run->thread_id, NULL);
+    run->text_len = 0;
+    if (ck_agent_emit(run, ck_proto_ev_item_added(run->item)) < 0)
+        return -1;
+    const char *id = json_string_value(json_object_get(run->item, "id"));
+    return ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_content_part_added(0, "")));
+}
+
+int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
+{
+    if (ck_agent_message_open(run) < 0)
+        return -1;
+    if (run->text_len + len + 1 > run->text_cap) {
+        size_t cap = run->text_cap ? run->text_cap : 1024;
+        while (cap < run->text_len + len + 1)
+            cap *= 2;
+        char *grown = realloc(run->text, cap);
+        if (grown == NULL)
+            return -1;
+        run->text = grown;
+        run->text_cap = cap;
+    }
+    memcpy(run->text + run->text_len, delta, len);
+    run->text_len += len;
+    run->text[run->text_len] = '\0';
+    json_t *d = json_stringn(delta, len);
+    const char *id = json_string_value(json_object_get(run->item, "id"));
+    int rc = d ? ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_text_delta(0, json_string_value(d)))) : 0;
+    json_decref(d);
+    return rc;
+}
+
+int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
+{
+    if (ck_agent_message_open(run) < 0)
+        return -1;
+    const char *text = run->text_len ? run->text : "";
+    json_t *item = run->item;
+    run->item = NULL;
+    const char *id = json_string_value(json_object_get(item, "id"));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(annotations); i++)
+        rc = ck_agent_emit(run, ck_proto_ev_item_updated(
+                                    id, ck_proto_upd_annotation_added(0, (int)i, json_array_get(annotations, i))));
+    if (rc == 0)
+        rc = ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_content_part_done(0, text, annotations)));
+    if (rc == 0) {
+        json_object_set_new(item, "content", json_pack("[o]", ck_proto_output_text(text, annotations)));
+        rc = ck_agent_emit(run, ck_proto_ev_item_done(item));
+    }
+    json_decref(item);
+    run->text_len = 0;
+    return rc;
+}
+
+/* --- sources ------------------------------------------------------------------ */
+
+static json_t *annotation_for(const char *source, const char *title)
+{
+    int is_url = strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0;
+    json_t *src = is_url ? json_pack("{s:s,s:s,s:s}", "title", title, "type", "url", "url", source)
+                         : json_pack("{s:s,s:s,s:s}", "title", title, "type", "file", "filename", source);
+    return json_pack("{s:s,s:o}", "type", "annotation", "source", src);
+}
+
+void ck_agent_collect_sources(ck_agent_run_t *run, const json_t *search_result)
+{
+    const json_t *results = json_object_get(search_result, "results");
+    for (size_t i = 0; i < json_array_size(results); i++) {
+        const json_t *r = json_array_get(results, i);
+        const char *source = json_string_value(json_object_get(r, "source"));
+        const char *title = json_string_value(json_object_get(r, "title"));
+        if (source == NULL || *source == '\0' || json_object_get(run->seen_sources, source) ||
+            json_array_size(run->annotations) >= CK_AGENT_MAX_ANNOTATIONS)
+            continue;
+        json_object_set_new(run->seen_sources, source, json_true());
+        json_array_append_new(run->annotations, annotation_for(source, title && *title ? title : source));
+    }
+}
+
+/* --- title ---------------------------------------------------------------------- */
+
+/* Copies the first `max_words` whitespace-separated words of `text`,
+ * joined by single spaces, into `out` (cap bytes, NUL-terminated); a first
+ * word longer than the buffer is cut on a UTF-8 boundary.  Returns the length. */
+static size_t first_words(const char *text, int max_words, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *p = text;
+    for (int words = 0; words < max_words; words++) {
+        while (*p && isspace((unsigned char)*p))
+            p++;
+        const char *start = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0)
+            break;
+        if (len + n + 1 >= cap) {
+            if (len == 0) {
+                for (n = cap - 1; n > 0 && ((unsigned char)start[n] & 0xC0) == 0x80; n--)
+                    ;
+                memcpy(out, start, n);
+                len = n;
+            }
+            break;
+        }
+        if (len)
+            out[len++] = ' ';
+        memcpy(out + len, start, n);
+        len += n;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+void ck_agent_title_from_words(ck_agent_run_t *run)
+{
+    char *text = ck_agent_user_text(run->user_message);
+    char title[100];
+    size_t len = text ? first_words(text, 6, title, sizeof(title)) : 0;
+    free(text);
+    if (len == 0)
+        return;
+    json_t *changes = json_pack("{s:s}", "title", title);
+    if (changes)
+        run->sink.on_thread_changed(changes, run->user);
+    json_decref(changes);
+    run->has_title = 1;
+}
+
+/* --- loading -------------------------------------------------------------------- */
+
+static void on_attachments(const ck_store_reply_t *reply, void *user)
+{
+    ck_agent_run_t *run = user;
+    run->store_call = NULL;
+    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
+    if (doc == NULL) {
+        ck_agent_fail(run, reply->ok ? "attachments.load returned bad JSON" : reply->message);
+        return;
+    }
+    run->attachments = json_incref(json_object_get(doc, "attachments"));
+    json_decref(doc);
+    ck_agent_turn_start(run);
+}
+
+static void load_attachments(ck_agent_run_t *run)
+{
+    const json_t *atts = json_object_get(run->user_message, "attachments");
+    if (json_array_size(atts) == 0) {
+        ck_agent_turn_start(run);
+        return;
+    }
+    json_t *ids = json_array();
+    for (size_t i = 0; i < json_array_size(atts); i++) {
+        json_t *id = json_object_get(json_array_get(atts, i), "id");
+        if (json_is_string(id))
+            json_array_append(ids, id);
+    }
+    json_t *params = json_pack("{s:o}", "attachment_ids", ids);
+    char *text = json_dumps(params, JSON_COMPACT);
+    json_decref(params);
+    run->store_call = text ? ck_store_op(run->agent->store, "attachments.load", run->user_id, text, strlen(text),
+                                         on_attachments, run)
+                           : NULL;
+    free(text);
+    if (run->store_call == NULL)
+        ck_agent_fail(run, "cannot start attachments.load");
+}
+
+static void on_history(const ck_store_reply_t *reply, void *user)
+{
+    ck_agent_run_t *run = user;
+    run->store_call = NULL;
+    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
+    if (doc == NULL) {
+        ck_agent_fail(run, reply->ok ? "history returned bad JSON" : reply->message);
+        return;
+    }
+    json_decref(run->history);
+    run->history = json_incref(json_object_get(doc, "items"));
+    json_decref(doc);
+    load_attachments(run);
+}
+
+static void load_history(ck_agent_run_t *run)
+{
+    json_t *params = json_pack("{s:s,s:i}", "thread_id", run->thread_id, "limit", CK_AGENT_HISTORY_LIMIT);
+    const char *before = json_string_value(json_object_get(run->user_message, "id"));
+    if (before)
+        json_object_set_new(params, "before_item_id", json_string(before));
+    char *text = json_dumps(params, JSON_COMPACT);
+    json_decref(params);
+    run->store_call = text ? ck_store_op(run->agent->store, "history", run->user_id, text, strlen(text), on_history, run)
+                           : NULL;
+    free(text);
+    if (run->store_call == NULL)
+        ck_agent_fail(run, "cannot start the history query");
+}
+
+/* Copies what the run needs from `turn` (borrowed only during respond). */
+static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
+{
+    const char *thread_id = json_string_value(json_object_get(turn->thread, "id"));
+    const char *title = json_string_value(json_object_get(turn->thread, "title"));
+    run->user_id = strdup(turn->user_id ? turn->user_id : "");
+    run->thread_id = strdup(thread_id ? thread_id : "");
+    run->has_title = title != NULL && *title != '\0';
+    run->user_message = turn->user_message ? json_deep_copy(turn->user_message) : NULL;
+    run->metadata = json_is_object(turn->request_metadata) ? json_deep_copy(turn->request_metadata) : NULL;
+    run->history = json_array();
+    run->annotations = json_array();
+    run->seen_sources = json_object();
+    const json_t *options = json_object_get(run->user_message, "inference_options");
+    const char *override = json_string_value(json_object_get(options, "model"));
+    int use_override = run->agent->config.allow_model_override && override && *override && strlen(override) < 128;
+    run->model = strdup(use_override ? override : run->agent->config.model);
+    const char *tool = json_string_value(json_object_get(json_object_get(options, "tool_choice"), "id"));
+    run->force_search = tool != NULL && strcmp(tool, "search") == 0;
+    return run->user_id && run->thread_id && run->model && run->history && run->annotations && run->seen_sources ? 0 : -1;
+}
+
+/* The first step of a run, on the loop's next tick (never from inside
+ * ck_agent_respond, so the caller holds the handle before any sink call). */
+static void on_start(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    ck_agent_run_t *run = user;
+    if (run->cancelled)
+        return;
+    if (run->agent->config.retrieval_only)
+        ck_agent_retrieval_start(run);
+    else
+        load_history(run);
+}
+
+ck_agent_run_t *ck_agent_respond(ck_agent_t *agent, const ck_turn_t *turn, const ck_agent_sink_t *sink, void *user)
+{
+    ck_agent_run_t *run = calloc(1, sizeof(*run));
+    if (run == NULL)
+        return NULL;
+    run->agent = agent;
+    run->sink = *sink;
+    run->user = user;
+    run->state = CK_RUN_LOADING;
+    run->reaper = ck_timer_new(agent->loop, on_reaper, run);
+    run->starter = ck_timer_new(agent->loop, on_start, run);
+    if (run->reaper == NULL || run->starter == NULL || copy_turn(run, turn) < 0) {
+        run_free(run);
+        return NULL;
+    }
+    ck_timer_arm(run->starter, 0);
+    return run;
+}

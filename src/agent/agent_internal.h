@@ -1,0 +1,125 @@
+/*
+ * agent_internal.h - the state shared by the files of src/agent that
+ * implement ck_agent_respond(): agent.c (lifecycle, loading, emitting),
+ * turn.c (model rounds, tools, title) and retrieval.c (no-model mode).
+ * Not for use outside src/agent.
+ *
+ * Run states:
+ *
+ *   LOADING (store: history, then attachments.load)
+ *      |-- retrieval only --> SEARCHING (store: search) --> FINISHED
+ *      v
+ *   MODEL (streamed call) --tool calls--> TOOLS (store: search, in parallel)
+ *      |   ^------------------------------------'
+ *      v final answer / max_turns
+ *   TITLING (optional non-streamed call) --> FINISHED
+ *
+ * Cancellation may come at any time, even from inside a sink callback:
+ * `cancelled` is set, pending calls are cancelled, and the run is freed by
+ * its 0 ms reaper timer, so code that just emitted an event may still read
+ * the run but must stop (ck_agent_emit() returns -1).
+ */
+#ifndef CK_AGENT_AGENT_INTERNAL_H
+#define CK_AGENT_AGENT_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "llm.h"
+
+#define CK_AGENT_HISTORY_LIMIT 10
+#define CK_AGENT_SEARCH_LIMIT_DEFAULT 5
+#define CK_AGENT_SEARCH_LIMIT_MAX 10
+#define CK_AGENT_RETRIEVAL_LIMIT 3
+#define CK_AGENT_MAX_ANNOTATIONS 8
+
+struct ck_agent {
+    ck_loop_t *loop;
+    ck_store_t *store;
+    ck_agent_llm_t *llm;
+    ck_agent_config_t config; /* strings owned by the agent */
+    char *completions_url;    /* base_url + "/chat/completions" */
+};
+
+typedef enum ck_agent_run_state {
+    CK_RUN_LOADING,
+    CK_RUN_SEARCHING,
+    CK_RUN_MODEL,
+    CK_RUN_TOOLS,
+    CK_RUN_TITLING,
+    CK_RUN_FINISHED
+} ck_agent_run_state_t;
+
+/* One tool call of the current model round. */
+typedef struct ck_agent_tool_run {
+    ck_agent_run_t *run;
+    char *call_id;   /* owned */
+    char *output;    /* owned: content of the `tool` message, set when done */
+    ck_store_call_t *store_call;
+} ck_agent_tool_run_t;
+
+struct ck_agent_run {
+    ck_agent_t *agent;
+    ck_agent_sink_t sink;
+    void *user;
+    ck_agent_run_state_t state;
+    int cancelled, finished, paused;
+    char *user_id, *thread_id;
+    int has_title;
+    json_t *user_message; /* owned copy, or NULL */
+    json_t *metadata;     /* owned copy, or NULL */
+    json_t *history;      /* owned: items before the new message */
+    json_t *attachments;  /* owned: attachments.load result array */
+    json_t *messages;     /* owned: the model conversation so far */
+    char *model;          /* owned */
+    int force_search;     /* composer tool "search" chose the tool */
+    int rounds;           /* model round trips done */
+    ck_store_call_t *store_call;
+    ck_agent_llm_call_t *llm_call;
+    json_t *item; /* the streaming assistant_message, or NULL */
+    char *text;   /* its text so far (owned) */
+    size_t text_len, text_cap;
+    ck_agent_tool_run_t *tools;
+    size_t tool_count, tools_pending;
+    json_t *annotations; /* sources found this turn (Annotation objects) */
+    json_t *seen_sources;
+    ck_timer_t *reaper;  /* frees a cancelled run outside our callbacks */
+    ck_timer_t *starter; /* first step, on the next tick */
+};
+
+/* agent.c --------------------------------------------------------------- */
+
+/* Hands `event` (owned) to the sink unless cancelled; returns -1 when the
+ * run is cancelled (before or during the call): the caller must return. */
+int ck_agent_emit(ck_agent_run_t *run, json_t *event);
+/* Ends the turn: on_finish, then frees the run.  Must be a tail call. */
+void ck_agent_finish(ck_agent_run_t *run);
+/* Logs `why`, emits {"type":"error","code":"stream.error","allow_retry":true}
+ * and finishes.  Must be a tail call. */
+void ck_agent_fail(ck_agent_run_t *run, const char *why);
+/* Starts the streamed assistant message (added + content_part.added). */
+int ck_agent_message_open(ck_agent_run_t *run);
+/* Appends `delta` to the open message (opening it first) and emits it. */
+int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len);
+/* Closes the open message: annotation_added for each of `annotations`
+ * (may be NULL), content_part.done, thread.item.done. */
+int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations);
+/* Records the sources of a `search` result object as annotations. */
+void ck_agent_collect_sources(ck_agent_run_t *run, const json_t *search_result);
+/* Sets a title from the first words of the user's message (no model). */
+void ck_agent_title_from_words(ck_agent_run_t *run);
+
+/* turn.c ---------------------------------------------------------------- */
+
+/* Runs the first model round (the prompt is assembled from run->history,
+ * run->user_message and run->attachments). */
+void ck_agent_turn_start(ck_agent_run_t *run);
+
+/* retrieval.c ----------------------------------------------------------- */
+
+/* Answers from the corpus without a model. */
+void ck_agent_retrieval_start(ck_agent_run_t *run);
+
+#endif

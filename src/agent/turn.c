@@ -1,0 +1,334 @@
+/*
+ * turn.c - the model loop of a run (see agent_internal.h for the states):
+ * streamed model rounds, the `search` tool (parallel calls, results fed
+ * back as `tool` messages), the max_turns stop, the final message with its
+ * source annotations, and the thread title.
+ *
+ * The `search` tool is a fixed interface: function `search`, parameters
+ * {"query": string, "limit"?: integer}; its output is exactly the JSON the
+ * store op `search` returns: {"results":[{"id","title","source","score","text"}]}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/log.h"
+#include "../protocol/events.h"
+#include "agent_internal.h"
+#include "prompt.h"
+
+static const char TITLE_PROMPT[] =
+    "Write a title of 3 to 6 words for a conversation that starts with the user message below. "
+    "Reply with the title only: no quotes, no trailing punctuation.";
+static const char EMPTY_ANSWER[] = "The model returned an empty answer. Please try again.";
+
+static void start_round(ck_agent_run_t *run);
+static void maybe_title(ck_agent_run_t *run);
+
+/* --- model calls ---------------------------------------------------------- */
+
+static ck_agent_llm_opts_t llm_opts(const ck_agent_t *agent, int stream)
+{
+    const ck_agent_config_t *c = &agent->config;
+    ck_agent_llm_opts_t opts = {
+        .url = agent->completions_url,
+        .api_key = c->api_key,
+        .stream = stream,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .first_token_timeout_ms = c->first_token_timeout_ms,
+        .stall_timeout_ms = c->stall_timeout_ms,
+        .max_retries = stream ? c->max_retries : 0,
+    };
+    return opts;
+}
+
+/* Posts `body` (consumed) to the model; 0 or -1 (nothing started). */
+static int post(ck_agent_run_t *run, json_t *body, int stream, const ck_agent_llm_callbacks_t *cb)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    ck_agent_llm_opts_t opts = llm_opts(run->agent, stream);
+    run->llm_call = text ? ck_agent_llm_post(run->agent->llm, &opts, text, cb, run) : NULL;
+    free(text);
+    if (run->llm_call && run->paused)
+        ck_agent_llm_pause(run->llm_call, 1);
+    return run->llm_call ? 0 : -1;
+}
+
+static json_t *search_tool(void)
+{
+    return json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:{s:{s:s,s:s},s:{s:s,s:s,s:i,s:i}},s:[s]}}}", "type", "function",
+                     "function", "name", "search", "description",
+                     "Search the documentation corpus. Returns the most relevant passages as JSON "
+                     "{\"results\":[{\"id\",\"title\",\"source\",\"score\",\"text\"}]}.",
+                     "parameters", "type", "object", "properties", "query", "type", "string", "description",
+                     "What to look for, in a few words", "limit", "type", "integer", "description",
+                     "How many passages to return (default 5)", "minimum", 1, "maximum", CK_AGENT_SEARCH_LIMIT_MAX,
+                     "required", "query");
+}
+
+/* --- tools ------------------------------------------------------------------ */
+
+static void tools_done(ck_agent_run_t *run)
+{
+    for (size_t i = 0; i < run->tool_count; i++)
+        json_array_append_new(run->messages, json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id",
+                                                       run->tools[i].call_id, "content", run->tools[i].output));
+    start_round(run);
+}
+
+/* One tool finished (its output is set). */
+static void tool_finished(ck_agent_run_t *run)
+{
+    if (--run->tools_pending == 0 && run->state == CK_RUN_TOOLS && !run->cancelled)
+        tools_done(run);
+}
+
+static char *error_output(const char *message)
+{
+    json_t *o = json_pack("{s:s}", "error", message);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s ? s : strdup("{\"error\":\"tool failed\"}");
+}
+
+static void on_search(const ck_store_reply_t *reply, void *user)
+{
+    ck_agent_tool_run_t *tool = user;
+    ck_agent_run_t *run = tool->run;
+    tool->store_call = NULL;
+    if (reply->ok) {
+        tool->output = strdup(reply->json);
+        json_t *doc = json_loads(reply->json, 0, NULL);
+        ck_agent_collect_sources(run, doc);
+        json_decref(doc);
+    } else {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "search failed: %s", reply->message ? reply->message : "unknown error");
+        tool->output = error_output(msg);
+    }
+    tool_finished(run);
+}
+
+/* Starts one tool call; completes it at once (tool_finished) when it
+ * cannot run.  Returns -1 when the run was cancelled meanwhile. */
+static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char *name, const char *arguments)
+{
+    json_t *args = arguments ? json_loads(arguments, 0, NULL) : json_object();
+    const char *query = json_string_value(json_object_get(args, "query"));
+    json_t *limit = json_object_get(args, "limit");
+    json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : CK_AGENT_SEARCH_LIMIT_DEFAULT;
+    n = n < 1 ? 1 : n > CK_AGENT_SEARCH_LIMIT_MAX ? CK_AGENT_SEARCH_LIMIT_MAX : n;
+    int rc = 0;
+    if (name == NULL || strcmp(name, "search") != 0)
+        tool->output = error_output("unknown tool; the only tool is `search`");
+    else if (query == NULL || *query == '\0')
+        tool->output = error_output("`search` needs a non-empty string argument `query`");
+    else {
+        json_t *text = json_sprintf("Searching: %s", query);
+        rc = ck_agent_emit(run, ck_proto_ev_progress("search", json_string_value(text)));
+        json_decref(text);
+        json_t *params = json_pack("{s:s,s:I}", "query", query, "limit", n);
+        char *p = rc == 0 && params ? json_dumps(params, JSON_COMPACT) : NULL;
+        json_decref(params);
+        tool->store_call = p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
+        free(p);
+        if (rc == 0 && tool->store_call == NULL)
+            tool->output = error_output("search could not be started");
+    }
+    json_decref(args);
+    if (rc == 0 && tool->output && tool->store_call == NULL)
+        tool_finished(run);
+    return rc;
+}
+
+static void run_tools(ck_agent_run_t *run, const ck_agent_sse_t *s, json_t *calls)
+{
+    run->state = CK_RUN_TOOLS;
+    run->tools = calloc(s->tool_call_count, sizeof(*run->tools));
+    if (run->tools == NULL) {
+        ck_agent_fail(run, "out of memory");
+        return;
+    }
+    run->tool_count = s->tool_call_count;
+    run->tools_pending = s->tool_call_count + 1; /* +1: no completion counts as the last while launching */
+    for (size_t i = 0; i < s->tool_call_count; i++) {
+        const json_t *call = json_array_get(calls, i);
+        run->tools[i].run = run;
+        run->tools[i].call_id = strdup(json_string_value(json_object_get(call, "id")));
+    }
+    for (size_t i = 0; i < s->tool_call_count; i++)
+        if (start_tool(run, &run->tools[i], s->tool_calls[i].name, s->tool_calls[i].arguments) < 0)
+            return;
+    tool_finished(run);
+}
+
+/* Frees the previous round's tool bookkeeping. */
+static void clear_tools(ck_agent_run_t *run)
+{
+    for (size_t i = 0; i < run->tool_count; i++) {
+        free(run->tools[i].call_id);
+        free(run->tools[i].output);
+    }
+    free(run->tools);
+    run->tools = NULL;
+    run->tool_count = run->tools_pending = 0;
+}
+
+/* The assistant message with `tool_calls` that goes back to the model. */
+static json_t *assistant_tool_message(ck_agent_run_t *run, const ck_agent_sse_t *s)
+{
+    json_t *calls = json_array();
+    for (size_t i = 0; i < s->tool_call_count; i++) {
+        const ck_agent_tool_call_t *c = &s->tool_calls[i];
+        json_t *id = c->id ? json_string(c->id) : json_sprintf("call_%zu_%d", i, run->rounds);
+        json_array_append_new(calls, json_pack("{s:o,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function",
+                                               "name", c->name ? c->name : "", "arguments",
+                                               c->arguments ? c->arguments : "{}"));
+    }
+    json_t *content = run->text_len ? json_stringn(run->text, run->text_len) : json_null();
+    return json_pack("{s:s,s:o,s:o}", "role", "assistant", "content", content ? content : json_null(), "tool_calls",
+                     calls);
+}
+
+static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
+{
+    json_t *msg = assistant_tool_message(run, s);
+    json_array_append_new(run->messages, msg);
+    if (run->item && ck_agent_message_close(run, NULL) < 0)
+        return;
+    if (run->rounds >= run->agent->config.max_turns) {
+        char text[200];
+        snprintf(text, sizeof(text),
+                 "I stopped after %d model round trips without reaching a final answer. "
+                 "Please try a more specific question.",
+                 run->rounds);
+        if (ck_agent_message_text(run, text, strlen(text)) < 0 || ck_agent_message_close(run, run->annotations) < 0)
+            return;
+        maybe_title(run);
+        return;
+    }
+    clear_tools(run);
+    run_tools(run, s, json_object_get(msg, "tool_calls"));
+}
+
+/* --- model rounds ---------------------------------------------------------- */
+
+static void on_model_text(const char *delta, size_t len, void *user)
+{
+    ck_agent_message_text(user, delta, len);
+}
+
+static void on_model_done(const ck_agent_llm_result_t *result, void *user)
+{
+    ck_agent_run_t *run = user;
+    run->llm_call = NULL;
+    if (!result->ok) {
+        ck_agent_fail(run, result->error);
+        return;
+    }
+    run->rounds++;
+    if (result->stream->tool_call_count > 0) {
+        on_tool_calls(run, result->stream);
+        return;
+    }
+    if (run->item == NULL && ck_agent_message_text(run, EMPTY_ANSWER, strlen(EMPTY_ANSWER)) < 0)
+        return;
+    if (ck_agent_message_close(run, run->annotations) < 0)
+        return;
+    maybe_title(run);
+}
+
+static void start_round(ck_agent_run_t *run)
+{
+    static const ck_agent_llm_callbacks_t cb = {on_model_text, on_model_done};
+    run->state = CK_RUN_MODEL;
+    json_t *body = json_pack("{s:s,s:O,s:b,s:[o]}", "model", run->model, "messages", run->messages, "stream", 1,
+                             "tools", search_tool());
+    if (body && run->rounds == 0 && run->force_search)
+        json_object_set_new(body, "tool_choice", json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", "search"));
+    if (post(run, body, 1, &cb) < 0)
+        ck_agent_fail(run, "cannot start the model call");
+}
+
+void ck_agent_turn_start(ck_agent_run_t *run)
+{
+    ck_agent_prompt_t prompt = {
+        .system_prompt = run->agent->config.system_prompt,
+        .request_metadata = run->metadata,
+        .history = run->history,
+        .user_message = run->user_message,
+        .attachments = run->attachments,
+    };
+    run->messages = ck_agent_prompt_messages(&prompt);
+    if (run->messages == NULL) {
+        ck_agent_fail(run, "cannot assemble the prompt");
+        return;
+    }
+    start_round(run);
+}
+
+/* --- title ------------------------------------------------------------------ */
+
+/* Cleans a model-written title in place: first line, no surrounding
+ * quotes/asterisks/spaces, no trailing period, at most ~100 bytes. */
+static void clean_title(char *t)
+{
+    static const char strip[] = " \t\r\n\"'*`#";
+    t[strcspn(t, "\r\n")] = '\0';
+    size_t start = strspn(t, strip);
+    memmove(t, t + start, strlen(t + start) + 1);
+    size_t len = strlen(t);
+    if (len > 100) {
+        for (len = 100; len > 0 && ((unsigned char)t[len] & 0xC0) == 0x80; len--)
+            ;
+    }
+    while (len > 0 && (strchr(strip, t[len - 1]) || t[len - 1] == '.'))
+        len--;
+    t[len] = '\0';
+}
+
+static void on_title(const ck_agent_llm_result_t *result, void *user)
+{
+    ck_agent_run_t *run = user;
+    run->llm_call = NULL;
+    const json_t *msg = json_object_get(json_array_get(json_object_get(result->body, "choices"), 0), "message");
+    const char *content = result->ok ? json_string_value(json_object_get(msg, "content")) : NULL;
+    char *title = content ? strdup(content) : NULL;
+    if (title)
+        clean_title(title);
+    if (title && *title) {
+        json_t *changes = json_pack("{s:s}", "title", title);
+        if (changes)
+            run->sink.on_thread_changed(changes, run->user);
+        json_decref(changes);
+    } else {
+        ck_debug("agent: title call failed (%s); using the first words", result->error ? result->error : "empty");
+        ck_agent_title_from_words(run);
+    }
+    free(title);
+    ck_agent_finish(run);
+}
+
+static void maybe_title(ck_agent_run_t *run)
+{
+    static const ck_agent_llm_callbacks_t cb = {NULL, on_title};
+    if (run->has_title || run->user_message == NULL) {
+        ck_agent_finish(run);
+        return;
+    }
+    run->state = CK_RUN_TITLING;
+    char *text = ck_agent_user_text(run->user_message);
+    if (text && strlen(text) > 2000)
+        text[2000] = '\0';
+    json_t *user_text = text ? json_string(text) : NULL; /* NULL when the cut split a character */
+    free(text);
+    json_t *body = user_text ? json_pack("{s:s,s:[{s:s,s:s},{s:s,s:o}],s:b,s:i}", "model", run->model, "messages",
+                                         "role", "system", "content", TITLE_PROMPT, "role", "user", "content",
+                                         user_text, "stream", 0, "max_tokens", 24)
+                             : NULL;
+    if (post(run, body, 0, &cb) < 0) {
+        ck_agent_title_from_words(run);
+        ck_agent_finish(run);
+    }
+}
