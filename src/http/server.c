@@ -193,6 +193,10 @@ static int drain(ck_http_worker_t *w)
         h2o_socket_close(w->tls_listener);
     w->listener = w->tls_listener = NULL;
     h2o_context_request_shutdown(&w->ctx);
+    /* h2o 2.2.5 keeps idle keep-alive connections until their idle timeout:
+     * expire this context's idle buckets now (busy requests are not in them) */
+    w->ctx.http1.req_timeout.timeout = 0;
+    w->ctx.http2.idle_timeout.timeout = 0;
     ck_timer_t *tick = ck_timer_new(w->loop, on_drain_tick, NULL);
     if (tick != NULL)
         ck_timer_arm(tick, CK_HTTP_DRAIN_TICK_MS);
@@ -245,6 +249,9 @@ static void worker_teardown(ck_http_worker_t *w, int drained)
     if (w->loop != NULL)
         ck_loop_free(w->loop);
     w->loop = NULL;
+    /* h2o_context_request_shutdown() armed the HTTP/2 GOAWAY re-send timer */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&w->ctx);
     h2o_evloop_destroy(w->evloop);
     w->evloop = NULL;
