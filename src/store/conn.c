@@ -15,10 +15,10 @@
  * This file never runs a user callback: completed calls go to the store's
  * completion queue, drained at the end of the event handler.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/log.h"
 #include "store/store_impl.h"
 
 #define TEXT_OID 25
@@ -39,13 +39,12 @@ static const int stmt_result_format[CK_STORE_STMT_COUNT] = {0, 1};
 
 static void conn_on_event(ck_watch_t *watch, int events, void *user);
 
-/* Logs a libpq message (which ends with a newline) at `level`. */
+/* Logs a libpq message about `conn` at `level`. */
 static void conn_log(const ck_store_conn_t *conn, enum ck_log_level level, const char *what, const char *msg)
 {
-    size_t len = strlen(msg);
-    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-        len--;
-    ck_log(level, "store: connection %d: %s: %.*s", conn->index, what, (int)len, msg);
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "store: connection %d: %s", conn->index, what);
+    ck_store_log_pg(level, prefix, msg);
 }
 
 static void conn_notice(void *arg, const char *message)

@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/log.h"
-#include "store/store.h"
+#include "store/store_impl.h"
 
 /* pg_advisory_lock key: "chatkitd" in ASCII, as a bigint. */
 #define MIGRATION_LOCK_KEY "7163082359978947684"
@@ -37,7 +36,7 @@ int ck_store_schema_ready(void)
 static void migrate_notice(void *arg, const char *message)
 {
     (void)arg;
-    ck_debug("migrate: %.*s", (int)strcspn(message, "\n"), message);
+    ck_store_log_pg(CK_LOG_DEBUG, "migrate: notice", message);
 }
 
 /* Runs `sql` (may hold several statements); 0, or -1 logged with `what`. */
@@ -46,8 +45,11 @@ static int exec_ok(PGconn *pg, const char *what, const char *sql)
     PGresult *res = PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(res);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        ck_error("migrate: %s failed: %s", what, PQresultErrorMessage(res));
+    if (!ok) {
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "migrate: %s failed", what);
+        ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(res));
+    }
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -71,7 +73,7 @@ static int is_applied(PGconn *pg, int version)
                                  params, NULL, NULL, 0);
     int r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
     if (r < 0)
-        ck_error("migrate: reading chatkit.schema_migrations failed: %s", PQresultErrorMessage(res));
+        ck_store_log_pg(CK_LOG_ERROR, "migrate: reading chatkit.schema_migrations failed", PQresultErrorMessage(res));
     PQclear(res);
     return r;
 }
@@ -90,7 +92,7 @@ static int apply(PGconn *pg, const ck_migration_t *m, int version)
                                      2, NULL, params, NULL, NULL, 0);
         ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok)
-            ck_error("migrate: recording %s failed: %s", m->name, PQresultErrorMessage(res));
+            ck_store_log_pg(CK_LOG_ERROR, "migrate: recording the migration failed", PQresultErrorMessage(res));
         PQclear(res);
     }
     if (!ok || exec_ok(pg, "COMMIT", "COMMIT") != 0) {
@@ -131,7 +133,7 @@ int ck_store_migrate(const char *conninfo)
 {
     PGconn *pg = PQconnectdb(conninfo != NULL ? conninfo : "");
     if (PQstatus(pg) != CONNECTION_OK) {
-        ck_error("migrate: cannot connect: %.*s", (int)strcspn(PQerrorMessage(pg), "\n"), PQerrorMessage(pg));
+        ck_store_log_pg(CK_LOG_ERROR, "migrate: cannot connect", PQerrorMessage(pg));
         PQfinish(pg);
         return -1;
     }

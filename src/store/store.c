@@ -11,6 +11,7 @@
  * is deferred to the end of the drain.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,7 +203,9 @@ static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *
             return;
         }
     }
-    ck_error("store: op %s failed: %s", call->op, PQresultErrorMessage(call->res));
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "store: op %s failed", call->op);
+    ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(call->res));
     reply_error(reply, 500);
 }
 
@@ -271,6 +274,21 @@ static void deliver(ck_store_call_t *call)
     }
     call->cb(&reply, call->user);
     free(json);
+}
+
+void ck_store_log_pg(enum ck_log_level level, const char *prefix, const char *msg)
+{
+    char line[1024];
+    size_t n = 0;
+    for (; *msg != 0 && n + 1 < sizeof(line); msg++) {
+        char c = *msg == '\n' || *msg == '\t' ? ' ' : *msg;
+        if (c != ' ' || (n > 0 && line[n - 1] != ' '))
+            line[n++] = c;
+    }
+    while (n > 0 && line[n - 1] == ' ')
+        n--;
+    line[n] = 0;
+    ck_log(level, "%s: %s", prefix, line);
 }
 
 /* --- completion queue -------------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "base/log.h"
 #include "store/store.h"
 
 /* The two prepared statements (one per dispatcher of sql/). */
@@ -82,5 +83,8 @@ void ck_store_complete(ck_store_call_t *call);
 void ck_store_drain(ck_store_t *store);
 /* Frees a call and its result (no callback). */
 void ck_store_call_free(ck_store_call_t *call);
+/* Logs "<prefix>: <msg>" on one line: libpq's multi-line messages (error,
+ * detail, context) are joined with spaces, the trailing newline dropped. */
+void ck_store_log_pg(enum ck_log_level level, const char *prefix, const char *msg);
 
 #endif

@@ -1,0 +1,643 @@
+/*
+ * test_store.c - unit tests of src/store against a real PostgreSQL:
+ * compact JSON, migrations (twice, and twice concurrently), op round trips
+ * through a real loop, SQLSTATE -> HTTP mapping, cancel, 503 when not ready,
+ * reconnect after pg_terminate_backend, 1,000 pipelined calls, destroy with
+ * calls in flight.
+ *
+ * Needs CHATKITD_TEST_DATABASE_URL (set by `make test`): a superuser
+ * connection to an empty database of a throwaway cluster.  Without it every
+ * database test FAILS.  The tests create their own databases on that cluster:
+ * ck_store_mig1/2 for migrations (the real sql/), and ck_store_fake, whose
+ * chatkit.op / chatkit.op_bytes are test doubles with the same signatures, so
+ * the store is tested independently of the real ops (and the database of
+ * `make test` is left alone).
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/loop_h2o.h"
+#include "store/json_compact.h"
+#include "store/store.h"
+
+#define APP_NAME "ck_store_test"
+#define URL_ENV "CHATKITD_TEST_DATABASE_URL"
+
+static const char fake_ops_sql[] =
+    "CREATE SCHEMA IF NOT EXISTS chatkit;"
+    "CREATE OR REPLACE FUNCTION chatkit.op(p_op text, p_user text, p_params jsonb) RETURNS jsonb"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    "  CASE p_op"
+    "  WHEN 'echo' THEN RETURN jsonb_build_object('op', p_op, 'user', p_user, 'params', p_params);"
+    "  WHEN 'null' THEN RETURN NULL;"
+    "  WHEN 'sleep' THEN PERFORM pg_sleep((p_params->>'s')::float8); RETURN '{}';"
+    "  WHEN 'raise' THEN RAISE EXCEPTION USING ERRCODE = p_params->>'state', MESSAGE = p_params->>'message';"
+    "  WHEN 'divide' THEN RETURN to_jsonb(1 / (p_params->>'by')::int);"
+    "  ELSE RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'unknown op ' || p_op;"
+    "  END CASE;"
+    " END $$;"
+    "CREATE OR REPLACE FUNCTION chatkit.op_bytes(p_op text, p_user text, p_params jsonb, p_data bytea)"
+    " RETURNS TABLE (result jsonb, data bytea) LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF p_op = 'raise' THEN"
+    "    RAISE EXCEPTION USING ERRCODE = p_params->>'state', MESSAGE = p_params->>'message';"
+    "  END IF;"
+    "  result := jsonb_build_object('op', p_op, 'user', p_user, 'len', length(p_data), 'params', p_params);"
+    "  data := p_data;"
+    "  RETURN NEXT;"
+    " END $$;";
+
+/* --- database helpers (blocking, test side only) ----------------------------- */
+
+static const char *test_url(void)
+{
+    const char *url = getenv(URL_ENV);
+    ck_assert_msg(url != NULL && *url != 0,
+                  URL_ENV " is not set: the store tests need a PostgreSQL (run them with `make test`)");
+    return url;
+}
+
+/* Appends " key='value'" (libpq quoting) to buf. */
+static void append_kv(char *buf, size_t cap, const char *key, const char *value)
+{
+    size_t len = strlen(buf);
+    len += snprintf(buf + len, cap - len, " %s='", key);
+    for (; *value && len + 3 < cap; value++) {
+        if (*value == '\'' || *value == '\\')
+            buf[len++] = '\\';
+        buf[len++] = *value;
+    }
+    snprintf(buf + len, cap - len, "'");
+}
+
+/* The test URL's connection parameters with another dbname; static buffer. */
+static const char *conninfo_for(const char *dbname)
+{
+    static char buf[4096];
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(test_url(), &err);
+    ck_assert_msg(opts != NULL, "bad " URL_ENV ": %s", err ? err : "out of memory");
+    buf[0] = 0;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (o->val != NULL && strcmp(o->keyword, "dbname") != 0 && strcmp(o->keyword, "application_name") != 0)
+            append_kv(buf, sizeof(buf), o->keyword, o->val);
+    append_kv(buf, sizeof(buf), "dbname", dbname);
+    append_kv(buf, sizeof(buf), "application_name", APP_NAME);
+    PQconninfoFree(opts);
+    return buf;
+}
+
+static PGconn *admin_connect(const char *conninfo)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "connect: %s", PQerrorMessage(pg));
+    PQclear(PQexec(pg, "SET client_min_messages = warning"));
+    return pg;
+}
+
+static void admin_exec(PGconn *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* The first column of the first row as an int. */
+static int admin_int(PGconn *pg, const char *sql)
+{
+    PGresult *res = PQexec(pg, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", sql,
+                  PQresultErrorMessage(res));
+    int v = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+/* Creates database `name` on the test cluster (dropping it first if `fresh`). */
+static void make_database(const char *name, int fresh)
+{
+    PGconn *pg = admin_connect(test_url());
+    char sql[256];
+    if (fresh) {
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+        admin_exec(pg, sql);
+    }
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_database WHERE datname = '%s'", name);
+    if (admin_int(pg, sql) == 0) {
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+        admin_exec(pg, sql);
+    }
+    PQfinish(pg);
+}
+
+/* --- loop fixture -------------------------------------------------------------- */
+
+static h2o_evloop_t *evloop;
+static ck_loop_t *loop;
+static char fake_conninfo[4096];
+
+static void loop_setup(void)
+{
+    evloop = h2o_evloop_create();
+    loop = ck_loop_new(evloop);
+}
+
+static void loop_teardown(void)
+{
+    ck_loop_free(loop);
+    h2o_evloop_destroy(evloop);
+}
+
+/* Loop + the ck_store_fake database with the test doubles of chatkit.op. */
+static void fake_setup(void)
+{
+    make_database("ck_store_fake", 0);
+    snprintf(fake_conninfo, sizeof(fake_conninfo), "%s", conninfo_for("ck_store_fake"));
+    PGconn *pg = admin_connect(fake_conninfo);
+    admin_exec(pg, fake_ops_sql);
+    PQfinish(pg);
+    ck_store_set_schema_ready(1);
+    loop_setup();
+}
+
+static void set_flag(ck_timer_t *t, void *user)
+{
+    (void)t;
+    *(int *)user = 1;
+}
+
+/* Runs the loop until *flag is nonzero or `ms` passed; returns *flag. */
+static int run_until(const int *flag, uint64_t ms)
+{
+    int expired = 0;
+    ck_timer_t *limit = ck_timer_new(loop, set_flag, &expired);
+    ck_timer_arm(limit, ms);
+    while (!*flag && !expired)
+        ck_assert_int_eq(ck_loop_run_once(loop), 0);
+    ck_timer_free(limit);
+    return *flag;
+}
+
+static void run_for(uint64_t ms)
+{
+    int never = 0;
+    run_until(&never, ms);
+}
+
+/* Runs the loop until `store` is ready (fails the test after 5 s). */
+static void wait_ready(ck_store_t *store)
+{
+    for (int i = 0; i < 500 && !ck_store_ready(store); i++)
+        run_for(10);
+    ck_assert_msg(ck_store_ready(store), "store not ready after 5 s");
+}
+
+static ck_store_t *fake_store(int connections, int reconnect_ms)
+{
+    ck_store_config_t config = {.conninfo = fake_conninfo, .connections = connections, .reconnect_ms = reconnect_ms};
+    ck_store_t *store = ck_store_create(loop, &config);
+    ck_assert_ptr_nonnull(store);
+    wait_ready(store);
+    return store;
+}
+
+/* A copy of one reply, kept for assertions after the callback. */
+typedef struct result {
+    int calls;
+    int ok, status;
+    char code[64], message[256], json[512];
+    size_t json_len;
+    char bytes[64];
+    size_t bytes_len;
+    int bytes_null;
+} result_t;
+
+static void record_reply(const ck_store_reply_t *reply, void *user)
+{
+    result_t *r = user;
+    r->calls++;
+    r->ok = reply->ok;
+    r->status = reply->http_status;
+    if (!reply->ok) {
+        snprintf(r->code, sizeof(r->code), "%s", reply->code);
+        snprintf(r->message, sizeof(r->message), "%s", reply->message);
+        return;
+    }
+    ck_assert_uint_eq(strlen(reply->json), reply->json_len);
+    snprintf(r->json, sizeof(r->json), "%s", reply->json);
+    r->json_len = reply->json_len;
+    r->bytes_null = reply->bytes == NULL;
+    r->bytes_len = reply->bytes_len < sizeof(r->bytes) ? reply->bytes_len : sizeof(r->bytes);
+    if (reply->bytes != NULL)
+        memcpy(r->bytes, reply->bytes, r->bytes_len);
+}
+
+/* One op through the store, waiting for its reply. */
+static void call_op(ck_store_t *store, const char *op, const char *params, result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    ck_assert_ptr_nonnull(ck_store_op(store, op, "u1", params, strlen(params), record_reply, r));
+    ck_assert_int_eq(r->calls, 0); /* never called back synchronously */
+    ck_assert_msg(run_until(&r->calls, 5000), "no reply to %s", op);
+    run_for(5);
+    ck_assert_int_eq(r->calls, 1);
+}
+
+/* --- compact JSON -------------------------------------------------------------- */
+
+static void check_compact(const char *in, const char *want)
+{
+    char buf[256];
+    size_t n = ck_store_json_compact(buf, in, strlen(in));
+    buf[n] = 0;
+    ck_assert_str_eq(buf, want);
+    snprintf(buf, sizeof(buf), "%s", in); /* in place */
+    n = ck_store_json_compact(buf, buf, strlen(buf));
+    buf[n] = 0;
+    ck_assert_str_eq(buf, want);
+}
+
+START_TEST(test_compact_json)
+{
+    check_compact("{\"a\": 1, \"b\": [1, 2]}", "{\"a\":1,\"b\":[1,2]}");
+    check_compact("{\"t\": \"a, b: c \"}", "{\"t\":\"a, b: c \"}");
+    check_compact("[\"say \\\"hi, there\\\" \", {\"k \": \" v\"}]", "[\"say \\\"hi, there\\\" \",{\"k \":\" v\"}]");
+    check_compact("[\"back\\\\\", \"slash\\\\\\\" x\"]", "[\"back\\\\\",\"slash\\\\\\\" x\"]");
+    check_compact(" {\n\t\"a\" :\r\n true } ", "{\"a\":true}");
+    check_compact("\"\"", "\"\"");
+    check_compact("", "");
+    check_compact("{\"u\": \"\\u00e9 é\"}", "{\"u\":\"\\u00e9 é\"}");
+}
+END_TEST
+
+/* --- migrations ---------------------------------------------------------------- */
+
+static void check_migrated(const char *dbname)
+{
+    PGconn *pg = admin_connect(conninfo_for(dbname));
+    ck_assert_int_eq(admin_int(pg, "SELECT count(*) FROM chatkit.schema_migrations"), ck_migrations_count);
+    for (int i = 0; i < ck_migrations_count; i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM chatkit.schema_migrations WHERE name = '%s'",
+                 ck_migrations[i].name);
+        ck_assert_int_eq(admin_int(pg, sql), 1);
+    }
+    PQfinish(pg);
+}
+
+START_TEST(test_migrate_twice)
+{
+    make_database("ck_store_mig1", 1);
+    const char *ci = conninfo_for("ck_store_mig1");
+    char conninfo[4096];
+    snprintf(conninfo, sizeof(conninfo), "%s", ci);
+    ck_assert_int_eq(ck_store_migrate(conninfo), 0);
+    check_migrated("ck_store_mig1");
+    ck_assert_int_eq(ck_store_migrate(conninfo), 0); /* idempotent */
+    check_migrated("ck_store_mig1");
+}
+END_TEST
+
+static void *migrate_thread(void *conninfo)
+{
+    return (void *)(intptr_t)ck_store_migrate(conninfo);
+}
+
+START_TEST(test_migrate_concurrently)
+{
+    make_database("ck_store_mig2", 1);
+    char conninfo[4096];
+    snprintf(conninfo, sizeof(conninfo), "%s", conninfo_for("ck_store_mig2"));
+    pthread_t a, b;
+    void *ra, *rb;
+    ck_assert_int_eq(pthread_create(&a, NULL, migrate_thread, conninfo), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, migrate_thread, conninfo), 0);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    ck_assert_int_eq((intptr_t)ra, 0);
+    ck_assert_int_eq((intptr_t)rb, 0);
+    check_migrated("ck_store_mig2");
+}
+END_TEST
+
+START_TEST(test_migrate_unreachable_fails)
+{
+    ck_assert_int_eq(ck_store_migrate("host=/nonexistent port=1 connect_timeout=2"), -1);
+}
+END_TEST
+
+/* --- ops --------------------------------------------------------------------- */
+
+START_TEST(test_op_round_trip)
+{
+    ck_store_t *store = fake_store(2, 100);
+    result_t r;
+    call_op(store, "echo", "{\"text\": \"a, b: c\", \"n\": [1, 2]}", &r);
+    ck_assert(r.ok);
+    ck_assert_str_eq(r.json, "{\"op\":\"echo\",\"user\":\"u1\",\"params\":{\"n\":[1,2],\"text\":\"a, b: c\"}}");
+    call_op(store, "null", "{}", &r);
+    ck_assert(r.ok);
+    ck_assert_str_eq(r.json, "null");
+
+    /* params need not be NUL-terminated */
+    static const char padded[] = "{\"a\": 1}GARBAGE";
+    memset(&r, 0, sizeof(r));
+    ck_store_op(store, "echo", "u2", padded, 8, record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert_str_eq(r.json, "{\"op\":\"echo\",\"user\":\"u2\",\"params\":{\"a\":1}}");
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_op_bytes_round_trip)
+{
+    ck_store_t *store = fake_store(2, 100);
+    static const char data[] = {'a', 0, 'b', (char)0xff, 0};
+    result_t r = {0};
+    ck_store_op_bytes(store, "put", "u1", "{\"k\": 1}", 8, data, sizeof(data), record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert(r.ok);
+    ck_assert_str_eq(r.json, "{\"op\":\"put\",\"len\":5,\"user\":\"u1\",\"params\":{\"k\":1}}");
+    ck_assert(!r.bytes_null);
+    ck_assert_uint_eq(r.bytes_len, sizeof(data));
+    ck_assert(memcmp(r.bytes, data, sizeof(data)) == 0);
+
+    memset(&r, 0, sizeof(r));
+    ck_store_op_bytes(store, "get", "u1", "{}", 2, NULL, 0, record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert(r.ok);
+    ck_assert_str_eq(r.json, "{\"op\":\"get\",\"len\":null,\"user\":\"u1\",\"params\":{}}");
+    ck_assert(r.bytes_null);
+
+    static const char P54[] = "{\"state\": \"54000\", \"message\": \"file too large\"}";
+    memset(&r, 0, sizeof(r));
+    ck_store_op_bytes(store, "raise", "u1", P54, strlen(P54), "x", 1,
+                      record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(r.code, "too_large");
+    ck_assert_str_eq(r.message, "file too large");
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_error_mapping)
+{
+    static const struct {
+        const char *state;
+        int status;
+        const char *code;
+    } cases[] = {
+        {"P0002", 404, "not_found"},
+        {"22023", 400, "invalid_params"},
+        {"55000", 409, "conflict"},
+        {"54000", 413, "too_large"},
+        {"XX000", 500, "internal"},
+        {"23505", 500, "internal"},
+    };
+    ck_store_t *store = fake_store(1, 100);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char params[128];
+        snprintf(params, sizeof(params), "{\"state\": \"%s\", \"message\": \"thread thr_%zu not found\"}",
+                 cases[i].state, i);
+        result_t r;
+        call_op(store, "raise", params, &r);
+        ck_assert(!r.ok);
+        ck_assert_int_eq(r.status, cases[i].status);
+        ck_assert_str_eq(r.code, cases[i].code);
+        char want[64];
+        snprintf(want, sizeof(want), "thread thr_%zu not found", i);
+        ck_assert_str_eq(r.message, cases[i].status == 500 ? "internal error" : want);
+    }
+    result_t r;
+    call_op(store, "divide", "{\"by\": 0}", &r); /* a real runtime error: 500, details only logged */
+    ck_assert_int_eq(r.status, 500);
+    ck_assert_str_eq(r.message, "internal error");
+    call_op(store, "divide", "{\"by\": 1}", &r); /* the connection is fine afterwards */
+    ck_assert(r.ok);
+    ck_assert_str_eq(r.json, "1");
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_cancel)
+{
+    ck_store_t *store = fake_store(1, 100);
+    result_t slow = {0}, after = {0};
+    ck_store_call_t *call = ck_store_op(store, "sleep", "u1", "{\"s\": 0.2}", 10, record_reply, &slow);
+    ck_store_op(store, "echo", "u1", "{}", 2, record_reply, &after);
+    ck_store_cancel(call);
+    ck_assert(run_until(&after.calls, 5000));
+    ck_assert(after.ok);
+    run_for(20);
+    ck_assert_int_eq(slow.calls, 0);
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_not_ready_without_database)
+{
+    ck_store_config_t config = {.conninfo = NULL};
+    ck_store_t *store = ck_store_create(loop, &config);
+    ck_assert_ptr_nonnull(store);
+    ck_assert(!ck_store_ready(store));
+    result_t r = {0}, cancelled = {0};
+    ck_store_op(store, "echo", "u1", "{}", 2, record_reply, &r);
+    ck_store_cancel(ck_store_op(store, "echo", "u1", "{}", 2, record_reply, &cancelled));
+    ck_assert_int_eq(r.calls, 0); /* the 503 comes from the loop, not from inside ck_store_op */
+    ck_assert(run_until(&r.calls, 1000));
+    ck_assert(!r.ok);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_str_eq(r.code, "db_unavailable");
+    run_for(10);
+    ck_assert_int_eq(cancelled.calls, 0);
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_not_ready_unreachable_or_unmigrated)
+{
+    ck_store_config_t config = {.conninfo = "host=/nonexistent port=1", .reconnect_ms = 20};
+    ck_store_t *store = ck_store_create(loop, &config);
+    run_for(100); /* several failed attempts */
+    ck_assert(!ck_store_ready(store));
+    result_t r;
+    call_op(store, "echo", "{}", &r);
+    ck_assert_int_eq(r.status, 503);
+    ck_store_destroy(store);
+
+    store = fake_store(1, 100);
+    ck_store_set_schema_ready(0);
+    ck_assert(!ck_store_ready(store));
+    call_op(store, "echo", "{}", &r);
+    ck_assert_int_eq(r.status, 503);
+    ck_store_set_schema_ready(1);
+    call_op(store, "echo", "{}", &r);
+    ck_assert(r.ok);
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_reconnect_after_terminate)
+{
+    ck_store_t *store = fake_store(2, 100);
+    result_t slow = {0};
+    ck_store_op(store, "sleep", "u1", "{\"s\": 10}", 9, record_reply, &slow);
+    run_for(50);
+    PGconn *admin = admin_connect(fake_conninfo);
+    ck_assert_int_eq(admin_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" APP_NAME
+                                      "' AND pid <> pg_backend_pid()"),
+                     2);
+    admin_exec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" APP_NAME
+                      "' AND pid <> pg_backend_pid()");
+    ck_assert(run_until(&slow.calls, 5000));
+    ck_assert_int_eq(slow.status, 503); /* in flight on a broken connection */
+    ck_assert_str_eq(slow.code, "db_unavailable");
+    run_for(500); /* both connections notice, wait reconnect_ms and come back */
+    wait_ready(store);
+    result_t r;
+    for (int i = 0; i < 4; i++) { /* both connections serve again */
+        call_op(store, "echo", "{}", &r);
+        ck_assert_msg(r.ok, "status %d: %s", r.status, r.message);
+    }
+    ck_assert_int_eq(admin_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" APP_NAME
+                                      "' AND pid <> pg_backend_pid()"),
+                     2);
+    PQfinish(admin);
+    ck_store_destroy(store);
+}
+END_TEST
+
+#define MANY 1000
+
+typedef struct slot {
+    int index, calls, ok;
+    char json[64];
+} slot_t;
+
+static int many_done;
+
+static void record_slot(const ck_store_reply_t *reply, void *user)
+{
+    slot_t *s = user;
+    s->calls++;
+    s->ok = reply->ok;
+    if (reply->ok)
+        snprintf(s->json, sizeof(s->json), "%s", reply->json);
+    many_done++;
+}
+
+START_TEST(test_many_pipelined_calls)
+{
+    ck_store_t *store = fake_store(2, 100);
+    static slot_t slots[MANY];
+    many_done = 0;
+    for (int i = 0; i < MANY; i++) {
+        char params[32];
+        int n = snprintf(params, sizeof(params), "{\"i\": %d}", i);
+        slots[i] = (slot_t){.index = i};
+        ck_assert_ptr_nonnull(ck_store_op(store, "echo", "u1", params, (size_t)n, record_slot, &slots[i]));
+    }
+    int all = 0;
+    for (int t = 0; t < 1000 && !all; t++) {
+        run_for(10);
+        all = many_done == MANY;
+    }
+    ck_assert_int_eq(many_done, MANY);
+    for (int i = 0; i < MANY; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "{\"op\":\"echo\",\"user\":\"u1\",\"params\":{\"i\":%d}}", i);
+        ck_assert_int_eq(slots[i].calls, 1);
+        ck_assert(slots[i].ok);
+        ck_assert_str_eq(slots[i].json, want);
+    }
+    ck_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_destroy_with_calls_in_flight)
+{
+    ck_store_t *store = fake_store(2, 100);
+    result_t r[10] = {{0}};
+    for (int i = 0; i < 10; i++)
+        ck_store_op(store, "sleep", "u1", "{\"s\": 0.05}", 11, record_reply, &r[i]);
+    ck_store_destroy(store);
+    run_for(200);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(r[i].calls, 0);
+}
+END_TEST
+
+static ck_store_t *victim;
+static int destroy_calls;
+
+static void destroy_from_callback(const ck_store_reply_t *reply, void *user)
+{
+    (void)reply;
+    (void)user;
+    destroy_calls++;
+    ck_store_destroy(victim);
+}
+
+START_TEST(test_destroy_inside_callback)
+{
+    victim = fake_store(1, 100);
+    destroy_calls = 0;
+    for (int i = 0; i < 3; i++) /* same connection: the later two are dropped */
+        ck_store_op(victim, "echo", "u1", "{}", 2, destroy_from_callback, NULL);
+    ck_assert(run_until(&destroy_calls, 5000));
+    run_for(50);
+    ck_assert_int_eq(destroy_calls, 1);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("json");
+    tcase_add_test(tc, test_compact_json);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("migrate");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_migrate_twice);
+    tcase_add_test(tc, test_migrate_concurrently);
+    tcase_add_test(tc, test_migrate_unreachable_fails);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ops");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, fake_setup, loop_teardown);
+    tcase_add_test(tc, test_op_round_trip);
+    tcase_add_test(tc, test_op_bytes_round_trip);
+    tcase_add_test(tc, test_error_mapping);
+    tcase_add_test(tc, test_cancel);
+    tcase_add_test(tc, test_not_ready_unreachable_or_unmigrated);
+    tcase_add_test(tc, test_reconnect_after_terminate);
+    tcase_add_test(tc, test_many_pipelined_calls);
+    tcase_add_test(tc, test_destroy_with_calls_in_flight);
+    tcase_add_test(tc, test_destroy_inside_callback);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("no_database");
+    tcase_add_checked_fixture(tc, loop_setup, loop_teardown);
+    tcase_add_test(tc, test_not_ready_without_database);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (getenv(URL_ENV) == NULL)
+        fprintf(stderr, "test_store: " URL_ENV " is not set; the database tests will fail (use `make test`)\n");
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
