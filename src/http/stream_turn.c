@@ -1,26 +1,614 @@
 /*
- * stream_turn.c - the streamed turn (see stream_turn.h).
+ * stream_turn.c - the streamed turn: pre-flight store op, SSE response,
+ * agent run driven through the pure response pipeline (see stream_turn.h).
  *
- * First version: answers 501 with a JSON error so the router can link
- * against the final entry point while the real driver is written.
+ * One malloc'd turn_t per streamed request.  It may outlive the HTTP
+ * request: when the client goes away, the cancellation persistence of spec
+ * §5.7 still has to reach the store, so the turn is freed only when nothing
+ * is in flight any more.
+ *
+ *   PREFLIGHT --store reply ok--> STREAMING ----------------> (drained) -> end
+ *      |  \                          |   agent on_finish / store failure /
+ *      |   \ store reply error:      |   max duration / client gone
+ *      |    4xx JSON, end            v
+ *      +-- client gone: wait for the reply, then end without streaming
+ *
+ * Every event source (store replies, agent callbacks, h2o proceed/stop, the
+ * request pool's dispose hook, timers) changes the turn and then calls
+ * advance(), which carries out the pipeline's steps in order: a PERSIST step
+ * starts one store op and nothing after it runs until its reply (persist
+ * before forward, in order); FORWARD steps are framed into the pending
+ * output buffer.  Output: one h2o_send in flight at a time (`inflight`
+ * buffer untouched until proceed()), later bytes accumulate in `pending`;
+ * the last bytes go out with the single FINAL send, copied into the
+ * request's pool so the turn can be freed at once.  advance() is guarded
+ * against re-entry (the store and the agent may call back synchronously);
+ * only the outermost call may end and free the turn, so after advance()
+ * returns the caller must not touch the turn.
+ *
+ * custom_action: the action (and the sender widget, when item_id names one)
+ * is routed to the agent as context (ck_turn_t.action / sender_item); an
+ * item that is not a widget yields the single error event of spec §2.6.
  */
 #include "stream_turn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "gate.h"
+#include "agent/agent.h"
+#include "base/log.h"
+#include "http/gate.h"
+#include "http/respond.h"
+#include "http/server.h"
+#include "protocol/events.h"
+#include "protocol/pipeline.h"
+
+#define DEFAULT_HEARTBEAT_MS 15000
+#define PAUSE_BYTES (1024 * 1024)
+
+typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
+typedef enum { AGENT_IDLE, AGENT_RUNNING, AGENT_DONE } agent_state_t;
+
+typedef struct out_buf {
+    char *data;
+    size_t len, cap;
+} out_buf_t;
+
+typedef struct turn turn_t;
+
+/* Lives in the request's pool; its dispose hook tells the turn the request is gone. */
+typedef struct req_link {
+    turn_t *turn;
+} req_link_t;
+
+struct turn {
+    h2o_generator_t generator; /* first member: h2o hands it back to proceed/stop */
+    h2o_req_t *req;            /* NULL once the client is gone or FINAL was sent */
+    req_link_t *link;          /* valid while req != NULL */
+    ck_http_worker_t *worker;
+    ck_request_t request; /* owned (moved in from the router) */
+    char user_id[CK_USER_ID_MAX];
+    turn_phase_t phase;
+
+    ck_proto_pipeline_t *pipe;
+    json_t *thread;       /* ThreadMetadata for the agent */
+    json_t *user_message; /* the turn's user message, or NULL */
+    json_t *sender_item;  /* custom_action: the widget item, or NULL */
+
+    agent_state_t agent_state;
+    ck_agent_run_t *run;  /* while AGENT_RUNNING and ck_agent_respond() returned */
+    int cancel_requested; /* a stop was asked while ck_agent_respond() had not returned */
+    int paused;
+
+    int store_busy; /* one store op (pre-flight or a PERSIST step) in flight */
+    int advancing, again;
+    int hold; /* >0 while a caller up the stack still uses the turn: it must not be freed */
+
+    out_buf_t pending, inflight;
+    int sending; /* an h2o_send is in flight */
+    ck_timer_t *heartbeat, *deadline;
+    uint64_t heartbeat_ms;
+};
+
+static void advance(turn_t *t);
+
+/* --- output buffers --------------------------------------------------- */
+
+static int buf_append(out_buf_t *b, const char *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (grown == NULL)
+            return -1;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+static void buf_free(out_buf_t *b)
+{
+    free(b->data);
+    *b = (out_buf_t){0};
+}
+
+/* --- agent control ------------------------------------------------------ */
+
+/* Stops the agent run (no sink call follows). */
+static void agent_stop(turn_t *t)
+{
+    if (t->agent_state != AGENT_RUNNING)
+        return;
+    if (t->run == NULL) {
+        t->cancel_requested = 1; /* still inside ck_agent_respond(); done when it returns */
+        return;
+    }
+    ck_agent_cancel(t->run);
+    t->run = NULL;
+    t->agent_state = AGENT_DONE;
+}
+
+static void agent_pause(turn_t *t, int paused)
+{
+    if (t->run != NULL && t->agent_state == AGENT_RUNNING && t->paused != paused) {
+        t->paused = paused;
+        ck_agent_pause(t->run, paused);
+    }
+}
+
+/* --- SSE writing -------------------------------------------------------- */
+
+/* Sends `pending` when nothing is in flight (never touches `inflight` before proceed). */
+static void flush(turn_t *t)
+{
+    if (t->req == NULL || t->sending || t->pending.len == 0)
+        return;
+    out_buf_t sent = t->pending;
+    t->pending = t->inflight;
+    t->pending.len = 0;
+    t->inflight = sent;
+    t->sending = 1;
+    h2o_iovec_t vec = h2o_iovec_init(t->inflight.data, t->inflight.len);
+    h2o_send(t->req, &vec, 1, H2O_SEND_STATE_IN_PROGRESS);
+    if (t->heartbeat != NULL)
+        ck_timer_arm(t->heartbeat, t->heartbeat_ms);
+}
+
+static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    turn_t *t = (turn_t *)gen;
+    (void)req;
+    t->sending = 0;
+    t->inflight.len = 0;
+    if (t->pending.len < PAUSE_BYTES)
+        agent_pause(t, 0);
+    advance(t);
+}
+
+/* The client went away (generator stop or request disposal). */
+static void client_gone(turn_t *t)
+{
+    if (t->req == NULL)
+        return;
+    if (t->link != NULL)
+        t->link->turn = NULL;
+    t->req = NULL;
+    t->link = NULL;
+    t->sending = 0; /* h2o no longer references `inflight` */
+    if (t->phase == TURN_STREAMING) {
+        if (t->agent_state == AGENT_RUNNING)
+            ck_proto_pipeline_cancel(t->pipe);
+        agent_stop(t);
+    }
+    advance(t);
+}
+
+static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    client_gone((turn_t *)gen);
+}
+
+static void on_link_dispose(void *p)
+{
+    req_link_t *link = p;
+    if (link->turn != NULL)
+        client_gone(link->turn);
+}
+
+static void start_sse(turn_t *t)
+{
+    h2o_req_t *req = t->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/event-stream; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-cache"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0, NULL, H2O_STRLIT("no"));
+    t->generator.proceed = on_proceed;
+    t->generator.stop = on_stop;
+    h2o_start_response(req, &t->generator);
+}
+
+/* Frames one event into `pending`; the event is released. */
+static void write_event(turn_t *t, json_t *event)
+{
+    char *frame;
+    size_t len;
+    if (t->req != NULL && ck_proto_sse_frame(event, &frame, &len) == 0) {
+        if (buf_append(&t->pending, frame, len) != 0)
+            ck_warn("stream_turn: out of memory, event dropped");
+        free(frame);
+        if (t->pending.len > PAUSE_BYTES)
+            agent_pause(t, 1);
+    }
+    json_decref(event);
+}
+
+/* --- timers ------------------------------------------------------------- */
+
+static void on_heartbeat(ck_timer_t *timer, void *user)
+{
+    turn_t *t = user;
+    if (t->req != NULL && !t->sending && t->pending.len == 0)
+        buf_append(&t->pending, ": \n\n", 4);
+    ck_timer_arm(timer, t->heartbeat_ms);
+    advance(t);
+}
+
+static void on_deadline(ck_timer_t *timer, void *user)
+{
+    turn_t *t = user;
+    (void)timer;
+    if (t->agent_state == AGENT_RUNNING) {
+        ck_info("stream_turn: maximum stream duration reached for user %s", t->user_id);
+        agent_stop(t);
+        ck_proto_pipeline_fail(t->pipe, "custom", "The response took too long and was stopped.", 1);
+    }
+    advance(t);
+}
+
+static uint64_t heartbeat_ms(void)
+{
+    const char *env = getenv("CHATKITD_HEARTBEAT_MS");
+    long v = env ? strtol(env, NULL, 10) : 0;
+    return v > 0 ? (uint64_t)v : DEFAULT_HEARTBEAT_MS;
+}
+
+static void start_timers(turn_t *t)
+{
+    t->heartbeat_ms = heartbeat_ms();
+    t->heartbeat = ck_timer_new(t->worker->loop, on_heartbeat, t);
+    if (t->heartbeat != NULL)
+        ck_timer_arm(t->heartbeat, t->heartbeat_ms);
+    uint64_t max_ms = ck_http_gate_max_stream_ms();
+    if (max_ms > 0) {
+        t->deadline = ck_timer_new(t->worker->loop, on_deadline, t);
+        if (t->deadline != NULL)
+            ck_timer_arm(t->deadline, max_ms);
+    }
+}
+
+/* --- the end ------------------------------------------------------------ */
+
+static void turn_free(turn_t *t)
+{
+    if (t->link != NULL)
+        t->link->turn = NULL;
+    if (t->heartbeat != NULL)
+        ck_timer_free(t->heartbeat);
+    if (t->deadline != NULL)
+        ck_timer_free(t->deadline);
+    ck_http_gate_turn_end(t->user_id);
+    ck_proto_pipeline_free(t->pipe);
+    json_decref(t->thread);
+    json_decref(t->user_message);
+    json_decref(t->sender_item);
+    ck_request_free(&t->request);
+    buf_free(&t->pending);
+    buf_free(&t->inflight);
+    free(t);
+}
+
+/* Sends the remaining bytes with FINAL (copied into the request's pool). */
+static void send_final(turn_t *t)
+{
+    h2o_req_t *req = t->req;
+    h2o_iovec_t vec = {NULL, 0};
+    if (t->pending.len > 0) {
+        vec.base = h2o_mem_alloc_pool(&req->pool, t->pending.len);
+        memcpy(vec.base, t->pending.data, t->pending.len);
+        vec.len = t->pending.len;
+    }
+    t->link->turn = NULL;
+    t->link = NULL;
+    t->req = NULL;
+    h2o_send(req, &vec, vec.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+/* Ends the turn when nothing is left to do; returns 1 when it was freed. */
+static int maybe_end(turn_t *t)
+{
+    if (t->hold > 0 || t->store_busy || t->agent_state == AGENT_RUNNING)
+        return 0;
+    if (t->phase == TURN_STREAMING && ck_proto_pipeline_queued(t->pipe) > 0)
+        return 0;
+    if (t->req != NULL) {
+        if (t->phase != TURN_STREAMING || t->sending)
+            return 0;
+        send_final(t);
+    }
+    turn_free(t);
+    return 1;
+}
+
+/* --- persistence -------------------------------------------------------- */
+
+static void on_persisted(const ck_store_reply_t *reply, void *user)
+{
+    turn_t *t = user;
+    t->store_busy = 0;
+    if (!reply->ok) {
+        ck_warn("stream_turn: persisting failed: %s", reply->message ? reply->message : "?");
+        agent_stop(t);
+        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+    }
+    advance(t);
+}
+
+static void persist(turn_t *t, const char *op, const json_t *params)
+{
+    char *text = ck_proto_dumps(params);
+    if (text == NULL) {
+        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+        return;
+    }
+    t->store_busy = 1;
+    if (ck_store_op(t->worker->store, op, t->user_id, text, strlen(text), on_persisted, t) == NULL && t->store_busy) {
+        t->store_busy = 0;
+        ck_warn("stream_turn: the store could not start %s", op);
+        agent_stop(t);
+        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+    }
+    free(text);
+}
+
+/* Carries out pipeline steps until a store op is in flight or none is left. */
+static void run_steps(turn_t *t)
+{
+    ck_proto_step_t step;
+    while (t->phase == TURN_STREAMING && !t->store_busy && ck_proto_pipeline_next(t->pipe, &step)) {
+        if (step.kind == CK_PROTO_STEP_PERSIST) {
+            persist(t, step.op, step.json);
+            json_decref(step.json);
+        } else {
+            write_event(t, step.json);
+        }
+    }
+}
+
+static void advance(turn_t *t)
+{
+    if (t->advancing) {
+        t->again = 1;
+        return;
+    }
+    t->advancing = 1;
+    do {
+        t->again = 0;
+        run_steps(t);
+        flush(t);
+    } while (t->again);
+    t->advancing = 0;
+    maybe_end(t);
+}
+
+/* --- the agent ---------------------------------------------------------- */
+
+static void sink_event(json_t *event, void *user)
+{
+    turn_t *t = user;
+    if (t->agent_state != AGENT_RUNNING) {
+        json_decref(event);
+        return;
+    }
+    ck_proto_pipeline_feed(t->pipe, event);
+    advance(t);
+}
+
+static void sink_thread_changed(const json_t *changes, void *user)
+{
+    turn_t *t = user;
+    ck_proto_pipeline_thread_changed(t->pipe, changes);
+    advance(t);
+}
+
+static void sink_finish(void *user)
+{
+    turn_t *t = user;
+    if (t->agent_state != AGENT_RUNNING)
+        return;
+    t->agent_state = AGENT_DONE;
+    t->run = NULL;
+    ck_proto_pipeline_finish(t->pipe);
+    advance(t);
+}
+
+static const ck_agent_sink_t SINK = {sink_event, sink_thread_changed, sink_finish};
+
+/* Starts the agent (called with `hold` taken, so its callbacks cannot free t). */
+static void start_agent(turn_t *t)
+{
+    if (t->worker->agent == NULL) {
+        ck_proto_pipeline_finish(t->pipe);
+        return;
+    }
+    const json_t *params = t->request.params;
+    int action = t->request.type == CK_REQ_THREADS_CUSTOM_ACTION;
+    ck_turn_t turn = {
+        .user_id = t->user_id,
+        .thread = t->thread,
+        .user_message = t->user_message,
+        .request_metadata = t->request.metadata,
+        .action = action ? json_object_get(params, "action") : NULL,
+        .sender_item = t->sender_item,
+    };
+    t->agent_state = AGENT_RUNNING;
+    ck_agent_run_t *run = ck_agent_respond(t->worker->agent, &turn, &SINK, t);
+    if (t->agent_state != AGENT_RUNNING)
+        return; /* finished inside ck_agent_respond() */
+    if (run == NULL) {
+        t->agent_state = AGENT_DONE;
+        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+        return;
+    }
+    t->run = run;
+    if (t->cancel_requested)
+        agent_stop(t);
+}
+
+/* --- pre-flight --------------------------------------------------------- */
+
+/* The pre-flight op and its params for the request type; params owned by caller. */
+static const char *preflight_op(turn_t *t, json_t **params)
+{
+    const json_t *p = t->request.params;
+    json_t *tid = json_object_get(p, "thread_id");
+    json_t *iid = json_object_get(p, "item_id");
+    json_t *input = json_object_get(p, "input");
+    switch (t->request.type) {
+    case CK_REQ_THREADS_CREATE: {
+        t->thread = ck_proto_thread_new();
+        const char *id = json_string_value(json_object_get(t->thread, "id"));
+        *params = json_pack("{s:O,s:o,s:O}", "thread", t->thread, "item", ck_proto_user_message_new(id, input),
+                            "attachment_ids", json_object_get(input, "attachments"));
+        return "turn.create";
+    }
+    case CK_REQ_THREADS_ADD_USER_MESSAGE:
+        *params = json_pack("{s:O,s:o,s:O}", "thread_id", tid, "item",
+                            ck_proto_user_message_new(json_string_value(tid), input), "attachment_ids",
+                            json_object_get(input, "attachments"));
+        return "turn.add_message";
+    case CK_REQ_THREADS_ADD_CLIENT_TOOL_OUTPUT:
+        *params = json_pack("{s:O,s:O}", "thread_id", tid, "result", json_object_get(p, "result"));
+        return "turn.tool_output";
+    case CK_REQ_THREADS_RETRY_AFTER_ITEM:
+        *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
+        return "turn.retry";
+    case CK_REQ_THREADS_ADD_STRUCTURED_INPUT:
+        *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
+        return "turn.load_item";
+    case CK_REQ_THREADS_CUSTOM_ACTION:
+        if (iid != NULL) {
+            *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
+            return "turn.load_item";
+        }
+        *params = json_pack("{s:O}", "thread_id", tid);
+        return "thread.load";
+    default:
+        *params = NULL;
+        return NULL;
+    }
+}
+
+/* Answers a pre-flight failure as JSON (nothing was streamed). */
+static void preflight_failed(turn_t *t, int status, const char *code, const char *message)
+{
+    if (t->req != NULL)
+        ck_http_send_error(t->req, status, code, message);
+    if (t->link != NULL)
+        t->link->turn = NULL;
+    t->link = NULL;
+    t->req = NULL;
+}
+
+/* Leading events and the first pipeline steps once the pre-flight op succeeded. */
+static int open_stream(turn_t *t, json_t *result, ck_proto_error_t *err)
+{
+    json_t *item = json_object_get(result, "item");
+    json_t *thread = json_object_get(result, "thread");
+    ck_req_type_t type = t->request.type;
+    if (type != CK_REQ_THREADS_CREATE) {
+        t->thread = json_incref(json_is_object(thread) ? thread : result);
+    }
+    t->pipe = ck_proto_pipeline_new(t->thread);
+    if (t->pipe == NULL)
+        return ck_proto_error_set(err, 500, "internal", "the store returned no thread");
+    if (type == CK_REQ_THREADS_CREATE)
+        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_thread_created(t->thread));
+    if (type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE)
+        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_item_done(item));
+    if (type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE ||
+        type == CK_REQ_THREADS_RETRY_AFTER_ITEM)
+        t->user_message = json_incref(item);
+    if (type == CK_REQ_THREADS_CUSTOM_ACTION && item != NULL) {
+        const char *itype = json_string_value(json_object_get(item, "type"));
+        if (itype == NULL || strcmp(itype, "widget") != 0) {
+            ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", NULL, 0));
+            return 1; /* spec §2.6: one error event, no agent */
+        }
+        t->sender_item = json_incref(item);
+    }
+    if (type == CK_REQ_THREADS_ADD_STRUCTURED_INPUT) {
+        json_t *answered;
+        if (ck_proto_structured_answer(item, json_object_get(t->request.params, "input"), &answered, err) != 0)
+            return -1;
+        ck_proto_pipeline_begin(t->pipe, 1);
+        ck_proto_pipeline_feed(t->pipe, ck_proto_ev_item_replaced(answered));
+        json_decref(answered);
+        return 0;
+    }
+    ck_proto_pipeline_begin(t->pipe, 1);
+    return 0;
+}
+
+static void on_preflight(const ck_store_reply_t *reply, void *user)
+{
+    turn_t *t = user;
+    ck_proto_error_t err = {0};
+    t->store_busy = 0;
+    t->hold++;
+    if (!reply->ok) {
+        preflight_failed(t, reply->http_status >= 400 ? reply->http_status : 500,
+                         reply->code ? reply->code : "internal", reply->message ? reply->message : "the store failed");
+    } else if (t->req != NULL) {
+        json_t *result = json_loadb(reply->json ? reply->json : "{}", reply->json ? reply->json_len : 2, 0, NULL);
+        int rc = result ? open_stream(t, result, &err)
+                        : ck_proto_error_set(&err, 500, "internal", "the store returned invalid JSON");
+        json_decref(result);
+        if (rc < 0) {
+            preflight_failed(t, err.http_status, err.code, err.message);
+        } else {
+            t->phase = TURN_STREAMING;
+            start_sse(t);
+            start_timers(t);
+            if (rc == 0)
+                start_agent(t);
+        }
+    }
+    t->hold--;
+    advance(t);
+}
 
 int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_request_t *request, const char *user_id)
 {
-    static const char body[] = "{\"error\":{\"code\":\"not_implemented\",\"message\":\"streamed turns are not available yet\"}}";
-    (void)worker;
-    ck_request_free(request);
-    ck_http_gate_turn_end(user_id);
-    req->res.status = 501;
-    req->res.reason = "Not Implemented";
-    req->res.content_length = sizeof(body) - 1;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    h2o_send_inline(req, body, sizeof(body) - 1);
+    turn_t *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        ck_request_free(request);
+        ck_http_gate_turn_end(user_id);
+        return ck_http_send_error(req, 500, "internal", "out of memory");
+    }
+    t->req = req;
+    t->worker = worker;
+    t->request = *request;
+    memset(request, 0, sizeof(*request));
+    snprintf(t->user_id, sizeof(t->user_id), "%s", user_id);
+    t->link = h2o_mem_alloc_shared(&req->pool, sizeof(*t->link), on_link_dispose);
+    t->link->turn = t;
+
+    json_t *params = NULL;
+    const char *op = preflight_op(t, &params);
+    char *text = params ? ck_proto_dumps(params) : NULL;
+    json_decref(params);
+    t->hold++;
+    if (op == NULL || text == NULL) {
+        preflight_failed(t, 500, "internal", "this request type cannot be streamed");
+    } else if (worker->store == NULL) {
+        preflight_failed(t, 503, "db_unavailable", "no database is configured");
+    } else {
+        t->store_busy = 1;
+        if (ck_store_op(worker->store, op, t->user_id, text, strlen(text), on_preflight, t) == NULL && t->store_busy) {
+            t->store_busy = 0;
+            preflight_failed(t, 503, "db_unavailable", "the store could not start the operation");
+        }
+    }
+    free(text);
+    t->hold--;
+    advance(t);
     return 0;
 }
