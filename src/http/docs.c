@@ -3,8 +3,9 @@
  *
  * Two passes: read every Markdown file and its title, then render each page
  * with a navigation bar that links all pages (so the bar needs the full
- * list).  Rendering uses cmark's default (safe) options: raw HTML in the
- * Markdown is not passed through.
+ * list).  Pipe tables are turned into HTML first (docs_tables.c) and the
+ * page is rendered with CMARK_OPT_UNSAFE so that HTML survives: the docs are
+ * the operator's own files, never user input.
  */
 #include "http/docs.h"
 
@@ -179,7 +180,10 @@ static int render_page(ck_http_doc_t *pages, size_t count, size_t i)
         buf_str(&b, "</a>");
     }
     buf_str(&b, "</nav><main>\n");
-    char *body = cmark_markdown_to_html(pages[i].html, pages[i].html_len, CMARK_OPT_DEFAULT);
+    size_t md_len = 0;
+    char *md = ck_http_docs_tables_to_html(pages[i].html, pages[i].html_len, &md_len);
+    char *body = md != NULL ? cmark_markdown_to_html(md, md_len, CMARK_OPT_UNSAFE) : NULL;
+    free(md);
     if (body == NULL) {
         free(b.p);
         return -1;

@@ -28,6 +28,13 @@ typedef struct ck_http_docs {
 ck_http_docs_t *ck_http_docs_load(const char *dir);
 void ck_http_docs_free(ck_http_docs_t *docs);
 
+/* Replaces the GitHub-style pipe tables of Markdown `md` (`len` bytes) with
+ * raw HTML <table> blocks (libcmark has no tables) and copies every other
+ * line.  Returns a malloc'd NUL-terminated text (caller frees) with its
+ * length in *out_len, or NULL when out of memory.  The result must be
+ * rendered with CMARK_OPT_UNSAFE: use it on trusted documents only. */
+char *ck_http_docs_tables_to_html(const char *md, size_t len, size_t *out_len);
+
 /* The page called `name` (`len` bytes, with or without ".md"), or NULL. */
 const ck_http_doc_t *ck_http_docs_find(const ck_http_docs_t *docs, const char *name, size_t len);
 
