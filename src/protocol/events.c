@@ -173,10 +173,9 @@ json_t *ck_proto_ev_item_replaced(const json_t *item)
     return event_with("thread.item.replaced", "item", json_deep_copy(item));
 }
 
-json_t *ck_proto_ev_item_updated(const char *item_id, const json_t *update)
+json_t *ck_proto_ev_item_updated(const char *item_id, json_t *update)
 {
-    return json_pack("{s:s,s:s,s:o}", "type", "thread.item.updated", "item_id", item_id, "update",
-                     json_deep_copy(update));
+    return json_pack("{s:s,s:s,s:o}", "type", "thread.item.updated", "item_id", item_id, "update", update);
 }
 
 json_t *ck_proto_ev_item_removed(const char *item_id)

@@ -72,7 +72,9 @@ json_t *ck_proto_ev_thread_updated(const json_t *thread); /* thread: ThreadMetad
 json_t *ck_proto_ev_item_added(const json_t *item);
 json_t *ck_proto_ev_item_done(const json_t *item);
 json_t *ck_proto_ev_item_replaced(const json_t *item);
-json_t *ck_proto_ev_item_updated(const char *item_id, const json_t *update);
+/* Takes over `update` (the one exception to "arguments are borrowed"), so
+ * ck_proto_ev_item_updated(id, ck_proto_upd_text_delta(0, "x")) composes. */
+json_t *ck_proto_ev_item_updated(const char *item_id, json_t *update);
 json_t *ck_proto_ev_item_removed(const char *item_id);
 json_t *ck_proto_ev_stream_options(int allow_cancel);
 /* icon NULL = omitted */

@@ -198,9 +198,7 @@ END_TEST
 
 START_TEST(test_update_shapes)
 {
-    json_t *u = ck_proto_upd_content_part_added(0, "");
-    json_t *ev = ck_proto_ev_item_updated("msg_b", u);
-    json_decref(u);
+    json_t *ev = ck_proto_ev_item_updated("msg_b", ck_proto_upd_content_part_added(0, ""));
     assert_json(ev, "{\"type\":\"thread.item.updated\",\"item_id\":\"msg_b\",\"update\":{\"type\":\"assistant_message."
                     "content_part.added\",\"content_index\":0,\"content\":{\"annotations\":[],\"text\":\"\",\"type\":"
                     "\"output_text\"}}}");
