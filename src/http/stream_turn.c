@@ -311,20 +311,19 @@ static void send_final(turn_t *t)
     h2o_send(req, &vec, vec.len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
 
-/* Ends the turn when nothing is left to do; returns 1 when it was freed. */
-static int maybe_end(turn_t *t)
+/* Ends and frees the turn when nothing is left to do. */
+static void maybe_end(turn_t *t)
 {
     if (t->hold > 0 || t->store_busy || t->agent_state == AGENT_RUNNING)
-        return 0;
+        return;
     if (t->phase == TURN_STREAMING && ck_proto_pipeline_queued(t->pipe) > 0)
-        return 0;
+        return;
     if (t->req != NULL) {
         if (t->phase != TURN_STREAMING || t->sending)
-            return 0;
+            return;
         send_final(t);
     }
     turn_free(t);
-    return 1;
 }
 
 /* --- persistence -------------------------------------------------------- */
@@ -507,42 +506,56 @@ static void preflight_failed(turn_t *t, int status, const char *code, const char
     t->req = NULL;
 }
 
-/* Leading events and the first pipeline steps once the pre-flight op succeeded. */
+/* custom_action: the sender must be a widget.  Returns 1 when it is not
+ * (the single error event of spec §2.6 is queued and no agent runs). */
+static int check_sender(turn_t *t, json_t *item)
+{
+    const char *type = json_string_value(json_object_get(item, "type"));
+    if (type == NULL || strcmp(type, "widget") != 0) {
+        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", NULL, 0));
+        return 1;
+    }
+    t->sender_item = json_incref(item);
+    return 0;
+}
+
+/* add_structured_input: stream_options, then the answered item as a
+ * replacement (persisted through item.save like any replacement). */
+static int answer_structured(turn_t *t, const json_t *item, ck_proto_error_t *err)
+{
+    json_t *answered;
+    if (ck_proto_structured_answer(item, json_object_get(t->request.params, "input"), &answered, err) != 0)
+        return -1;
+    ck_proto_pipeline_begin(t->pipe, 1);
+    ck_proto_pipeline_feed(t->pipe, ck_proto_ev_item_replaced(answered));
+    json_decref(answered);
+    return 0;
+}
+
+/* Builds the pipeline and queues the leading events once the pre-flight op
+ * succeeded.  Returns 0 (run the agent), 1 (stream without an agent) or -1
+ * with `err` filled (answer `err` as JSON, nothing streamed). */
 static int open_stream(turn_t *t, json_t *result, ck_proto_error_t *err)
 {
     json_t *item = json_object_get(result, "item");
     json_t *thread = json_object_get(result, "thread");
     ck_req_type_t type = t->request.type;
-    if (type != CK_REQ_THREADS_CREATE) {
+    int with_message = type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE;
+    if (type != CK_REQ_THREADS_CREATE)
         t->thread = json_incref(json_is_object(thread) ? thread : result);
-    }
     t->pipe = ck_proto_pipeline_new(t->thread);
     if (t->pipe == NULL)
         return ck_proto_error_set(err, 500, "internal", "the store returned no thread");
     if (type == CK_REQ_THREADS_CREATE)
         ck_proto_pipeline_forward(t->pipe, ck_proto_ev_thread_created(t->thread));
-    if (type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE)
+    if (with_message)
         ck_proto_pipeline_forward(t->pipe, ck_proto_ev_item_done(item));
-    if (type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE ||
-        type == CK_REQ_THREADS_RETRY_AFTER_ITEM)
+    if (with_message || type == CK_REQ_THREADS_RETRY_AFTER_ITEM)
         t->user_message = json_incref(item);
-    if (type == CK_REQ_THREADS_CUSTOM_ACTION && item != NULL) {
-        const char *itype = json_string_value(json_object_get(item, "type"));
-        if (itype == NULL || strcmp(itype, "widget") != 0) {
-            ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", NULL, 0));
-            return 1; /* spec §2.6: one error event, no agent */
-        }
-        t->sender_item = json_incref(item);
-    }
-    if (type == CK_REQ_THREADS_ADD_STRUCTURED_INPUT) {
-        json_t *answered;
-        if (ck_proto_structured_answer(item, json_object_get(t->request.params, "input"), &answered, err) != 0)
-            return -1;
-        ck_proto_pipeline_begin(t->pipe, 1);
-        ck_proto_pipeline_feed(t->pipe, ck_proto_ev_item_replaced(answered));
-        json_decref(answered);
-        return 0;
-    }
+    if (type == CK_REQ_THREADS_CUSTOM_ACTION && item != NULL && check_sender(t, item))
+        return 1;
+    if (type == CK_REQ_THREADS_ADD_STRUCTURED_INPUT)
+        return answer_structured(t, item, err);
     ck_proto_pipeline_begin(t->pipe, 1);
     return 0;
 }
