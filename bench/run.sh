@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# bench/run.sh BINARY - every benchmark behind `make bench`, one after the
+# other; each prints its own Markdown table (see BENCHMARKS.md).
+set -uo pipefail
+bin=${1:-build/chatkitd}
+here=$(cd "$(dirname "$0")" && pwd)
+failed=0
+echo "== store (bench/store.sh)"
+"$here/store.sh" "$bin" || failed=1
+exit $failed
