@@ -212,9 +212,9 @@ static int header_listed(const ck_http_cors_t *cors, const char *name, size_t n)
     return 0;
 }
 
-/* Validates the Access-Control-Request-Headers list and writes it,
- * lowercased and ", "-joined, into out->allow_headers.  Returns 0 or -1. */
-static int echo_request_headers(const ck_http_cors_t *cors, const char *list, size_t len, ck_http_cors_decision_t *out)
+/* The body of echo_request_headers(); may leave a partial list behind on
+ * failure. */
+static int write_request_headers(const ck_http_cors_t *cors, const char *list, size_t len, ck_http_cors_decision_t *out)
 {
     size_t i = 0, w = 0;
     while (i < len) {
@@ -240,6 +240,18 @@ static int echo_request_headers(const ck_http_cors_t *cors, const char *list, si
     out->allow_headers[w] = '\0';
     out->allow_headers_len = w;
     return 0;
+}
+
+/* Validates the Access-Control-Request-Headers list and writes it,
+ * lowercased and ", "-joined, into out->allow_headers.  Returns 0, or -1
+ * with out->allow_headers left empty. */
+static int echo_request_headers(const ck_http_cors_t *cors, const char *list, size_t len, ck_http_cors_decision_t *out)
+{
+    if (write_request_headers(cors, list, len, out) == 0)
+        return 0;
+    out->allow_headers[0] = '\0';
+    out->allow_headers_len = 0;
+    return -1;
 }
 
 void ck_http_cors_decide(const ck_http_cors_t *cors, const ck_http_cors_request_t *req, ck_http_cors_decision_t *out)
