@@ -65,8 +65,15 @@ struct ck_http_server {
     pthread_mutex_t lock;
     pthread_cond_t cond;         /* admin sleeps; workers report start-up */
     int stopping;
-    int workers_started, workers_failed;
+    int threads;                 /* worker threads created */
+    int workers_started, workers_failed, workers_finished;
 };
+
+/* h2o 2.2.5 keeps freed memory in per-thread recycle lists (thread-local,
+ * with no API to release them), so a worker thread that exited would turn
+ * them into leaks.  A finished worker parks here until the process exits. */
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 
 ck_http_worker_t *ck_http_worker_of(h2o_req_t *req)
 {
@@ -252,18 +259,27 @@ static void worker_teardown(ck_http_worker_t *w, int drained)
     /* h2o_context_request_shutdown() armed the HTTP/2 GOAWAY re-send timer */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    h2o_multithread_queue_t *queue = w->ctx.queue;
     h2o_context_dispose(&w->ctx);
+    free(queue); /* 2.2.5's evloop h2o_multithread_destroy_queue() never frees the queue itself */
     h2o_evloop_destroy(w->evloop);
     w->evloop = NULL;
 }
 
-static void report_started(ck_http_server_t *s, int ok)
+static void report(ck_http_server_t *s, int *counter, int failed)
 {
     pthread_mutex_lock(&s->lock);
-    s->workers_started++;
-    s->workers_failed += !ok;
+    (*counter)++;
+    s->workers_failed += failed;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+}
+
+static void park_forever(void)
+{
+    pthread_mutex_lock(&park_lock);
+    for (;;)
+        pthread_cond_wait(&park_cond, &park_lock);
 }
 
 static void *worker_main(void *arg)
@@ -271,7 +287,7 @@ static void *worker_main(void *arg)
     ck_http_worker_t *w = arg;
     int ok = worker_setup(w) == 0;
     ck_watch_t *stop = ok ? ck_watch_start(w->loop, w->server->stop_pipe[0], on_stop_pipe, w) : NULL;
-    report_started(w->server, ok && stop != NULL);
+    report(w->server, &w->server->workers_started, !(ok && stop != NULL));
     if (stop != NULL) {
         ck_watch_want(stop, CK_READABLE);
         while (!w->stopping)
@@ -282,6 +298,8 @@ static void *worker_main(void *arg)
         ck_watch_stop(stop);
     }
     worker_teardown(w, w->evloop != NULL ? drain(w) : 1);
+    report(w->server, &w->server->workers_finished, 0); /* last use of the server */
+    park_forever();
     return NULL;
 }
 
@@ -315,7 +333,7 @@ static void *admin_main(void *arg)
         ready = ok;
         ck_store_set_schema_ready(ok);
         failures = ok ? 0 : failures + 1;
-        if (failures == 1 || failures % 60 == 0)
+        if (!ok && (failures == 1 || failures % 60 == 0))
             ck_warn("admin: migrations failed (attempt %d); retrying every %d ms", failures, CK_HTTP_RETRY_MS);
     } while (!admin_sleep(s, ready ? CK_HTTP_RECHECK_MS : CK_HTTP_RETRY_MS));
     return NULL;
@@ -406,17 +424,17 @@ static int start_threads(ck_http_server_t *s)
     for (int i = 0; i < s->config.workers; i++) {
         ck_http_worker_t *w = &s->workers[i];
         *w = (ck_http_worker_t){.index = i, .config = &s->config, .docs = s->docs, .server = s};
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            w->server = NULL;
-            return -1;
-        }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            break;
+        pthread_detach(w->thread);
+        s->threads++;
     }
     pthread_mutex_lock(&s->lock);
-    while (s->workers_started < s->config.workers)
+    while (s->workers_started < s->threads)
         pthread_cond_wait(&s->cond, &s->lock);
     int failed = s->workers_failed;
     pthread_mutex_unlock(&s->lock);
-    return failed == 0 ? 0 : -1;
+    return failed == 0 && s->threads == s->config.workers ? 0 : -1;
 }
 
 ck_http_server_t *ck_http_server_start(const ck_http_config_t *config)
@@ -454,9 +472,10 @@ void ck_http_server_stop(ck_http_server_t *s)
     pthread_mutex_unlock(&s->lock);
     if (s->stop_pipe[1] >= 0 && write(s->stop_pipe[1], "x", 1) != 1)
         ck_warn("server: cannot wake the workers: %s", strerror(errno));
-    for (int i = 0; s->workers != NULL && i < s->slots; i++)
-        if (s->workers[i].server != NULL)
-            pthread_join(s->workers[i].thread, NULL);
+    pthread_mutex_lock(&s->lock);
+    while (s->workers_finished < s->threads)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
     if (s->admin_started)
         pthread_join(s->admin, NULL);
     for (int i = 0; s->listen_fds != NULL && i < s->slots; i++) {
