@@ -26,7 +26,7 @@ import time
 import urllib.parse
 
 from lib import (Client, PNG, TestFailure, assert_error_body, assistant_item, check, multipart, request, ts, user_input,
-                 user_item, widget_item)
+                 user_item, wait_until, widget_item)
 
 SECRET = "acceptance-secret-0123456789abcdef-0123456789"
 ISSUER = "https://idp.example"
@@ -309,6 +309,21 @@ def test_rate_limit_and_recovery(env, http):
     assert_error_body(resp, 429)
     check(int(resp.headers.get("retry-after", "0")) >= 20, "turn Retry-After at 2/min: %r" % resp.headers)
     check(t.post_chatkit({"type": "threads.list", "params": {}}).status == 200, "a refused turn blocked plain requests")
+
+
+def test_stream_slots_are_released(env, http):
+    """With one open stream allowed per user, finished, failed and abandoned
+    turns must all give their slot back (ck_http_gate_turn_end)."""
+    srv = jwt_server(env, CHATKITD_MAX_STREAMS_PER_USER=1, CHATKITD_RATE_TURNS_PER_MIN=1000,
+                     CHATKITD_RATE_REQUESTS_PER_MIN=1000)
+    c = JwtClient(srv.url, env.new_user(), http)
+    for i in range(4):
+        c.create_thread("turn %d" % i)
+    c.stream("threads.add_user_message", {"thread_id": "thr_nosuch", "input": user_input("x")}, expect=404)
+    c.stream("threads.create", {"input": user_input("bye")}, max_events=1)
+    wait_until(lambda: c.post_chatkit({"type": "threads.create", "params": {"input": user_input("again")}},
+                                      max_events=10 ** 9, timeout=30).status == 200,
+               10, "the slot of an abandoned stream to be released")
 
 
 # --- CORS --------------------------------------------------------------------------
