@@ -131,13 +131,14 @@ END $$;
 -- The `search` op: params {"query": text, "limit": int (default 5, 1..20)}
 -- -> {"results": [{"id","title","source","score","text"}, ...]}.
 --
--- Ranking (docs/ingest.md "Ranking"): the question's lexemes (english
--- config, stopwords dropped) are OR-ed; every chunk containing one of them is
--- scored with BM25F over two fields (heading path weighted above the text,
--- each with its own length normalization, IDF from the live posting lists);
--- the best candidates get a proximity bonus (ts_rank_cd, cover density of the
--- query terms); at most two chunks per document are returned, so the results
--- cover more documents.
+-- Ranking (docs/ingest.md "Ranking"; measured in bench/retrieval): the
+-- question's lexemes (english config, stopwords dropped) are OR-ed; every
+-- chunk holding one of them is scored with BM25F over two fields (the heading
+-- path, weighted above the text, and the text, each with its own length
+-- normalization; IDF from the live posting lists).  The best `pool` chunks
+-- then get document evidence: w_doc times the summed scores of the other
+-- candidate chunks of the same document.  One chunk per document is returned,
+-- so the results cover as many documents as possible.
 CREATE FUNCTION chatkit.corpus_search(params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -145,13 +146,11 @@ DECLARE
     b_body  constant float8 := 0.75;  -- length normalization, text
     b_title constant float8 := 0.5;   -- length normalization, heading path
     w_title constant float8 := 3.0;   -- weight of a heading-path occurrence
-    w_prox  constant float8 := 2.0;   -- weight of the proximity bonus
-    per_doc constant integer := 2;    -- chunks per document in the results
-    pool    constant integer := 100;  -- BM25F candidates that get the bonus
+    w_doc   constant float8 := 0.4;   -- weight of the document's other candidate chunks
+    pool    constant integer := 100;  -- BM25F candidates kept for the document step
     v_query text;
     v_limit integer := 5;
     v_lex   text[];
-    v_tsq   tsquery;
     v_out   jsonb;
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
@@ -168,7 +167,6 @@ BEGIN
     IF cardinality(v_lex) = 0 THEN
         RETURN '{"results": []}'::jsonb;
     END IF;
-    v_tsq := array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(v_lex) l), ' | ')::tsquery;
 
     WITH st AS (
         SELECT n_chunks::float8 AS n,
@@ -187,20 +185,21 @@ BEGIN
          GROUP BY post.chunk_id, post.document_id
          ORDER BY score DESC
          LIMIT pool
-    ), ranked AS (
-        SELECT c.id, c.title, c.text, d.source,
-               f.score * (1 + w_prox * ts_rank_cd('{0, 0, 0, 1}', c.tsv, v_tsq, 1)) AS final
+    ), scored AS (
+        SELECT f.chunk_id, f.document_id,
+               f.score + w_doc * (sum(f.score) OVER (PARTITION BY f.document_id) - f.score) AS final
           FROM bm25f f
-          JOIN chatkit.chunks c ON c.id = f.chunk_id
-          JOIN chatkit.documents d ON d.id = f.document_id
-    ), capped AS (
-        SELECT r.*, row_number() OVER (PARTITION BY r.source ORDER BY r.final DESC) AS nth FROM ranked r
     ), best AS (
-        SELECT * FROM capped WHERE nth <= per_doc ORDER BY final DESC, id LIMIT v_limit
+        SELECT DISTINCT ON (s.document_id) s.* FROM scored s ORDER BY s.document_id, s.final DESC, s.chunk_id
+    ), top AS (
+        SELECT * FROM best ORDER BY final DESC, chunk_id LIMIT v_limit
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'id', 'chunk_' || best.id, 'title', best.title, 'source', best.source,
-               'score', round(best.final::numeric, 4), 'text', best.text) ORDER BY best.final DESC, best.id), '[]')
-      INTO v_out FROM best;
+               'id', 'chunk_' || c.id, 'title', c.title, 'source', d.source,
+               'score', round(t.final::numeric, 4), 'text', c.text) ORDER BY t.final DESC, t.chunk_id), '[]')
+      INTO v_out
+      FROM top t
+      JOIN chatkit.chunks c ON c.id = t.chunk_id
+      JOIN chatkit.documents d ON d.id = t.document_id;
     RETURN jsonb_build_object('results', v_out);
 END $$;
