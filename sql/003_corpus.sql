@@ -44,7 +44,8 @@ CREATE TABLE chatkit.corpus_postings (
     tf_body     smallint NOT NULL,
     title_len   integer  NOT NULL,
     body_len    integer  NOT NULL,
-    PRIMARY KEY (lexeme, chunk_id)
+    -- the posting lists; INCLUDE makes scoring an index-only scan
+    PRIMARY KEY (lexeme, chunk_id) INCLUDE (document_id, tf_title, tf_body, title_len, body_len)
 );
 CREATE INDEX corpus_postings_document ON chatkit.corpus_postings (document_id);
 
@@ -173,16 +174,17 @@ BEGIN
                greatest(sum_title_len::float8 / n_chunks, 1) AS avg_t,
                greatest(sum_body_len::float8 / n_chunks, 1) AS avg_b
           FROM chatkit.corpus_stats WHERE n_chunks > 0
-    ), post AS (
-        SELECT p.*, count(*) OVER (PARTITION BY p.lexeme) AS df
-          FROM chatkit.corpus_postings p WHERE p.lexeme = ANY (v_lex)
+    ), idf AS (
+        SELECT p.lexeme, ln(1 + (st.n - count(*) + 0.5) / (count(*) + 0.5)) AS w
+          FROM chatkit.corpus_postings p, st WHERE p.lexeme = ANY (v_lex) GROUP BY p.lexeme, st.n
     ), bm25f AS (
-        SELECT post.chunk_id, post.document_id,
-               sum(ln(1 + (st.n - post.df + 0.5) / (post.df + 0.5)) * x.tfn / (k1 + x.tfn)) AS score
-          FROM post, st,
-               LATERAL (SELECT w_title * post.tf_title / (1 - b_title + b_title * post.title_len / st.avg_t)
-                               + post.tf_body / (1 - b_body + b_body * post.body_len / st.avg_b) AS tfn) x
-         GROUP BY post.chunk_id, post.document_id
+        SELECT x.chunk_id, x.document_id, sum(x.w * x.tfn / (k1 + x.tfn)) AS score
+          FROM (SELECT p.chunk_id, p.document_id, idf.w,
+                       w_title * p.tf_title / (1 - b_title + b_title * p.title_len / st.avg_t)
+                       + p.tf_body / (1 - b_body + b_body * p.body_len / st.avg_b) AS tfn
+                  FROM chatkit.corpus_postings p JOIN idf ON idf.lexeme = p.lexeme, st
+                 WHERE p.lexeme = ANY (v_lex)) x
+         GROUP BY x.chunk_id, x.document_id
          ORDER BY score DESC
          LIMIT pool
     ), scored AS (

@@ -15,6 +15,8 @@ Metrics, at document level (a result is a hit when the base name of its
   recall@5  mean over questions of |judged docs among the top-5 sources| / |judged|
   hit@5     share of questions with at least one hit in the top 5
   MRR@10    mean of 1/rank of the first hit in the top 10 (0 if none)
+An ablation row, bm25-1/doc, is BM25 with the same one-chunk-per-document
+rule as chatkit.corpus_search, to show what the rest of the ranking adds.
 Questions with an odd id form the "dev" half (used while tuning the ranking),
 even ids the held-out "test" half; both halves and the total are reported.
 Only psql is needed (no Python database driver).
@@ -70,8 +72,9 @@ def ours(db, qs, function="chatkit.corpus_search", knobs=None):
     return ranked
 
 
-def bm25(db, qs):
-    """Okapi BM25 over the chunks' lexemes; ranked source base names (top 10 chunks)."""
+def bm25(db, qs, per_doc=0):
+    """Okapi BM25 over the chunks' lexemes; ranked source base names of the
+    top 10 chunks (per_doc=1: of the best chunk of each of the top 10 documents)."""
     postings = defaultdict(list)  # lexeme -> [(chunk, tf)]
     length, source = {}, {}
     rows = psql(db, "SELECT c.id, d.source, u.lexeme, cardinality(u.positions) "
@@ -98,8 +101,10 @@ def bm25(db, qs):
             idf = math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
             for cid, tf in plist:
                 score[cid] += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length[cid] / avg))
-        top = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        ranked[q["id"]] = [source[cid] for cid, _ in top]
+        docs = [source[cid] for cid, _ in sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if per_doc:
+            docs = list(dict.fromkeys(docs))
+        ranked[q["id"]] = docs[:10]
     return ranked
 
 
@@ -139,7 +144,8 @@ def main():
     ap.add_argument("--knobs", help="ranking experiments: JSON knobs for --function (see tune.sql)")
     args = ap.parse_args()
     qs = load_questions(args.questions)
-    runs = {"chatkitd": ours(args.db, qs, args.function, args.knobs), "bm25": bm25(args.db, qs)}
+    runs = {"chatkitd": ours(args.db, qs, args.function, args.knobs), "bm25": bm25(args.db, qs),
+            "bm25-1/doc": bm25(args.db, qs, per_doc=1)}
     halves = {"dev (odd ids)": [q for q in qs if q["id"] % 2], "test (even ids)": [q for q in qs if not q["id"] % 2],
               "all": qs}
     report = {name: {h: metrics(sub, ranked) for h, sub in halves.items()} for name, ranked in runs.items()}
@@ -154,10 +160,10 @@ def main():
                                                        rank(runs["bm25"][q["id"]]), q["q"],
                                                        " ".join(runs["chatkitd"][q["id"]][:5])))
     print("corpus: %d documents, %d chunks; %d questions" % (report["documents"], report["chunks"], len(qs)))
-    print("%-10s %-16s %4s %9s %7s %7s" % ("ranking", "questions", "n", "recall@5", "hit@5", "MRR@10"))
+    print("%-11s %-16s %4s %9s %7s %7s" % ("ranking", "questions", "n", "recall@5", "hit@5", "MRR@10"))
     for name in runs:
         for h, m in report[name].items():
-            print("%-10s %-16s %4d %9.3f %7.3f %7.3f" % (name, h, m["n"], m["recall@5"], m["hit@5"], m["MRR@10"]))
+            print("%-11s %-16s %4d %9.3f %7.3f %7.3f" % (name, h, m["n"], m["recall@5"], m["hit@5"], m["MRR@10"]))
     t = report["timing"]
     print("corpus_search time per query: median %.1f ms, p95 %.1f ms, max %.1f ms" %
           (t["median_ms"], t["p95_ms"], t["max_ms"]))

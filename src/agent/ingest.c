@@ -226,6 +226,16 @@ static void ingest_path(PGconn *db, const char *path, int depth, ingest_stats_t 
     }
 }
 
+/* VACUUM ANALYZE the posting table after a change, so searches use an
+ * index-only scan and fresh planner statistics at once (autovacuum would get
+ * there later).  A failure (e.g. not the table owner) is only a warning. */
+static void refresh_visibility(PGconn *db) {
+    PGresult *r = PQexec(db, "VACUUM (ANALYZE) chatkit.corpus_postings, chatkit.chunks");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "ingest: warning: vacuum: %s", PQerrorMessage(db));
+    PQclear(r);
+}
+
 int ck_agent_ingest(const char *conninfo, int npaths, char **paths) {
     if (ck_store_migrate(conninfo) != 0) {
         fprintf(stderr, "ingest: cannot migrate the database schema\n");
@@ -240,6 +250,8 @@ int ck_agent_ingest(const char *conninfo, int npaths, char **paths) {
     ingest_stats_t st = {0};
     for (int i = 0; i < npaths; i++)
         ingest_path(db, paths[i], 0, &st);
+    if (st.added || st.replaced)
+        refresh_visibility(db);
     PQfinish(db);
     printf("ingest: %d added, %d replaced, %d unchanged, %d failed\n", st.added, st.replaced, st.unchanged,
            st.failed);
