@@ -40,6 +40,7 @@ static void sb_grow(sbuf_t *b, size_t extra) {
     }
     b->p = p;
     b->cap = cap;
+    b->p[b->len] = '\0';
 }
 
 static void sb_add(sbuf_t *b, const char *s, size_t n) {
@@ -748,7 +749,8 @@ static void asm_para(asm_state_t *a, const char *p, int pre) {
     size_t n = strlen(p);
     const char *sep = "\n\n";
     while (n > 0) {
-        size_t u = n <= CK_CHUNK_MAX - CK_CHUNK_OVERLAP - 2 ? n : next_unit(p, n, pre);
+        int whole = n <= CK_CHUNK_MAX - CK_CHUNK_OVERLAP - 2 && (a->fresh == 0 || a->cur.len + 2 + n <= CK_CHUNK_MAX);
+        size_t u = whole ? n : next_unit(p, n, pre);
         if (u == 0)
             u = n;
         asm_unit(a, p, u, sep);
