@@ -512,6 +512,19 @@ class Env:
             srv.wait_listening(cafile=cafile)
         return srv
 
+    def tls_server(self, extra_env=None):
+        """A private server with HTTPS on its port (self-signed certificate
+        for localhost/127.0.0.1, made once per suite); returns
+        (server, cafile)."""
+        cert, key = os.path.join(self.suite.tmp, "cert.pem"), os.path.join(self.suite.tmp, "key.pem")
+        if not os.path.exists(cert):
+            out = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
+                                  "-keyout", key, "-out", cert], capture_output=True, text=True)
+            check(out.returncode == 0, "openssl req: %s" % out.stderr)
+            os.chmod(key, 0o644)
+        return self.start_server(extra_env, tls=(cert, key)), cert
+
     def new_pg(self):
         """A private, started PgCluster (stopped after the test)."""
         d = os.path.join(self.suite.tmp, "pg-%s-%d" % (re.sub(r"\W+", "_", self.test_name), len(self._cleanups)))
@@ -572,6 +585,12 @@ def ts(offset_us):
     sec, us = divmod(offset_us, 1000000)
     t = time.gmtime(base + sec)
     return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%06dZ" % us
+
+
+def ts_past(offset_us):
+    """Like ts() but in 2020, i.e. before anything the server stamps "now";
+    for items that must precede the items a streamed turn adds."""
+    return ts(offset_us - 315619200 * 1000000)
 
 
 def user_item(item_id, created_at, text="hi"):

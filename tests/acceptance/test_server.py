@@ -3,9 +3,6 @@
 and coming up later), recovery after a PostgreSQL restart, and HTTP/2 over
 TLS negotiated with ALPN."""
 
-import os
-import subprocess
-
 import pycurl
 
 from lib import TestFailure, assert_error_body, check, request, wait_until
@@ -76,13 +73,7 @@ def test_recovers_after_postgres_restart(env):
 
 
 def test_tls_alpn_h2(env):
-    cert, key = env.tmp_path("cert.pem"), env.tmp_path("key.pem")
-    out = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
-                          "-keyout", key, "-out", cert], capture_output=True, text=True)
-    check(out.returncode == 0, "openssl: %s" % out.stderr)
-    os.chmod(key, 0o644)
-    srv = env.start_server(tls=(cert, key), wait="ready")
+    srv, cert = env.tls_server()
     resp = request("GET", srv.url + "/healthz", http="h2-tls", cafile=cert)
     check(resp.status == 200 and resp.http_version == pycurl.CURL_HTTP_VERSION_2_0,
           "TLS must negotiate h2 via ALPN: %r version %s" % (resp, resp.http_version))
