@@ -1,0 +1,254 @@
+#!/usr/bin/python3
+"""fake_openai.py - a scriptable fake of the OpenAI HTTP API for chatkitd tests.
+
+Speaks the wire format chatkitd uses:
+  POST /v1/chat/completions   streamed (text/event-stream chunks, tool-call
+                              deltas with arguments split over chunks,
+                              finish_reason, `data: [DONE]`) or not
+  POST /v1/audio/transcriptions
+  GET  /v1/models
+Control endpoints (tests):
+  POST /_script    body: {"responses": [...], "nonstream": [...]} or a bare
+                   list (= responses); replaces both queues
+  POST /_reset     clears the queues and the recorded requests
+  GET  /_requests  every request received so far:
+                   [{"method","path","headers":{...},"body": JSON or null}]
+
+A streamed request takes the next entry of `responses`; a non-streamed one
+(the title call) the next entry of `nonstream`.  With an empty queue the
+streamed answer echoes the last user message ("Echo: ...") and the
+non-streamed one is "Fake Title".  Entry keys (all optional):
+  text          answer text (streamed in `chunks` or split in 3 pieces)
+  chunks        explicit list of text deltas
+  delay_ms      pause before each chunk (default 0)
+  tool_calls    [{"name","arguments": object or string,"id"?}] -> streamed
+                tool-call deltas, arguments split in 4-character fragments,
+                finish_reason "tool_calls"
+  status        HTTP status to answer with (e.g. 500, 429) and `body`
+  retry_after   value of a Retry-After header (seconds)
+  garbage       raw text sent as one `data:` line instead of JSON
+  hang_ms       send the headers, then nothing for that long (first-token timeout)
+  stall_ms      after the chunks, wait that long before finishing (stall timeout)
+  truncate      end the body right after the chunks (no finish_reason, no [DONE])
+  error         an {"error":{"message":...}} chunk after the chunks
+
+Standalone: fake_openai.py --port 8089 [--script FILE.json]
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.responses = []
+        self.nonstream = []
+        self.requests = []
+
+    def load(self, script):
+        if isinstance(script, list):
+            script = {"responses": script}
+        with self.lock:
+            self.responses = list(script.get("responses", []))
+            self.nonstream = list(script.get("nonstream", []))
+
+    def next(self, streamed):
+        with self.lock:
+            queue = self.responses if streamed else self.nonstream
+            return queue.pop(0) if queue else None
+
+
+STATE = State()
+
+
+def last_user_text(body):
+    for msg in reversed(body.get("messages") or []):
+        if msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def split3(text):
+    if not text:
+        return []
+    n = max(1, (len(text) + 2) // 3)
+    return [text[i:i + n] for i in range(0, len(text), n)]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    # --- plumbing -----------------------------------------------------------
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def record(self, raw):
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        entry = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() in
+                        ("authorization", "content-type", "accept")},
+            "body": body,
+            "raw_len": len(raw),
+        }
+        with STATE.lock:
+            STATE.requests.append(entry)
+        return body
+
+    def send_json(self, status, obj, extra=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def event(self, obj):
+        data = obj if isinstance(obj, str) else json.dumps(obj)
+        self.wfile.write(("data: %s\n\n" % data).encode())
+        self.wfile.flush()
+
+    # --- routes ------------------------------------------------------------------
+    def do_GET(self):
+        if self.path == "/_requests":
+            with STATE.lock:
+                self.send_json(200, STATE.requests)
+        elif self.path.rstrip("/").endswith("/models"):
+            self.send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        else:
+            self.send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self):
+        raw = self.read_body()
+        if self.path == "/_script":
+            STATE.load(json.loads(raw or b"{}"))
+            return self.send_json(200, {"ok": True})
+        if self.path == "/_reset":
+            with STATE.lock:
+                STATE.responses, STATE.nonstream, STATE.requests = [], [], []
+            return self.send_json(200, {"ok": True})
+        body = self.record(raw)
+        if self.path.endswith("/audio/transcriptions"):
+            return self.send_json(200, {"text": "fake transcription of %d bytes" % len(raw)})
+        if not self.path.endswith("/chat/completions"):
+            return self.send_json(404, {"error": {"message": "unknown path %s" % self.path}})
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self.send_json(400, {"error": {"message": "body must be a JSON object with messages"}})
+        streamed = bool(body.get("stream"))
+        spec = STATE.next(streamed)
+        try:
+            if spec and spec.get("status"):
+                return self.answer_status(spec)
+            if streamed:
+                self.answer_stream(body, spec or {"text": "Echo: " + last_user_text(body)})
+            else:
+                self.answer_json(body, spec or {"text": "Fake Title"})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    # --- answers ------------------------------------------------------------------
+    def answer_status(self, spec):
+        extra = {"Retry-After": str(spec["retry_after"])} if "retry_after" in spec else None
+        self.send_json(spec["status"], spec.get("body", {"error": {"message": "scripted failure"}}), extra)
+
+    def answer_json(self, body, spec):
+        time.sleep(spec.get("delay_ms", 0) / 1000.0)
+        self.send_json(200, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": spec.get("text", "")},
+                         "finish_reason": "stop"}],
+        })
+
+    def chunk(self, delta, finish=None):
+        return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": "fake-model", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def answer_stream(self, body, spec):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        self.wfile.write(b": fake-openai\n\n")
+        self.wfile.flush()
+        if spec.get("hang_ms"):
+            time.sleep(spec["hang_ms"] / 1000.0)
+            return
+        if "garbage" in spec:
+            self.event(spec["garbage"])
+            return
+        delay = spec.get("delay_ms", 0) / 1000.0
+        self.event(self.chunk({"role": "assistant", "content": ""}))
+        for piece in spec.get("chunks") or split3(spec.get("text", "")):
+            time.sleep(delay)
+            self.event(self.chunk({"content": piece}))
+        finish = "stop"
+        for i, call in enumerate(spec.get("tool_calls") or []):
+            finish = "tool_calls"
+            self.stream_tool_call(i, call, delay)
+        if spec.get("stall_ms"):
+            time.sleep(spec["stall_ms"] / 1000.0)
+        if spec.get("error"):
+            self.event({"error": {"message": spec["error"], "type": "server_error"}})
+            return
+        if spec.get("truncate"):
+            return
+        self.event(self.chunk({}, finish))
+        self.event("[DONE]")
+
+    def stream_tool_call(self, i, call, delay):
+        args = call.get("arguments", {})
+        args = args if isinstance(args, str) else json.dumps(args)
+        head = {"index": i, "id": call.get("id", "call_fake_%d" % i), "type": "function",
+                "function": {"name": call["name"], "arguments": ""}}
+        self.event(self.chunk({"tool_calls": [head]}))
+        for k in range(0, len(args), 4):
+            time.sleep(delay)
+            self.event(self.chunk({"tool_calls": [{"index": i, "function": {"arguments": args[k:k + 4]}}]}))
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=8089)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--script", help="JSON script file (see the module docstring)")
+    args = ap.parse_args()
+    if args.script:
+        with open(args.script) as f:
+            STATE.load(json.load(f))
+    server = Server((args.host, args.port), Handler)
+    print("fake_openai listening on http://%s:%d/v1" % (args.host, server.server_address[1]), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
