@@ -40,6 +40,11 @@ def test_list_default_desc(env, http):
     page = c.call("items.list", {"thread_id": tid, "order": "asc", "limit": 1})
     check(_ids(page) == ["msg_1"] and page["has_more"] is True and page["after"] == "msg_1",
           "asc limit 1 (spec A.2): %r" % page)
+    page = c.call("items.list", {"thread_id": tid, "limit": 3})
+    check(len(page["data"]) == 3 and page["has_more"] is False and "after" not in page,
+          "a page that ends exactly at the last item has no more: %r" % {k: page[k] for k in page if k != "data"})
+    page = c.call("items.list", {"thread_id": tid, "order": "asc", "limit": 2, "after": "msg_1"})
+    check(_ids(page) == ["msg_2", "msg_3"] and page["has_more"] is False, "exact last page after a cursor: %r" % page)
 
 
 def test_list_limit_defaults_and_clamp(env, http):
@@ -86,10 +91,12 @@ def test_hidden_items_filtered_pages_stay_full(env, http):
         items.append(user_item("msg_v%d" % i, ts(i * 10)))
         items.append(hidden_item("shcx_h%d" % i, ts(i * 10 + 5)))
     env.insert_items(c.user, tid, items)
-    seen, pages = _walk(c, tid, "asc", 2)
-    check(seen == ["msg_v%d" % i for i in range(6)], "hidden items must never be listed: %r" % seen)
-    check([len(p["data"]) for p in pages] == [2, 2, 2], "pages must stay full (filter in SQL): %r"
-          % [len(p["data"]) for p in pages])
+    visible = ["msg_v%d" % i for i in range(6)]
+    for order, want in (("asc", visible), ("desc", visible[::-1])):
+        seen, pages = _walk(c, tid, order, 2)
+        check(seen == want, "%s: hidden items must never be listed: %r" % (order, seen))
+        check([len(p["data"]) for p in pages] == [2, 2, 2], "%s: pages must stay full (filter in SQL): %r"
+              % (order, [len(p["data"]) for p in pages]))
     got = c.call("threads.get_by_id", {"thread_id": tid})["items"]
     check(_ids(got) == ["msg_v%d" % i for i in range(6)], "get_by_id shows hidden items: %r" % _ids(got))
 

@@ -74,6 +74,11 @@ def test_list_asc_and_limit(env, http):
     page = c.call("threads.list", {"order": "asc", "limit": 2, "after": ids[3]})
     check([t["id"] for t in page["data"]] == ids[4:], "last page: %r" % [t["id"] for t in page["data"]])
     check(page["has_more"] is False and "after" not in page, "last page flags: %r" % page)
+    page = c.call("threads.list", {"limit": 5})
+    check(len(page["data"]) == 5 and page["has_more"] is False and "after" not in page,
+          "a page that ends exactly at the last thread has no more: %r" % {k: page[k] for k in page if k != "data"})
+    page = c.call("threads.list", {"order": "asc", "limit": 3, "after": ids[1]})
+    check([t["id"] for t in page["data"]] == ids[2:] and page["has_more"] is False, "exact last page after a cursor")
 
 
 def test_list_limit_zero_null_and_clamp(env, http):
