@@ -1,3 +1,13 @@
+-- tune.sql - ranking experiments, NOT a migration: a copy of
+-- chatkit.corpus_search (sql/003_corpus.sql) whose constants come from
+-- params.knobs, plus a proximity bonus that was measured and dropped.
+--   psql "$DATABASE_URL" -f bench/retrieval/tune.sql
+--   bench/retrieval/eval.py --db "$DATABASE_URL" --function chatkit.corpus_search_x \
+--       --knobs '{"per_doc":1,"w_doc":0.4,"prox_mode":0}'
+-- Knobs: k1, b_body, b_title, w_title, w_doc, per_doc, pool, and
+-- prox_mode (0 none, 1 ts_rank_cd of the OR query, 2 ts_rank_cd of the AND of
+-- the matched lexemes) with its weight w_prox.  Tune on the dev half (odd
+-- question ids) only; docs/ingest.md lists what was tried.
 CREATE OR REPLACE FUNCTION chatkit.corpus_search_x(params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bench/retrieval/run.sh [BINARY] - the retrieval benchmark (`make bench-retrieval`).
+#
+# Installs the corpus if missing (Debian package postgresql-doc-15: the
+# PostgreSQL 15 manual, ~1170 HTML pages nobody on this team wrote), starts a
+# throwaway PostgreSQL cluster, ingests the manual with `chatkitd ingest`,
+# times a re-ingest (every file unchanged), then runs eval.py: the judged
+# questions of questions.tsv through chatkit.corpus_search and through an
+# Okapi BM25 baseline over the same chunks.  Prints the table that
+# BENCHMARKS.md ("Retrieval") quotes.  Exits non-zero if chatkitd does not
+# beat BM25 on recall@5 and MRR@10.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${1:-$root/build/chatkitd}
+corpus=/usr/share/doc/postgresql-doc-15/html
+
+if [ ! -d "$corpus" ]; then
+  echo "installing postgresql-doc-15 (the benchmark corpus)"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-doc-15
+fi
+[ -x "$bin" ] || { echo "run.sh: $bin not found (make first)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/chatkitd-bench-retrieval.XXXXXX)
+chmod 0755 "$work"
+cleanup() { "$root/scripts/pg-local.sh" stop "$work/pg"; rm -rf "$work"; }
+trap cleanup EXIT
+port=$((20000 + RANDOM % 20000))
+DATABASE_URL=$("$root/scripts/pg-local.sh" start "$work/pg" "$port")
+export DATABASE_URL
+
+echo "== ingest $corpus"
+start=$(date +%s.%N)
+"$bin" ingest "$corpus" > "$work/ingest.log"
+end=$(date +%s.%N)
+tail -n 1 "$work/ingest.log"
+printf 'first ingest: %.1f s\n' "$(echo "$end - $start" | bc)"
+start=$(date +%s.%N)
+"$bin" ingest "$corpus" | tail -n 1
+end=$(date +%s.%N)
+printf 're-ingest (all unchanged): %.1f s\n' "$(echo "$end - $start" | bc)"
+
+echo "== evaluate"
+shift $(( $# > 0 ? 1 : 0 ))
+/usr/bin/python3 "$root/bench/retrieval/eval.py" --db "$DATABASE_URL" "$@"
