@@ -15,6 +15,8 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <h2o.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +107,21 @@ static pid_t g_fake_pid;
 static int g_fake_port;
 static char g_base_url[64];
 
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 static void fake_start(void)
 {
-    g_fake_port = 21000 + (getpid() % 20000);
+    g_fake_port = free_port();
     snprintf(g_base_url, sizeof(g_base_url), "http://127.0.0.1:%d/v1", g_fake_port);
     char port[16];
     snprintf(port, sizeof(port), "%d", g_fake_port);
