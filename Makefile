@@ -31,7 +31,7 @@ DEPS_ASAN  := libclang-rt-14-dev
 DEPS_FUZZ  := clang libclang-rt-14-dev
 DEPS_BENCH := wrk nghttp2-client postgresql-contrib
 
-.PHONY: all deps deps-test run test acceptance test-asan test-valgrind fuzz bench clean
+.PHONY: all deps deps-test run test acceptance test-asan test-valgrind fuzz bench bench-retrieval clean
 all: $(BUILD)/chatkitd
 
 # --- dependencies ----------------------------------------------------------
@@ -109,6 +109,10 @@ fuzz:
 bench: all
 	$(call apt_install,$(DEPS_BENCH) $(DEPS_TEST))
 	bench/run.sh $(BUILD)/chatkitd
+
+# Retrieval quality of the search tool vs Okapi BM25 (installs postgresql-doc-15).
+bench-retrieval: all
+	bench/retrieval/run.sh $(BUILD)/chatkitd
 
 clean:
 	rm -rf build build-asan build-fuzz
