@@ -27,6 +27,7 @@ struct ck_loop {
     size_t heap_len, heap_cap; /* heap_cap >= timers, so arming never allocates */
     size_t timers;             /* timers alive (armed or not) */
     uint64_t seq;      /* arm counter: ties on the deadline fire in arm order */
+    int fired;         /* timers ran after the last evloop pass: h2o may hold pending work */
 };
 
 struct ck_watch {
@@ -199,6 +200,11 @@ void ck_timer_free(ck_timer_t *t)
 /* Milliseconds until the earliest deadline (0 if due), capped at INT32_MAX. */
 static int32_t next_wait(ck_loop_t *loop)
 {
+    /* Timer callbacks run outside h2o_evloop_run(); what they started there
+     * (an h2o_send, a socket write) is queued on h2o's pending lists, which
+     * only the next pass runs - and h2o does not shorten its poll for them. */
+    if (loop->fired)
+        return 0;
     if (loop->heap_len == 0)
         return INT32_MAX;
     uint64_t now = ck_loop_now_ms(loop), deadline = loop->heap[0]->deadline;
@@ -217,13 +223,16 @@ static void fire_due_timers(ck_loop_t *loop)
         if (t->deadline > now || t->seq >= limit)
             break;
         heap_remove(loop, t);
+        loop->fired = 1;
         t->cb(t, t->user);
     }
 }
 
 int ck_loop_run_once(ck_loop_t *loop)
 {
-    if (h2o_evloop_run(loop->evloop, next_wait(loop)) != 0)
+    int32_t wait = next_wait(loop);
+    loop->fired = 0;
+    if (h2o_evloop_run(loop->evloop, wait) != 0)
         return -1;
     fire_due_timers(loop);
     return 0;
