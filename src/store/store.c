@@ -10,7 +10,6 @@
  * start calls, cancel calls or destroy the store; destruction from a callback
  * is deferred to the end of the drain.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,8 @@
 
 #define DEFAULT_CONNECTIONS 2
 #define DEFAULT_RECONNECT_MS 1000
+/* PostgreSQL cannot take a single value of 1 GiB or more (MaxAllocSize). */
+#define MAX_PARAM_LEN ((size_t)0x3fffffff)
 
 /* SQLSTATEs raised on purpose by sql/ (src/store/README.md); their message
  * is written for the client. */
@@ -132,6 +133,8 @@ static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, c
                                    const char *params, size_t params_len, const void *data, size_t data_len,
                                    ck_store_cb cb, void *user)
 {
+    if (op == NULL)
+        op = ""; /* the dispatcher answers 400 unknown operation */
     size_t op_len = strlen(op);
     ck_store_call_t *call = calloc(1, sizeof(*call) + op_len + 1);
     if (call == NULL)
@@ -142,7 +145,7 @@ static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, c
     call->user = user;
     memcpy(call->op, op, op_len + 1);
     ck_store_conn_t *conn = ck_store_ready(store) ? pick_conn(store) : NULL;
-    if (params_len > INT_MAX || data_len > INT_MAX) {
+    if (params_len >= MAX_PARAM_LEN || data_len >= MAX_PARAM_LEN) {
         call->failed_status = 413;
         ck_store_complete(call);
     } else if (conn == NULL) {

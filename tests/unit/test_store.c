@@ -11,7 +11,8 @@
  * ck_store_mig1/2 for migrations (the real sql/), and ck_store_fake, whose
  * chatkit.op / chatkit.op_bytes are test doubles with the same signatures, so
  * the store is tested independently of the real ops (and the database of
- * `make test` is left alone).
+ * `make test` is left alone); one smoke test (ck_store_mig3) runs the real
+ * dispatchers to check that the prepared statements fit them.
  */
 #include <check.h>
 #include <libpq-fe.h>
@@ -325,6 +326,32 @@ START_TEST(test_migrate_concurrently)
 }
 END_TEST
 
+/* The prepared statements fit the real dispatchers of sql/ (smoke test: only
+ * outcomes fixed by src/store/README.md are checked). */
+START_TEST(test_real_dispatchers)
+{
+    make_database("ck_store_mig3", 1);
+    snprintf(fake_conninfo, sizeof(fake_conninfo), "%s", conninfo_for("ck_store_mig3"));
+    ck_assert_int_eq(ck_store_migrate(fake_conninfo), 0);
+    ck_store_set_schema_ready(1);
+    loop_setup();
+    ck_store_t *store = fake_store(1, 100);
+    result_t r;
+    call_op(store, "threads.list", "{\"limit\": 5, \"order\": \"desc\"}", &r);
+    ck_assert_msg(r.ok, "threads.list: %d %s", r.status, r.message);
+    ck_assert_msg(r.json[0] == '{' && strstr(r.json, ": ") == NULL, "%s", r.json);
+    call_op(store, "threads.get_by_id", "{\"thread_id\": \"thr_missing\"}", &r);
+    ck_assert_int_eq(r.status, 404);
+    memset(&r, 0, sizeof(r));
+    static const char dl[] = "{\"attachment_id\": \"atc_missing\"}";
+    ck_store_op_bytes(store, "attachments.download", "u1", dl, strlen(dl), NULL, 0, record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert_int_eq(r.status, 404);
+    ck_store_destroy(store);
+    loop_teardown();
+}
+END_TEST
+
 START_TEST(test_migrate_unreachable_fails)
 {
     ck_assert_int_eq(ck_store_migrate("host=/nonexistent port=1 connect_timeout=2"), -1);
@@ -350,6 +377,13 @@ START_TEST(test_op_round_trip)
     ck_store_op(store, "echo", "u2", padded, 8, record_reply, &r);
     ck_assert(run_until(&r.calls, 5000));
     ck_assert_str_eq(r.json, "{\"op\":\"echo\",\"user\":\"u2\",\"params\":{\"a\":1}}");
+
+    /* a value PostgreSQL cannot take: 413 at once (the bytes are never read) */
+    memset(&r, 0, sizeof(r));
+    ck_store_op(store, "echo", "u2", padded, (size_t)1 << 30, record_reply, &r);
+    ck_assert(run_until(&r.calls, 5000));
+    ck_assert_int_eq(r.status, 413);
+    ck_assert_str_eq(r.code, "too_large");
     ck_store_destroy(store);
 }
 END_TEST
@@ -608,6 +642,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_migrate_twice);
     tcase_add_test(tc, test_migrate_concurrently);
     tcase_add_test(tc, test_migrate_unreachable_fails);
+    tcase_add_test(tc, test_real_dispatchers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ops");
