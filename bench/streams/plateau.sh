@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# bench/streams/plateau.sh SERVER_PID FAKE_PID URL OUTDIR LABEL - one
+# snapshot of the server for bench/streams/run.sh: once with no stream open
+# (LABEL idle) and once while all held streams are open (LABEL held, run by
+# sse_client.py --plateau-cmd, so the streams keep flowing meanwhile):
+#   OUTDIR/LABEL.mem       VmRSS and smaps_rollup of the server
+#   OUTDIR/LABEL.fds       the server's file descriptors by kind, its
+#                          established TCP sockets (all, and from clients)
+#   OUTDIR/LABEL.healthz.* h2load against URL/healthz at a fixed rate
+#                          (BENCH_HEALTHZ_RPS per client x 2 clients, for
+#                          BENCH_HEALTHZ_SECONDS): output, per-request log
+#   OUTDIR/LABEL.cpu       CPU % of the server and the fake model over the
+#                          h2load run, then /proc/loadavg
+set -euo pipefail
+pid=$1 fake=$2 url=$3 out=$4/$5
+rps=${BENCH_HEALTHZ_RPS:-100}
+seconds=${BENCH_HEALTHZ_SECONDS:-10}
+
+# ticks PID -> utime + stime of the process, in clock ticks
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+{ grep -E '^VmRSS' "/proc/$pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$pid/smaps_rollup"; } >"$out.mem"
+{
+  echo "# fds by kind"
+  find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | sed 's/:.*//' | sort | uniq -c
+  echo "# established TCP sockets by local port (server port = clients) / peer port (fake model)"
+  ss -tanH state established "( sport = :${url##*:} )" | wc -l | sed 's/^/from clients: /'
+  ss -tanpH state established | grep -c "pid=$pid," | sed 's/^/all of the server: /'
+} >"$out.fds" 2>&1
+
+s0=$(ticks "$pid") f0=$(ticks "$fake") t0=$(date +%s.%N)
+h2load -c 2 -m 1 --rps "$rps" -D "$seconds" --log-file="$out.healthz.log" "$url/healthz" >"$out.healthz.out" 2>&1
+s1=$(ticks "$pid") f1=$(ticks "$fake") t1=$(date +%s.%N)
+hz=$(getconf CLK_TCK)
+awk -v s="$((s1 - s0))" -v f="$((f1 - f0))" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
+  'BEGIN { d = t1 - t0; printf "server %.0f%%\nfake_model %.0f%%\n", 100 * s / hz / d, 100 * f / hz / d }' >"$out.cpu"
+cat /proc/loadavg >>"$out.cpu"

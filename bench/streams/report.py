@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""report.py WORKDIR STREAMS - the Markdown summary of bench/streams/run.sh
+from the files it left in WORKDIR (see run.sh and plateau.sh for what each
+file holds).  Prints to stdout; memory per stream is (held - idle) / STREAMS.
+"""
+import json
+import os
+import sys
+
+
+def read(work, name):
+    with open(os.path.join(work, name)) as f:
+        return f.read()
+
+
+def mem(work, label):
+    """{field: kB} from a LABEL.mem file (VmRSS, Rss, Pss, Pss_Anon, Anonymous)."""
+    out = {}
+    for line in read(work, label + ".mem").splitlines():
+        k, v = line.split(":", 1)
+        out[k] = int(v.split()[0])
+    return out
+
+
+def healthz(work, label):
+    """(requests, non-2xx, p50 ms, p99 ms, max ms) of LABEL.healthz.log
+    (h2load: start, status, microseconds)."""
+    lat, bad = [], 0
+    for line in read(work, label + ".healthz.log").splitlines():
+        cols = line.split("\t")
+        if len(cols) < 3:
+            continue
+        bad += not cols[1].startswith("2")
+        lat.append(int(cols[2]))
+    lat.sort()
+    if not lat:
+        return 0, 0, None, None, None
+    pick = lambda p: round(lat[min(len(lat) - 1, int(p / 100.0 * len(lat)))] / 1000.0, 2)
+    return len(lat), bad, pick(50), pick(99), round(lat[-1] / 1000.0, 2)
+
+
+def main():
+    work, streams = sys.argv[1], int(sys.argv[2])
+    idle, held, after = mem(work, "idle"), mem(work, "held"), mem(work, "after")
+    hold = json.loads(read(work, "hold.json") or "{}")
+    floor = json.loads(read(work, "floor.json") or "{}")
+    lat = json.loads(read(work, "latency.json") or "{}")
+    per = lambda k: (held[k] - idle[k]) * 1024 / streams / 1024.0
+    print("### Concurrent streams\n")
+    print("| streams | failed | open during snapshot | server VmRSS idle / held / after MiB | "
+          "VmRSS per stream KiB | Pss_Anon per stream KiB |")
+    print("|---|---|---|---|---|---|")
+    plateau = hold.get("plateau") or {}
+    print("| %d | %s | %s..%s | %.1f / %.1f / %.1f | %.1f | %.1f |" % (
+        streams, hold.get("failed"), plateau.get("open_before"), plateau.get("open_after"),
+        idle["VmRSS"] / 1024.0, held["VmRSS"] / 1024.0, after["VmRSS"] / 1024.0, per("VmRSS"), per("Pss_Anon")))
+    print("\n| /healthz (h2load, fixed rate) | requests | non-2xx | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|---|")
+    for label, name in (("idle", "no stream open"), ("held", "%d streams open" % streams)):
+        print("| %s | %s | %s | %s | %s | %s |" % ((name,) + healthz(work, label)))
+    print("\nCPU during the held /healthz run: " + " ".join(read(work, "held.cpu").split("\n")[:2])
+          + "; loadavg " + read(work, "held.cpu").split("\n")[2])
+    print("Stream failures (first error of each kind): %s" % (hold.get("errors") or "none"))
+    print("\n### Added latency (model token write -> client read of the text_delta)\n")
+    print("| path | turns | failed | first token p50 / p99 / max ms | later tokens p50 / p99 / max ms |")
+    print("|---|---|---|---|---|")
+    for name, r in (("fake model -> client (floor)", floor), ("fake model -> chatkitd -> client", lat)):
+        f, l = r.get("first_token_ms", {}), r.get("later_tokens_ms", {})
+        print("| %s | %s | %s | %s / %s / %s | %s / %s / %s |" % (
+            name, r.get("streams"), r.get("failed"), f.get("p50"), f.get("p99"), f.get("max"),
+            l.get("p50"), l.get("p99"), l.get("max")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

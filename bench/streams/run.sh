@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# bench/streams/run.sh BINARY - the stream benchmark (BENCHMARKS.md "Streams"):
+#
+#   1. a throwaway PostgreSQL (scripts/pg-local.sh), `BINARY migrate`;
+#   2. bench/streams/fake_model.py (asyncio fake Chat Completions endpoint,
+#      one "@<time_ns>;" token per chunk) and `BINARY serve` pointed at it,
+#      every rate limit and stream cap off (0 = unlimited);
+#   3. idle snapshot: server memory, then /healthz latency (plateau.sh idle);
+#   4. hold: BENCH_STREAMS (2000) concurrent threads.create turns, each
+#      streaming BENCH_HOLD_PACING (120 tokens, one per 500 ms: ~60 s);
+#      once all are open, plateau.sh held: memory, fds, /healthz latency,
+#      CPU; every stream is checked (all tokens, no error event, clean end);
+#   5. added latency: the model's token write -> the client's read of the
+#      text_delta, BENCH_LATENCY_STREAMS (100) concurrent turns x
+#      BENCH_LATENCY_TURNS (10) each, first vs later tokens; the same load
+#      straight from the fake model to the client gives the floor (the
+#      measuring tools' own cost);
+#   6. prints a Markdown table; stops everything.
+# Knobs (environment): BENCH_STREAMS, BENCH_RAMP (streams/s, 400),
+# BENCH_HOLD_PACING, BENCH_LATENCY_STREAMS, BENCH_LATENCY_TURNS,
+# BENCH_LATENCY_PACING (20 tokens, 100 ms apart, first after 200 ms),
+# BENCH_HEALTHZ_RPS, BENCH_HEALTHZ_SECONDS (see plateau.sh), BENCH_PG_PORT,
+# BENCH_KEEP=1 (keep the work directory: logs, per-request files).
+set -euo pipefail
+bin=$(realpath "${1:-build/chatkitd}")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+py=/usr/bin/python3
+streams=${BENCH_STREAMS:-2000}
+ramp=${BENCH_RAMP:-400}
+hold_pacing=${BENCH_HOLD_PACING:-tokens=120,interval_ms=500,first_ms=500}
+lat_streams=${BENCH_LATENCY_STREAMS:-100}
+lat_turns=${BENCH_LATENCY_TURNS:-10}
+lat_pacing=${BENCH_LATENCY_PACING:-tokens=20,interval_ms=100,first_ms=200}
+base_port=$((20000 + RANDOM % 20000))
+pg_port=${BENCH_PG_PORT:-$((base_port + 2))}
+port=$base_port fake_port=$((base_port + 1))
+work=$(mktemp -d /tmp/chatkitd-streams.XXXXXX)
+chmod 0755 "$work"
+server_pid= fake_pid=
+
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+  "$root/scripts/pg-local.sh" stop "$work/pg"
+  if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+for tool in h2load curl ss "$bin"; do
+  command -v "$tool" >/dev/null || { echo "bench/streams: $tool is missing" >&2; exit 1; }
+done
+# Server: a client socket and an upstream socket per stream (plus idle
+# upstream connections kept by libcurl); the client: one socket per stream.
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((3 * streams + 1000)) ]; then
+  echo "bench/streams: open files limit $(ulimit -n) is too low for $streams streams" >&2
+  exit 1
+fi
+
+db=$("$root/scripts/pg-local.sh" start "$work/pg" "$pg_port")
+DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+
+"$py" "$here/fake_model.py" --port "$fake_port" >"$work/fake.log" 2>&1 &
+fake_pid=$!
+env -u CHATKITD_JWT_SECRET -u CHATKITD_JWT_PUBLIC_KEY \
+  CHATKITD_LISTEN=127.0.0.1:$port "DATABASE_URL=$db" CHATKITD_LOG_LEVEL=warn \
+  OPENAI_BASE_URL=http://127.0.0.1:$fake_port/v1 OPENAI_API_KEY=bench \
+  CHATKITD_RATE_TURNS_PER_MIN=0 CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_MAX_STREAMS_PER_USER=0 \
+  "$bin" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$fake_port/_stats" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready:" >&2; tail -n 20 "$work/server.log" >&2; exit 1; }
+url=http://127.0.0.1:$port
+client() { "$py" "$here/sse_client.py" "$@"; }
+
+echo "warm-up: 100 short turns..." >&2
+client latency --url "$url/chatkit" --streams 20 --turns-per-stream 5 --pacing tokens=3,interval_ms=10,first_ms=10 \
+  >"$work/warmup.json" 2>/dev/null
+sleep 2
+"$here/plateau.sh" "$server_pid" "$fake_pid" "$url" "$work" idle
+
+echo "hold: $streams streams ($hold_pacing)..." >&2
+hold_status=0
+client hold --url "$url/chatkit" --streams "$streams" --ramp "$ramp" --pacing "$hold_pacing" \
+  --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' held" >"$work/hold.json" || hold_status=$?
+sleep 2
+{ grep -E '^VmRSS' "/proc/$server_pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$server_pid/smaps_rollup"; } >"$work/after.mem"
+
+echo "latency: $lat_streams concurrent turns x $lat_turns ($lat_pacing), direct then through chatkitd..." >&2
+client latency --direct "http://127.0.0.1:$fake_port/v1/chat/completions" --streams "$lat_streams" \
+  --turns-per-stream "$lat_turns" --pacing "$lat_pacing" >"$work/floor.json" || hold_status=1
+client latency --url "$url/chatkit" --streams "$lat_streams" --turns-per-stream "$lat_turns" \
+  --pacing "$lat_pacing" >"$work/latency.json" || hold_status=1
+kill -0 "$server_pid" 2>/dev/null || { echo "the server died:" >&2; tail -n 20 "$work/server.log" >&2; hold_status=1; }
+
+"$py" "$here/report.py" "$work" "$streams"
+grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
+exit "$hold_status"

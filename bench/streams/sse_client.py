@@ -1,0 +1,323 @@
+#!/usr/bin/python3
+"""sse_client.py - the load client of the stream benchmark
+(bench/streams/run.sh): many concurrent streamed turns over HTTP/1.1, one
+connection each, every stream checked and every token timed.
+
+Each turn is `POST /chatkit` {"type":"threads.create"} whose user message
+carries a pacing directive for bench/streams/fake_model.py
+("bench:tokens=N,interval_ms=M,first_ms=F").  The fake model writes each
+token as "@<time_ns>;" (its clock right before the write); the client takes
+time.time_ns() as soon as a read returns, so for every
+`assistant_message.content_part.text_delta` it knows how long the token took
+from the model's socket write to the client's read.
+
+A stream passes when: HTTP 200 text/event-stream, the first event is
+thread.created, every frame is `data: <json>\\n\\n`, no `error` event, all N
+tokens arrived (in text_delta events), the assistant message was closed
+(thread.item.done of an assistant_message) and the chunked body ended
+cleanly.
+
+Modes:
+  hold     --streams N: open N turns (at --ramp streams/s), wait until all N
+           have received their first token, run --plateau-cmd (a shell
+           command; the streams keep being served meanwhile), then let them
+           finish.  Reports how many were open while the command ran.
+  latency  --streams N --turns-per-stream K: N loops (started at --ramp
+           loops/s), each running K turns back to back (so about N turns
+           are always in flight).
+  --direct URL: instead of chatkitd, stream straight from the fake model's
+           /v1/chat/completions (same pacing): the measurement floor, i.e.
+           the fake model's and this client's own overhead.
+
+Prints one JSON object (summary) on stdout; progress on stderr.
+"""
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+from urllib.parse import urlsplit
+
+MARK = re.compile(rb"@(\d+);")
+
+
+def percentile(values, p):
+    """The p-th percentile (nearest rank) of a sorted list, or None."""
+    if not values:
+        return None
+    k = max(0, min(len(values) - 1, int(round(p / 100.0 * len(values) + 0.5)) - 1))
+    return values[k]
+
+
+def ms_stats(ns_values):
+    """{"n","p50","p90","p99","max"} in milliseconds of latencies in ns."""
+    v = sorted(ns_values)
+    out = {"n": len(v)}
+    for name, p in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+        x = percentile(v, p)
+        out[name] = round(x / 1e6, 3) if x is not None else None
+    return out
+
+
+class Chunked:
+    """Incremental decoder of an HTTP/1.1 chunked body; feed() returns the
+    payload bytes, `done` is set by the last chunk."""
+
+    def __init__(self):
+        self.buf = b""
+        self.left = 0  # payload bytes still due in the current chunk
+        self.skip = 0  # bytes of the CRLF after a chunk still to drop
+        self.done = False
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while not self.done:
+            if self.skip:
+                n = min(self.skip, len(self.buf))
+                self.buf, self.skip = self.buf[n:], self.skip - n
+                if self.skip:
+                    break
+            if self.left == 0:
+                eol = self.buf.find(b"\r\n")
+                if eol < 0:
+                    break
+                size = int(self.buf[:eol].split(b";")[0], 16)
+                self.buf = self.buf[eol + 2:]
+                if size == 0:
+                    self.done = True
+                    break
+                self.left = size
+            if not self.buf:
+                break
+            take = self.buf[:self.left]
+            self.buf, self.left = self.buf[len(take):], self.left - len(take)
+            out.append(take)
+            if self.left == 0:
+                self.skip = 2
+        return b"".join(out)
+
+
+class Stream:
+    """One streamed turn: request, response parsing, checks, token latencies."""
+
+    def __init__(self, bench, index):
+        self.bench = bench
+        self.index = index
+        self.errors = []
+        self.tokens = 0
+        self.events = 0
+        self.first_ns = None
+        self.latencies = []
+        self.assistant_done = False
+        self.first_type = None
+
+    def request(self):
+        b = self.bench
+        text = "bench:" + b.pacing
+        if b.direct:
+            body = json.dumps({"model": "fake", "stream": True, "messages": [{"role": "user", "content": text}]})
+            user = ""
+        else:
+            body = json.dumps({"type": "threads.create", "params": {"input": {
+                "content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}}})
+            user = "X-User-Id: bench-%d\r\n" % self.index
+        return ("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+                % (b.path, b.host, user, len(body), body)).encode()
+
+    async def run(self):
+        b = self.bench
+        writer = None
+        try:
+            reader, writer = await asyncio.open_connection(b.hostname, b.port, limit=1 << 20)
+            writer.write(self.request())
+            await self.read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError, KeyError) as exc:
+            self.errors.append("%s: %s" % (type(exc).__name__, exc))
+        finally:
+            if writer is not None:
+                writer.close()
+        self.check_end()
+
+    async def read_response(self, reader):
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0]
+        if b" 200 " not in status + b" ":
+            rest = await asyncio.wait_for(reader.read(2000), 5)
+            raise ValueError("HTTP status %r %r" % (status, rest[:300]))
+        low = head.lower()
+        if b"transfer-encoding: chunked" not in low or b"text/event-stream" not in low:
+            raise ValueError("not a chunked event stream: %r" % head[:400])
+        body, sse = Chunked(), b""
+        while not body.done:
+            data = await reader.read(65536)
+            now = time.time_ns()
+            if not data:
+                raise ValueError("connection closed before the last chunk")
+            sse += body.feed(data)
+            while True:
+                end = sse.find(b"\n\n")
+                if end < 0:
+                    break
+                self.on_frame(sse[:end], now)
+                sse = sse[end + 2:]
+        if sse:
+            self.errors.append("body ended inside a frame: %r" % sse[:200])
+
+    def on_frame(self, frame, now):
+        if self.bench.direct:
+            if frame.startswith(b"data: {"):
+                self.on_tokens(frame, now)
+            return
+        if not frame.startswith(b"data: ") or b"\n" in frame:
+            if not frame.startswith(b":"):
+                self.errors.append("bad frame %r" % frame[:200])
+            return
+        ev = json.loads(frame[6:])
+        self.events += 1
+        kind = ev.get("type")
+        if self.first_type is None:
+            self.first_type = kind
+        if kind == "error":
+            self.errors.append("error event %s" % json.dumps(ev)[:300])
+        elif kind == "thread.item.updated" and ev["update"].get("type") == "assistant_message.content_part.text_delta":
+            self.on_tokens(ev["update"]["delta"].encode(), now)
+        elif kind == "thread.item.done" and ev["item"].get("type") == "assistant_message":
+            self.assistant_done = True
+
+    def on_tokens(self, text, now):
+        for m in MARK.finditer(text):
+            lat = now - int(m.group(1))
+            if self.tokens == 0:
+                self.first_ns = lat
+                self.bench.first_token_seen(self)
+            self.tokens += 1
+            self.latencies.append(lat)
+
+    def check_end(self):
+        b = self.bench
+        if self.tokens != b.tokens:
+            self.errors.append("%d of %d tokens" % (self.tokens, b.tokens))
+        if not b.direct and self.first_type != "thread.created":
+            self.errors.append("first event %r" % self.first_type)
+        if not b.direct and not self.assistant_done:
+            self.errors.append("no thread.item.done of the assistant message")
+        b.stream_ended(self)
+
+
+class Bench:
+    """Shared state of one run: target, pacing, counters, results."""
+
+    def __init__(self, args):
+        url = urlsplit(args.direct or args.url)
+        self.direct = bool(args.direct)
+        self.hostname, self.port = url.hostname, url.port or 80
+        self.host = url.netloc
+        self.path = url.path
+        self.pacing = args.pacing
+        self.tokens = int(dict(kv.split("=") for kv in args.pacing.split(","))["tokens"])
+        self.open = 0          # streams that got their first token and have not ended
+        self.max_open = 0
+        self.all_open = asyncio.Event()
+        self.target_open = args.streams
+        self.done = []
+
+    def first_token_seen(self, stream):
+        self.open += 1
+        self.max_open = max(self.max_open, self.open)
+        if self.open >= self.target_open:
+            self.all_open.set()
+
+    def stream_ended(self, stream):
+        if stream.first_ns is not None:
+            self.open -= 1
+        self.done.append(stream)
+
+    def summary(self):
+        failed = [s for s in self.done if s.errors]
+        firsts = [s.first_ns for s in self.done if s.first_ns is not None]
+        later = [x for s in self.done for x in s.latencies[1:]]
+        return {
+            "streams": len(self.done), "failed": len(failed), "max_open": self.max_open,
+            "events": sum(s.events for s in self.done), "tokens": sum(s.tokens for s in self.done),
+            "first_token_ms": ms_stats(firsts), "later_tokens_ms": ms_stats(later),
+            "errors": sorted({e for s in failed for e in s.errors[:1]})[:10],
+        }
+
+
+def progress(msg):
+    print("sse_client: " + msg, file=sys.stderr, flush=True)
+
+
+async def hold(bench, args):
+    """Opens args.streams turns at args.ramp/s; runs the plateau command once
+    all have their first token; waits for every stream to end."""
+    tasks = []
+    t0 = time.monotonic()
+    for i in range(args.streams):
+        tasks.append(asyncio.ensure_future(Stream(bench, i).run()))
+        delay = t0 + (i + 1) / args.ramp - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    progress("%d streams started in %.1f s" % (args.streams, time.monotonic() - t0))
+    waiter = asyncio.ensure_future(bench.all_open.wait())
+    await asyncio.wait([waiter, asyncio.gather(*tasks)], return_when=asyncio.FIRST_COMPLETED)
+    plateau = None
+    if bench.all_open.is_set():
+        progress("all %d streams open after %.1f s" % (bench.open, time.monotonic() - t0))
+        plateau = {"open_before": bench.open}
+        if args.plateau_cmd:
+            proc = await asyncio.create_subprocess_shell(args.plateau_cmd)
+            plateau["cmd_status"] = await proc.wait()
+        plateau["open_after"] = bench.open
+        progress("plateau done, %d streams still open" % bench.open)
+    else:
+        progress("streams ended before all %d were open (max %d)" % (args.streams, bench.max_open))
+        waiter.cancel()
+    await asyncio.gather(*tasks)
+    out = bench.summary()
+    out["plateau"] = plateau
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+async def latency(bench, args):
+    """args.streams loops of args.turns_per_stream sequential turns."""
+    bench.target_open = 10 ** 9
+
+    async def loop(k):
+        await asyncio.sleep(k / args.ramp)
+        for j in range(args.turns_per_stream):
+            await Stream(bench, k * args.turns_per_stream + j).run()
+            if k == 0:
+                progress("round %d/%d" % (j + 1, args.turns_per_stream))
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(loop(k) for k in range(args.streams)))
+    out = bench.summary()
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("mode", choices=("hold", "latency"))
+    ap.add_argument("--url", help="chatkitd endpoint, http://127.0.0.1:PORT/chatkit")
+    ap.add_argument("--direct", help="the fake model's http://127.0.0.1:PORT/v1/chat/completions instead")
+    ap.add_argument("--streams", type=int, required=True)
+    ap.add_argument("--turns-per-stream", type=int, default=1)
+    ap.add_argument("--ramp", type=float, default=400.0, help="streams (hold) or loops (latency) started per second")
+    ap.add_argument("--pacing", default="tokens=120,interval_ms=500,first_ms=500")
+    ap.add_argument("--plateau-cmd")
+    args = ap.parse_args()
+    if not (args.url or args.direct):
+        ap.error("--url or --direct is required")
+    bench = Bench(args)
+    result = asyncio.run(hold(bench, args) if args.mode == "hold" else latency(bench, args))
+    print(json.dumps(result))
+    return 0 if result["failed"] == 0 and result["streams"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
