@@ -7,4 +7,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 failed=0
 echo "== store (bench/store.sh)"
 "$here/store.sh" "$bin" || failed=1
+echo "== streams (bench/streams/run.sh)"
+"$here/streams/run.sh" "$bin" || failed=1
 exit $failed
