@@ -92,6 +92,7 @@ void ck_agent_config_from_env(ck_agent_config_t *config)
     config->first_token_timeout_ms = env_int("CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS", 60000);
     config->stall_timeout_ms = env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS", 30000);
     config->max_retries = env_int("CHATKITD_UPSTREAM_RETRIES", 2);
+    config->transcribe_model = env_str("CHATKITD_TRANSCRIBE_MODEL") ? env_str("CHATKITD_TRANSCRIBE_MODEL") : "whisper-1";
 }
 
 /* --- agent ------------------------------------------------------------------ */
@@ -99,6 +100,19 @@ void ck_agent_config_from_env(ck_agent_config_t *config)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* `base` without trailing slashes, then `path`.  Caller frees; NULL on OOM. */
+static char *endpoint_url(const char *base, const char *path)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    size_t size = n + strlen(path) + 1;
+    char *url = malloc(size);
+    if (url)
+        snprintf(url, size, "%.*s%s", (int)n, base, path);
+    return url;
 }
 
 ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_config_t *config)
@@ -113,17 +127,16 @@ ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_c
     agent->config.api_key = dup_or_null(config->api_key);
     agent->config.model = dup_or_null(config->model ? config->model : "gpt-4o-mini");
     agent->config.system_prompt = dup_or_null(config->system_prompt ? config->system_prompt : DEFAULT_SYSTEM_PROMPT);
+    agent->config.transcribe_model = dup_or_null(config->transcribe_model ? config->transcribe_model : "whisper-1");
     if (agent->config.max_turns < 1)
         agent->config.max_turns = 10;
-    size_t n = strlen(agent->config.base_url);
-    while (n > 0 && agent->config.base_url[n - 1] == '/')
-        n--;
-    agent->completions_url = malloc(n + sizeof("/chat/completions"));
-    if (agent->completions_url)
-        snprintf(agent->completions_url, n + sizeof("/chat/completions"), "%.*s/chat/completions", (int)n,
-                 agent->config.base_url);
+    if (agent->config.base_url) {
+        agent->completions_url = endpoint_url(agent->config.base_url, "/chat/completions");
+        agent->transcriptions_url = endpoint_url(agent->config.base_url, "/audio/transcriptions");
+    }
     agent->llm = ck_agent_llm_new(loop);
-    if (agent->llm == NULL || agent->completions_url == NULL) {
+    if (agent->llm == NULL || agent->completions_url == NULL || agent->transcriptions_url == NULL ||
+        agent->config.transcribe_model == NULL) {
         ck_agent_destroy(agent);
         return NULL;
     }
@@ -139,7 +152,9 @@ void ck_agent_destroy(ck_agent_t *agent)
     free((char *)agent->config.api_key);
     free((char *)agent->config.model);
     free((char *)agent->config.system_prompt);
+    free((char *)agent->config.transcribe_model);
     free(agent->completions_url);
+    free(agent->transcriptions_url);
     free(agent);
 }
 

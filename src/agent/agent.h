@@ -10,9 +10,15 @@
  * forwards them.  Never blocks, never includes h2o, never writes to the store
  * except through ck_store_op().
  *
+ * It also transcribes dictated audio (input.transcribe) through the same
+ * endpoint's /audio/transcriptions, on the same curl multi handle.
+ *
  * Convention: ck_agent_respond() returns a run handle; the sink's on_event is
  * called zero or more times and then on_finish exactly once, unless
  * ck_agent_cancel() is called first (then nothing more is called).
+ * ck_agent_transcribe() follows the same rule: its callback runs exactly
+ * once, on the loop thread and never from inside ck_agent_transcribe(),
+ * unless ck_agent_transcribe_cancel() came first.
  */
 #ifndef CK_AGENT_AGENT_H
 #define CK_AGENT_AGENT_H
@@ -35,6 +41,7 @@ typedef struct ck_agent_config {
     int max_turns;               /* model round trips per user turn (default 10) */
     int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
     int max_retries;             /* before the first token reached the client */
+    const char *transcribe_model;/* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
 } ck_agent_config_t;
 
 /* Fills `config` from the environment (see README "Configuration"). */
@@ -73,5 +80,32 @@ void ck_agent_cancel(ck_agent_run_t *run);
 
 /* Backpressure: a slow client's buffer is full (1) or drained again (0). */
 void ck_agent_pause(ck_agent_run_t *run, int paused);
+
+/* --- transcription (input.transcribe) ------------------------------------ */
+
+typedef struct ck_agent_transcription ck_agent_transcription_t;
+
+typedef struct ck_agent_transcript {
+    int ok;            /* 1: `text` is the transcript */
+    const char *text;  /* when ok: the transcribed text (valid during the callback) */
+    const char *error; /* when !ok: what went wrong, for the log (valid during the callback) */
+    long http_status;  /* the endpoint's last HTTP status, 0 when none */
+} ck_agent_transcript_t;
+
+typedef void (*ck_agent_transcribe_cb)(const ck_agent_transcript_t *result, void *user);
+
+/* Sends `len` bytes of `audio` (copied) to {base_url}/audio/transcriptions
+ * as multipart/form-data: a `file` part named "audio.<ext>", the extension
+ * derived from the media type of `mime_type` (the part before ';', e.g.
+ * audio/webm -> audio.webm), and `model` = config.transcribe_model.
+ * Returns the call handle, or NULL (and `cb` is never called) when no model
+ * endpoint is configured (retrieval_only) or the call cannot be set up. */
+ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *audio, size_t len,
+                                              const char *mime_type, ck_agent_transcribe_cb cb, void *user);
+
+/* The caller lost interest (e.g. the client went away): the upload is
+ * aborted and the callback will not run.  The handle is invalid afterwards;
+ * calling it from inside the callback is not allowed. */
+void ck_agent_transcribe_cancel(ck_agent_transcription_t *call);
 
 #endif

@@ -41,6 +41,7 @@ struct ck_agent {
     ck_agent_llm_t *llm;
     ck_agent_config_t config; /* strings owned by the agent */
     char *completions_url;    /* base_url + "/chat/completions" */
+    char *transcriptions_url; /* base_url + "/audio/transcriptions" */
 };
 
 typedef enum ck_agent_run_state {

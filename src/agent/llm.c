@@ -53,7 +53,8 @@ struct ck_agent_llm_call {
     enum call_state state;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
+    char *body;     /* JSON body, or NULL for a form */
+    curl_mime *mime; /* form body, or NULL */
     ck_agent_llm_opts_t opts;
     ck_agent_llm_callbacks_t cb;
     void *user;
@@ -211,6 +212,7 @@ static void free_call(ck_agent_llm_call_t *call)
     detach(call);
     unlink_call(call);
     curl_easy_cleanup(call->easy);
+    curl_mime_free(call->mime); /* after the easy handle that used it */
     curl_slist_free_all(call->headers);
     free_timer(call->watchdog);
     free_timer(call->retry_timer);
@@ -487,14 +489,35 @@ static void start_attempt(ck_agent_llm_call_t *call)
     arm_watchdog(call);
 }
 
-static int setup_easy(ck_agent_llm_call_t *call)
+/* Builds the multipart body of `form` for the call's easy handle. */
+static int setup_form(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form)
+{
+    call->mime = curl_mime_init(call->easy);
+    curl_mimepart *part = call->mime ? curl_mime_addpart(call->mime) : NULL;
+    if (part == NULL || curl_mime_name(part, form->file_field) != CURLE_OK ||
+        curl_mime_data(part, form->file_data, form->file_len) != CURLE_OK ||
+        curl_mime_filename(part, form->file_name) != CURLE_OK ||
+        (form->file_type && curl_mime_type(part, form->file_type) != CURLE_OK))
+        return -1;
+    for (const char *const *f = form->fields; f && f[0] && f[1]; f += 2) {
+        part = curl_mime_addpart(call->mime);
+        if (part == NULL || curl_mime_name(part, f[0]) != CURLE_OK ||
+            curl_mime_data(part, f[1], CURL_ZERO_TERMINATED) != CURLE_OK)
+            return -1;
+    }
+    return curl_easy_setopt(call->easy, CURLOPT_MIMEPOST, call->mime) == CURLE_OK ? 0 : -1;
+}
+
+/* Sets up the easy handle: the JSON body, or `form` when call->body is NULL. */
+static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form)
 {
     char auth[1024];
     call->easy = curl_easy_init();
     if (call->easy == NULL)
         return -1;
-    call->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    call->headers = curl_slist_append(call->headers, call->opts.stream ? "Accept: text/event-stream" : "Accept: application/json");
+    call->headers = curl_slist_append(NULL, call->opts.stream ? "Accept: text/event-stream" : "Accept: application/json");
+    if (call->body)
+        call->headers = curl_slist_append(call->headers, "Content-Type: application/json");
     call->headers = curl_slist_append(call->headers, "Expect:");
     if (call->opts.api_key && call->opts.api_key[0]) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", call->opts.api_key);
@@ -504,8 +527,12 @@ static int setup_easy(ck_agent_llm_call_t *call)
     curl_easy_setopt(e, CURLOPT_URL, call->opts.url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(call->body));
+    if (call->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(call->body));
+    } else if (setup_form(call, form) < 0) {
+        return -1;
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->opts.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -522,8 +549,11 @@ static int or_default(int value, int fallback)
     return value > 0 ? value : fallback;
 }
 
-ck_agent_llm_call_t *ck_agent_llm_post(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts, const char *body,
-                                       const ck_agent_llm_callbacks_t *callbacks, void *user)
+/* Creates and starts a call whose body is `body` (JSON text, copied) or,
+ * when `body` is NULL, `form`.  NULL when it cannot be set up. */
+static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts, const char *body,
+                                       const ck_agent_llm_form_t *form, const ck_agent_llm_callbacks_t *callbacks,
+                                       void *user)
 {
     ck_agent_llm_call_t *call = calloc(1, sizeof(*call));
     if (call == NULL)
@@ -538,21 +568,36 @@ ck_agent_llm_call_t *ck_agent_llm_post(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->opts.max_retries = opts->max_retries > 0 ? opts->max_retries : 0;
     call->cb = *callbacks;
     call->user = user;
-    call->body = strdup(body);
+    call->body = body ? strdup(body) : NULL;
     call->next = llm->calls;
     llm->calls = call;
     ck_agent_sse_init(&call->sse, sse_text, call);
     call->watchdog = ck_timer_new(llm->loop, on_watchdog, call);
     call->retry_timer = ck_timer_new(llm->loop, on_retry, call);
     call->unpause_timer = ck_timer_new(llm->loop, on_unpause, call);
-    if (!call->opts.url || !call->body || !call->watchdog || !call->retry_timer || !call->unpause_timer ||
-        setup_easy(call) < 0) {
+    if (!call->opts.url || (body && !call->body) || !call->watchdog || !call->retry_timer || !call->unpause_timer ||
+        setup_easy(call, form) < 0) {
         free_call(call);
         return NULL;
     }
     call->opts.api_key = NULL;
     start_attempt(call);
     return call;
+}
+
+ck_agent_llm_call_t *ck_agent_llm_post(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts, const char *body,
+                                       const ck_agent_llm_callbacks_t *callbacks, void *user)
+{
+    return body ? start_call(llm, opts, body, NULL, callbacks, user) : NULL;
+}
+
+ck_agent_llm_call_t *ck_agent_llm_post_form(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts,
+                                            const ck_agent_llm_form_t *form, const ck_agent_llm_callbacks_t *callbacks,
+                                            void *user)
+{
+    if (form == NULL || form->file_field == NULL || form->file_name == NULL || (form->file_data == NULL && form->file_len))
+        return NULL;
+    return start_call(llm, opts, NULL, form, callbacks, user);
 }
 
 static void global_init(void)

@@ -4,7 +4,8 @@
  * sockets, ck_timer for curl's timer).
  *
  * One ck_agent_llm_t per worker (inside its ck_agent_t).  A call POSTs a
- * JSON body and either streams the answer (text/event-stream parsed by
+ * JSON body (or a multipart/form-data upload, ck_agent_llm_post_form) and
+ * either streams the answer (text/event-stream parsed by
  * upstream_sse.h: text deltas go to on_text as they arrive, tool calls and
  * finish_reason are in the result) or buffers it (a JSON response).
  *
@@ -68,6 +69,22 @@ void ck_agent_llm_free(ck_agent_llm_t *llm);
  * or NULL when curl could not even set it up (then nothing is called). */
 ck_agent_llm_call_t *ck_agent_llm_post(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts, const char *body,
                                        const ck_agent_llm_callbacks_t *callbacks, void *user);
+
+/* A multipart/form-data body: one file part and text fields. */
+typedef struct ck_agent_llm_form {
+    const char *file_field;    /* name of the file part, e.g. "file" */
+    const void *file_data;     /* its bytes (copied by the call) */
+    size_t file_len;
+    const char *file_name;     /* its filename, e.g. "audio.webm" */
+    const char *file_type;     /* its Content-Type, or NULL */
+    const char *const *fields; /* NULL-terminated name, value, name, value... text parts; may be NULL */
+} ck_agent_llm_form_t;
+
+/* Like ck_agent_llm_post(), with `form` (copied) as a multipart/form-data
+ * body.  Use opts->stream = 0 (a JSON answer).  Same callback contract. */
+ck_agent_llm_call_t *ck_agent_llm_post_form(ck_agent_llm_t *llm, const ck_agent_llm_opts_t *opts,
+                                            const ck_agent_llm_form_t *form, const ck_agent_llm_callbacks_t *callbacks,
+                                            void *user);
 
 /* No callback will run any more; the transfer is aborted and freed soon
  * (outside curl callbacks).  Safe from inside on_text. */

@@ -7,30 +7,137 @@
  * transport-level failure is given to an admitted caller.  Then:
  *   - the six streaming types go to ck_http_stream_turn() (stream_turn.c);
  *   - attachments.create builds the upload descriptor (attachments.c);
- *   - input.transcribe answers 501 (no transcription call in src/agent);
+ *   - input.transcribe decodes the audio and hands it to the worker's agent
+ *     (ck_agent_transcribe, the model endpoint's /audio/transcriptions),
+ *     tied to the request's life: 501 without a model endpoint, 502 when the
+ *     endpoint fails;
  *   - every other type is one store op whose JSON is passed through.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "http/handlers.h"
 #include "http/respond.h"
 #include "http/store_call.h"
 #include "http/stream_turn.h"
 
-static int send_transcribe_unavailable(h2o_req_t *req, const ck_http_worker_t *w)
+/* --- input.transcribe ---------------------------------------------------- */
+
+/* Lives in the request's pool: the dispose hook cancels a pending call
+ * when h2o frees the request (client gone) before the transcript came. */
+typedef struct transcribe_link {
+    h2o_req_t *req;
+    ck_agent_transcription_t *call; /* pending call, NULL once answered */
+} transcribe_link_t;
+
+static int b64_value(unsigned char c)
 {
-    return ck_http_send_error(req, 501, "not_implemented",
-                              w->config->model_configured ? "transcription is not supported by this server"
-                                         : "transcription requires a model endpoint (set OPENAI_BASE_URL / OPENAI_API_KEY)");
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
+
+/* Decodes strict standard base64 of `len` bytes (padding optional, nothing
+ * after it, no other characters).  Returns a malloc'd buffer of at most
+ * len / 4 * 3 + 2 bytes with its length in *out_len (caller frees), or NULL
+ * when `in` is not base64 (or on OOM). */
+static unsigned char *b64_decode_strict(const char *in, size_t len, size_t *out_len)
+{
+    size_t pad = 0;
+    while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
+        pad++;
+    size_t data = len - pad;
+    if (data % 4 == 1 || (pad && len % 4 != 0))
+        return NULL;
+    unsigned char *out = malloc(data / 4 * 3 + 3);
+    unsigned acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (size_t i = 0; out && i < data; i++) {
+        int v = b64_value((unsigned char)in[i]);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)((acc >> bits) & 0xFF);
+        }
+    }
+    *out_len = n;
+    return out;
+}
+
+static void on_transcribe_dispose(void *p)
+{
+    transcribe_link_t *link = p;
+    if (link->call != NULL)
+        ck_agent_transcribe_cancel(link->call);
+    link->call = NULL;
+}
+
+static void on_transcript(const ck_agent_transcript_t *result, void *user)
+{
+    transcribe_link_t *link = user;
+    link->call = NULL;
+    if (!result->ok) {
+        ck_warn("input.transcribe: the transcription endpoint failed: %s", result->error ? result->error : "?");
+        ck_http_send_error(link->req, 502, "upstream_error", "the transcription endpoint failed; try again");
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "text", result->text);
+    char *text = body ? ck_proto_dumps(body) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        ck_http_send_error(link->req, 500, "internal", "out of memory");
+    else
+        ck_http_send_json(link->req, 200, text, strlen(text));
+    free(text);
+}
+
+/* input.transcribe (spec §2.16).  The decoded audio is bounded by the
+ * request body limit (CHATKITD_MAX_BODY), which the base64 text fits in. */
+static int answer_transcribe(h2o_req_t *req, ck_http_worker_t *w, const ck_request_t *request)
+{
+    if (!w->config->model_configured)
+        return ck_http_send_error(req, 501, "not_implemented",
+                                  "transcription requires a model endpoint (set OPENAI_BASE_URL / OPENAI_API_KEY)");
+    if (w->agent == NULL)
+        return ck_http_send_db_unavailable(req, w);
+    const json_t *b64 = json_object_get(request->params, "audio_base64");
+    const char *mime_type = json_string_value(json_object_get(request->params, "mime_type"));
+    size_t len = 0;
+    unsigned char *audio = b64_decode_strict(json_string_value(b64), json_string_length(b64), &len);
+    if (audio == NULL || len == 0) {
+        free(audio);
+        return ck_http_send_error(req, 400, "invalid_params",
+                                  len == 0 && audio ? "params.audio_base64 is empty"
+                                                    : "params.audio_base64 must be standard base64");
+    }
+    transcribe_link_t *link = h2o_mem_alloc_shared(&req->pool, sizeof *link, on_transcribe_dispose);
+    link->req = req;
+    link->call = ck_agent_transcribe(w->agent, audio, len, mime_type, on_transcript, link);
+    free(audio);
+    if (link->call == NULL)
+        return ck_http_send_error(req, 500, "internal", "the transcription call could not be started");
+    return 0;
+}
+
+/* --- other types ----------------------------------------------------------- */
 
 /* One non-streaming request type, after the gate. */
 static int answer_json_type(h2o_req_t *req, ck_http_worker_t *w, const ck_request_t *request, const char *user_id)
 {
     if (request->type == CK_REQ_INPUT_TRANSCRIBE)
-        return send_transcribe_unavailable(req, w);
+        return answer_transcribe(req, w, request);
     if (request->type == CK_REQ_ATTACHMENTS_CREATE)
         return ck_http_attachments_create(req, w, request, user_id);
     const char *op = ck_proto_store_op(request->type);

@@ -5,19 +5,28 @@ Speaks the wire format chatkitd uses:
   POST /v1/chat/completions   streamed (text/event-stream chunks, tool-call
                               deltas with arguments split over chunks,
                               finish_reason, `data: [DONE]`) or not
-  POST /v1/audio/transcriptions
+  POST /v1/audio/transcriptions   multipart/form-data (`file`, `model`);
+                              answers {"text": ...}
   GET  /v1/models
 Control endpoints (tests):
-  POST /_script    body: {"responses": [...], "nonstream": [...]} or a bare
-                   list (= responses); replaces both queues
+  POST /_script    body: {"responses": [...], "nonstream": [...],
+                   "transcriptions": [...]} or a bare list (= responses);
+                   replaces the queues
   POST /_reset     clears the queues and the recorded requests
   GET  /_requests  every request received so far:
-                   [{"method","path","headers":{...},"body": JSON or null}]
+                   [{"method","path","headers":{...},"body": JSON or null,
+                     "raw_len", "form": multipart parts or absent}]
+                   where form = {name: {"filename","content_type",
+                   "data_base64"}} (last part of each name)
 
 A streamed request takes the next entry of `responses`; a non-streamed one
 (the title call) the next entry of `nonstream`.  With an empty queue the
 streamed answer echoes the last user message ("Echo: ...") and the
-non-streamed one is "Fake Title".  Entry keys (all optional):
+non-streamed one is "Fake Title".  A transcription takes the next entry of
+`transcriptions` (keys `text`, `status`, `body`, `retry_after`,
+`delay_ms`); with an
+empty queue it answers "fake transcription of N bytes" (N = the size of
+the `file` part).  Entry keys (all optional):
   text          answer text (streamed in `chunks` or split in 3 pieces)
   chunks        explicit list of text deltas
   delay_ms      pause before each chunk (default 0)
@@ -35,6 +44,7 @@ non-streamed one is "Fake Title".  Entry keys (all optional):
 Standalone: fake_openai.py --port 8089 [--script FILE.json]
 """
 import argparse
+import base64
 import json
 import sys
 import threading
@@ -47,6 +57,7 @@ class State:
         self.lock = threading.Lock()
         self.responses = []
         self.nonstream = []
+        self.transcriptions = []
         self.requests = []
 
     def load(self, script):
@@ -55,11 +66,16 @@ class State:
         with self.lock:
             self.responses = list(script.get("responses", []))
             self.nonstream = list(script.get("nonstream", []))
+            self.transcriptions = list(script.get("transcriptions", []))
 
     def next(self, streamed):
         with self.lock:
             queue = self.responses if streamed else self.nonstream
             return queue.pop(0) if queue else None
+
+    def next_transcription(self):
+        with self.lock:
+            return self.transcriptions.pop(0) if self.transcriptions else None
 
 
 STATE = State()
@@ -75,6 +91,34 @@ def last_user_text(body):
         if isinstance(content, list):
             return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
+
+
+def parse_multipart(content_type, raw):
+    """The parts of a multipart/form-data body: {name: {"filename",
+    "content_type", "data_base64"}}, or None when it is not one."""
+    params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
+    boundary = params.get("boundary", "").strip('"')
+    if not content_type.startswith("multipart/form-data") or not boundary:
+        return None
+    parts = {}
+    for chunk in raw.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, sep, data = chunk.partition(b"\r\n\r\n")
+        if not sep or not data.endswith(b"\r\n"):
+            return None
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        disp = dict(p.strip().split("=", 1) for p in headers.get("content-disposition", "").split(";")[1:] if "=" in p)
+        parts[disp.get("name", "").strip('"')] = {
+            "filename": disp["filename"].strip('"') if "filename" in disp else None,
+            "content_type": headers.get("content-type"),
+            "data_base64": base64.b64encode(data[:-2]).decode(),
+        }
+    return parts
 
 
 def split3(text):
@@ -108,6 +152,9 @@ class Handler(BaseHTTPRequestHandler):
             "body": body,
             "raw_len": len(raw),
         }
+        form = parse_multipart(self.headers.get("Content-Type", ""), raw)
+        if form is not None:
+            entry["form"] = form
         with STATE.lock:
             STATE.requests.append(entry)
         return body
@@ -144,11 +191,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if self.path == "/_reset":
             with STATE.lock:
-                STATE.responses, STATE.nonstream, STATE.requests = [], [], []
+                STATE.responses, STATE.nonstream, STATE.transcriptions, STATE.requests = [], [], [], []
             return self.send_json(200, {"ok": True})
         body = self.record(raw)
         if self.path.endswith("/audio/transcriptions"):
-            return self.send_json(200, {"text": "fake transcription of %d bytes" % len(raw)})
+            return self.answer_transcription(raw)
         if not self.path.endswith("/chat/completions"):
             return self.send_json(404, {"error": {"message": "unknown path %s" % self.path}})
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
@@ -166,6 +213,17 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     # --- answers ------------------------------------------------------------------
+    def answer_transcription(self, raw):
+        form = parse_multipart(self.headers.get("Content-Type", ""), raw) or {}
+        if "file" not in form or "model" not in form:
+            return self.send_json(400, {"error": {"message": "multipart body needs `file` and `model` parts"}})
+        spec = STATE.next_transcription() or {}
+        time.sleep(spec.get("delay_ms", 0) / 1000.0)
+        if spec.get("status"):
+            return self.answer_status(spec)
+        size = len(base64.b64decode(form["file"]["data_base64"]))
+        self.send_json(200, {"text": spec.get("text", "fake transcription of %d bytes" % size)})
+
     def answer_status(self, spec):
         extra = {"Retry-After": str(spec["retry_after"])} if "retry_after" in spec else None
         self.send_json(spec["status"], spec.get("body", {"error": {"message": "scripted failure"}}), extra)
