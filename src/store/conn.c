@@ -15,6 +15,7 @@
  * This file never runs a user callback: completed calls go to the store's
  * completion queue, drained at the end of the event handler.
  */
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,14 +195,18 @@ static void conn_complete_head(ck_store_conn_t *conn)
     ck_store_call_free(call);
 }
 
-/* Reads what arrived and matches results to slots, oldest first. */
-static void conn_read(ck_store_conn_t *conn)
+/* 1 if OpenSSL holds decrypted bytes libpq has not taken yet (its buffer was
+ * full): the socket will not signal them, so they must be read now. */
+static int conn_ssl_pending(PGconn *pg)
 {
-    if (!PQconsumeInput(conn->pg)) {
-        conn_fail(conn, "connection lost");
-        return;
-    }
-    int nulls = 0; /* two NULLs in a row: nothing more to read now */
+    SSL *ssl = PQsslInUse(pg) ? PQsslStruct(pg, "OpenSSL") : NULL;
+    return ssl != NULL && SSL_pending(ssl) > 0;
+}
+
+/* Matches the results libpq has buffered to slots, oldest first. */
+static void conn_take_results(ck_store_conn_t *conn)
+{
+    int nulls = 0; /* two NULLs in a row: nothing more to take now */
     while (conn->head != NULL && !PQisBusy(conn->pg) && nulls < 2) {
         PGresult *res = PQgetResult(conn->pg);
         if (res == NULL) {
@@ -218,8 +223,22 @@ static void conn_read(ck_store_conn_t *conn)
             PQclear(res); /* a statement yields one result; ignore extras */
         }
     }
-    if (PQstatus(conn->pg) == CONNECTION_BAD)
-        conn_fail(conn, "connection lost");
+}
+
+/* Reads what arrived and completes the slots it finishes. */
+static void conn_read(ck_store_conn_t *conn)
+{
+    do {
+        if (!PQconsumeInput(conn->pg)) {
+            conn_fail(conn, "connection lost");
+            return;
+        }
+        conn_take_results(conn);
+        if (PQstatus(conn->pg) == CONNECTION_BAD) {
+            conn_fail(conn, "connection lost");
+            return;
+        }
+    } while (conn_ssl_pending(conn->pg));
 }
 
 static void conn_on_event(ck_watch_t *watch, int events, void *user)
