@@ -173,6 +173,8 @@ static void run_free(ck_agent_run_t *run)
     free(run->text);
     json_decref(run->user_message);
     json_decref(run->metadata);
+    json_decref(run->action);
+    json_decref(run->sender_item);
     json_decref(run->history);
     json_decref(run->attachments);
     json_decref(run->messages);
@@ -472,6 +474,8 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     run->has_title = title != NULL && *title != '\0';
     run->user_message = turn->user_message ? json_deep_copy(turn->user_message) : NULL;
     run->metadata = json_is_object(turn->request_metadata) ? json_deep_copy(turn->request_metadata) : NULL;
+    run->action = json_is_object(turn->action) ? json_deep_copy(turn->action) : NULL;
+    run->sender_item = json_is_object(turn->sender_item) ? json_deep_copy(turn->sender_item) : NULL;
     run->history = json_array();
     run->annotations = json_array();
     run->seen_sources = json_object();

@@ -71,6 +71,8 @@ struct ck_agent_run {
     int has_title;
     json_t *user_message; /* owned copy, or NULL */
     json_t *metadata;     /* owned copy, or NULL */
+    json_t *action;       /* custom_action: owned copy of the action, or NULL */
+    json_t *sender_item;  /* custom_action: owned copy of the widget item, or NULL */
     json_t *history;      /* owned: items before the new message */
     json_t *attachments;  /* owned: attachments.load result array */
     json_t *messages;     /* owned: the model conversation so far */
@@ -115,7 +117,8 @@ void ck_agent_title_from_words(ck_agent_run_t *run);
 /* turn.c ---------------------------------------------------------------- */
 
 /* Runs the first model round (the prompt is assembled from run->history,
- * run->user_message and run->attachments). */
+ * run->user_message, run->attachments and, for a custom action,
+ * run->action and run->sender_item). */
 void ck_agent_turn_start(ck_agent_run_t *run);
 
 /* retrieval.c ----------------------------------------------------------- */

@@ -259,6 +259,8 @@ void ck_agent_turn_start(ck_agent_run_t *run)
         .history = run->history,
         .user_message = run->user_message,
         .attachments = run->attachments,
+        .action = run->action,
+        .sender_item = run->sender_item,
     };
     run->messages = ck_agent_prompt_messages(&prompt);
     if (run->messages == NULL) {
