@@ -14,6 +14,8 @@ set -euo pipefail
 cmd=${1:?usage: pg-local.sh start|stop|restart DIR [PORT]}
 dir=${2:?usage: pg-local.sh start|stop|restart DIR [PORT]}
 port=${3:-5432}
+dir=$(realpath -m "$dir")
+cd /   # the postgres user may not be able to enter the caller's directory
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$bindir/pg_ctl" ] || { echo "pg-local.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
