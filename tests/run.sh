@@ -7,6 +7,9 @@
 #   4. runs the acceptance suite (tests/acceptance/run.py, which starts its own
 #      cluster and servers),
 # and stops everything it started, whatever happens.
+# CHATKITD_VALGRIND=1 (make test-valgrind) runs every unit-test binary under
+# valgrind (a memory error or a definite leak fails it; Check's timeouts are
+# multiplied by 20) and makes the acceptance suite do the same to its servers.
 set -uo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,11 +22,18 @@ port=$((20000 + RANDOM % 20000))
 CHATKITD_TEST_DATABASE_URL=$("$root/scripts/pg-local.sh" start "$pgdir/pg" "$port") || { echo "cannot start PostgreSQL"; exit 1; }
 export CHATKITD_TEST_DATABASE_URL
 
+wrap=()
+if [ -n "${CHATKITD_VALGRIND:-}" ]; then
+  wrap=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=42
+        "--suppressions=$root/tests/valgrind.supp")
+  export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-20}
+fi
+
 failed=0
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")"
-  "$t" || failed=1
+  "${wrap[@]}" "$t" || failed=1
 done
 if [ -x "$root/tests/sql/run.sh" ]; then
   echo "== sql"

@@ -35,7 +35,28 @@ SCHEMA_DIR = os.path.join(ROOT, "tests", "schemas")
 PG_LOCAL = os.path.join(ROOT, "scripts", "pg-local.sh")
 
 # Multiplier for every timeout (the server may run under valgrind).
-SLOW = 20 if os.environ.get("CHATKITD_VALGRIND") else 1
+VALGRIND = bool(os.environ.get("CHATKITD_VALGRIND"))
+SLOW = 20 if VALGRIND else 1
+
+# Under valgrind every server runs as VALGRIND_CMD + [binary]; a memory error
+# or a definite leak makes it exit with VALGRIND_STATUS (see Server.verdict).
+VALGRIND_STATUS = 42
+VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=%d" % VALGRIND_STATUS, "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--suppressions=" + os.path.join(ROOT, "tests", "valgrind.supp")]
+
+# A binary built with -fsanitize=address,undefined (make test-asan) must turn
+# every finding into a failure: abort on the first ASan/UBSan report, check
+# leaks at exit.  Set for this process so that every child (servers, and
+# `chatkitd migrate|ingest` run by tests) inherits them; a caller's own
+# settings win.  Harmless for a binary built without sanitizers.
+os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:halt_on_error=1")
+os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
+# What ASan, LeakSanitizer and UBSan print when they find something
+# ("==123==ERROR: AddressSanitizer: ...", "src/x.c:10:5: runtime error: ...").
+SANITIZER_REPORT = re.compile(rb"==\d+==ERROR: (?:AddressSanitizer|LeakSanitizer)|:\d+:\d+: runtime error: "
+                              rb"|SUMMARY: UndefinedBehaviorSanitizer")
 
 # The HTTP versions every protocol test runs over (see run.py).
 PROTOCOLS = ("1.1", "h2c")
@@ -396,12 +417,11 @@ class Server:
         env.update(extra_env or {})
         self.env = env
         self.proc = None
+        self.terminated = False  # stop() sent SIGTERM
+        self.killed = False      # ... and had to SIGKILL
 
     def start(self):
-        cmd = [self.binary]
-        if os.environ.get("CHATKITD_VALGRIND"):
-            cmd = ["valgrind", "-q", "--error-exitcode=42", "--leak-check=full",
-                   "--errors-for-leak-kinds=definite"] + cmd
+        cmd = VALGRIND_CMD + [self.binary] if VALGRIND else [self.binary]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -439,19 +459,63 @@ class Server:
             raise TestFailure("%s; log tail:\n%s" % (exc, self.log_tail()))
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 10 s; returns the exit status (None if
-        it was never started)."""
+        """SIGTERM, then SIGKILL after 10 s (times SLOW); returns the exit
+        status (None if it was never started).  Idempotent."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
+            self.terminated = True
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10 * SLOW)
             except subprocess.TimeoutExpired:
+                self.killed = True
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+    def verdict(self):
+        """After stop(): None if the process ended cleanly, else why not.
+        Not clean: a sanitizer report in the log, valgrind's error status
+        (memory error or definite leak), death by a signal (e.g. SIGABRT
+        from abort_on_error, SIGSEGV), a SIGTERM that did not end it within
+        the timeout, or a non-zero status after our SIGTERM.  A server that
+        exited by itself with another non-zero status (a refused
+        configuration) is the test's business."""
+        if self.proc is None:
+            return None
+        status = self.proc.returncode
+        try:
+            with open(self.log_path, "rb") as f:
+                log = f.read()
+        except OSError:
+            log = b""
+        found = SANITIZER_REPORT.search(log)
+        excerpt = None
+        if found:
+            why = "sanitizer report %r" % found.group(0).decode("utf-8", "replace")
+            start = log.rfind(b"\n", 0, found.start()) + 1
+            excerpt = b"\n".join(log[start:].splitlines()[:60])
+        elif VALGRIND and status == VALGRIND_STATUS:
+            why = "valgrind found errors (exit status %d)" % status
+            excerpt = b"\n".join(re.findall(rb"(?m)^==\d+==.*$", log)[-80:])
+        elif self.killed:
+            why = "did not stop within %ss of SIGTERM" % (10 * SLOW)
+        elif status is not None and status < 0:
+            why = "killed by signal %d" % -status
+        elif self.terminated and status != 0:
+            why = "exit status %s after SIGTERM" % status
+        else:
+            return None
+        if excerpt is not None:
+            return "%s: %s; log %s:\n%s" % (self.binary, why, self.log_path, excerpt.decode("utf-8", "replace"))
+        return "%s: %s; log %s, tail:\n%s" % (self.binary, why, self.log_path, self.log_tail(40))
+
+    def stop_checked(self):
+        """stop(), then verdict(): None or the description of a problem."""
+        self.stop()
+        return self.verdict()
 
     def log_tail(self, lines=15):
         try:
@@ -504,7 +568,7 @@ class Env:
         log = os.path.join(self.suite.tmp, "server-%s-%d.log" % (re.sub(r"\W+", "_", self.test_name), n))
         srv = Server(self.suite.binary, log, database_url=database_url, extra_env=extra_env, tls=tls)
         srv.start()
-        self._cleanups.append(srv.stop)
+        self._cleanups.append(srv.stop_checked)
         cafile = tls[0] if tls else None
         if wait == "ready":
             srv.wait_ready(cafile=cafile)
@@ -537,11 +601,18 @@ class Env:
         return os.path.join(self.suite.tmp, "%s-%s" % (re.sub(r"\W+", "_", self.test_name), name))
 
     def cleanup(self):
+        """Stops what the test started (best effort); returns the problems
+        found on the way (a private server that crashed, leaked or did not
+        stop: see Server.verdict), a list of strings."""
+        problems = []
         while self._cleanups:
             try:
-                self._cleanups.pop()()
+                problem = self._cleanups.pop()()
             except Exception:  # noqa: BLE001 - cleanup is best effort
-                pass
+                continue
+            if isinstance(problem, str):
+                problems.append(problem)
+        return problems
 
     # Direct inserts (to control timestamps exactly: ties, ordering).
 

@@ -57,9 +57,11 @@ class Suite:
         self.server.wait_ready(timeout=30)
 
     def stop(self):
-        if self.server is not None:
-            self.server.stop()
+        """Stops the shared server and cluster; returns None or why the
+        server did not end cleanly (Server.verdict)."""
+        problem = self.server.stop_checked() if self.server is not None else None
         self.pg.stop()
+        return problem
 
 
 def discover(pattern):
@@ -83,8 +85,17 @@ def discover(pattern):
 
 
 def run_one(suite, name, func, http):
-    """Runs one test; returns None on success or a failure description."""
+    """Runs one test and stops what it started; returns None on success or
+    a failure description (the test's own, then any private server that
+    crashed, leaked or reported a sanitizer/valgrind error)."""
     env = lib.Env(suite, name, http or "1.1")
+    problem = call_test(env, func, http)
+    problems = ([problem] if problem else []) + env.cleanup()
+    return "\n".join(problems) or None
+
+
+def call_test(env, func, http):
+    """Calls the test function; returns None or a failure description."""
     try:
         if http is None:
             func(env)
@@ -98,8 +109,6 @@ def run_one(suite, name, func, http):
         return "assertion failed at %s:%d: %s %s" % (os.path.basename(tb.filename), tb.lineno, tb.line, exc)
     except Exception:  # noqa: BLE001 - a crashing test is a failed test
         return traceback.format_exc(limit=6)
-    finally:
-        env.cleanup()
 
 
 def main():
@@ -130,10 +139,10 @@ def main():
         for name, func, http in tests:
             start = time.monotonic()
             problem = run_one(suite, name, func, http)
-            if problem is None and not suite.server.alive():
-                problem = "the shared server died (exit %s); log tail:\n%s" % (
-                    suite.server.proc.returncode, suite.server.log_tail())
             if not suite.server.alive():
+                death = "the shared server died (exit %s); %s" % (
+                    suite.server.proc.returncode, suite.server.stop_checked() or suite.server.log_tail())
+                problem = death if problem is None else problem + "\n" + death
                 suite.start_server()
             took = time.monotonic() - start
             if problem is None:
@@ -146,7 +155,10 @@ def main():
         print("interrupted")
         failed += 1
     finally:
-        suite.stop()
+        problem = suite.stop()
+        if problem is not None:
+            failed += 1
+            print("FAIL %-70s\n     %s" % ("shared server at exit", problem.replace("\n", "\n     ")), flush=True)
         if args.keep:
             print("kept %s" % tmp)
         else:
