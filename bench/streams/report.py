@@ -42,9 +42,7 @@ def healthz(work, label):
 def main():
     work, streams = sys.argv[1], int(sys.argv[2])
     idle, held, after = mem(work, "idle"), mem(work, "held"), mem(work, "after")
-    hold = json.loads(read(work, "hold.json") or "{}")
-    floor = json.loads(read(work, "floor.json") or "{}")
-    lat = json.loads(read(work, "latency.json") or "{}")
+    hold, floor, lat = (json.loads(read(work, f) or "{}") for f in ("hold.json", "floor.json", "latency.json"))
     per = lambda k: (held[k] - idle[k]) * 1024 / streams / 1024.0
     print("### Concurrent streams\n")
     print("| streams | failed | open during snapshot | server VmRSS idle / held / after MiB | "
@@ -60,7 +58,18 @@ def main():
         print("| %s | %s | %s | %s | %s | %s |" % ((name,) + healthz(work, label)))
     print("\nCPU during the held /healthz run: " + " ".join(read(work, "held.cpu").split("\n")[:2])
           + "; loadavg " + read(work, "held.cpu").split("\n")[2])
+    fds = [l.split() for l in read(work, "held.fds").splitlines() if l.strip().endswith("socket")]
+    print("Server socket fds while held: %s (%s)" % (fds[0][0] if fds else "?", ", ".join(
+        l for l in read(work, "held.fds").splitlines() if l.startswith(("from clients", "all of the server")))))
     print("Stream failures (first error of each kind): %s" % (hold.get("errors") or "none"))
+    print("\n| token latency while holding (write -> read) | tokens | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for name, r in (("first tokens (during the ramp)", hold.get("first_token_ms", {})),
+                    ("later tokens (whole run)", hold.get("later_tokens_ms", {})),
+                    ("all tokens while all streams were open", plateau.get("tokens_ms", {}))):
+        print("| %s | %s | %s | %s | %s |" % (name, r.get("n"), r.get("p50"), r.get("p99"), r.get("max")))
+    print("\nClient CPU (sse_client.py, s): hold %s, floor %s, latency %s" % (
+        hold.get("client_cpu_s"), floor.get("client_cpu_s"), lat.get("client_cpu_s")))
     print("\n### Added latency (model token write -> client read of the text_delta)\n")
     print("| path | turns | failed | first token p50 / p99 / max ms | later tokens p50 / p99 / max ms |")
     print("|---|---|---|---|---|")

@@ -21,7 +21,9 @@ Modes:
   hold     --streams N: open N turns (at --ramp streams/s), wait until all N
            have received their first token, run --plateau-cmd (a shell
            command; the streams keep being served meanwhile), then let them
-           finish.  Reports how many were open while the command ran.
+           finish.  Reports how many were open while the command ran and
+           the latency of the tokens read meanwhile (steady state: no
+           turn starting or ending).
   latency  --streams N --turns-per-stream K: N loops (started at --ramp
            loops/s), each running K turns back to back (so about N turns
            are always in flight).
@@ -29,11 +31,13 @@ Modes:
            /v1/chat/completions (same pacing): the measurement floor, i.e.
            the fake model's and this client's own overhead.
 
-Prints one JSON object (summary) on stdout; progress on stderr.
+Prints one JSON object (summary, including this process's own CPU seconds)
+on stdout; progress on stderr.
 """
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -194,6 +198,8 @@ class Stream:
                 self.bench.first_token_seen(self)
             self.tokens += 1
             self.latencies.append(lat)
+            if self.bench.in_plateau:
+                self.bench.plateau_latencies.append(lat)
 
     def check_end(self):
         b = self.bench
@@ -222,6 +228,8 @@ class Bench:
         self.all_open = asyncio.Event()
         self.target_open = args.streams
         self.done = []
+        self.in_plateau = False     # the plateau command is running
+        self.plateau_latencies = []  # tokens read meanwhile (all streams open, none starting)
 
     def first_token_seen(self, stream):
         self.open += 1
@@ -243,6 +251,7 @@ class Bench:
             "events": sum(s.events for s in self.done), "tokens": sum(s.tokens for s in self.done),
             "first_token_ms": ms_stats(firsts), "later_tokens_ms": ms_stats(later),
             "errors": sorted({e for s in failed for e in s.errors[:1]})[:10],
+            "client_cpu_s": round(sum(os.times()[:2]), 2),
         }
 
 
@@ -267,10 +276,13 @@ async def hold(bench, args):
     if bench.all_open.is_set():
         progress("all %d streams open after %.1f s" % (bench.open, time.monotonic() - t0))
         plateau = {"open_before": bench.open}
+        bench.in_plateau = True
         if args.plateau_cmd:
             proc = await asyncio.create_subprocess_shell(args.plateau_cmd)
             plateau["cmd_status"] = await proc.wait()
+        bench.in_plateau = False
         plateau["open_after"] = bench.open
+        plateau["tokens_ms"] = ms_stats(bench.plateau_latencies)
         progress("plateau done, %d streams still open" % bench.open)
     else:
         progress("streams ended before all %d were open (max %d)" % (args.streams, bench.max_open))
