@@ -4,11 +4,10 @@
 --
 -- The user of the statement: the dispatchers (chatkit.op, chatkit.op_bytes)
 -- set the transaction-local setting chatkit.user_id to their p_user before
--- dispatching; a function-level SET clause puts the previous value back when
--- they return.  One policy per table (threads, items, attachments, feedback)
--- lets a statement see, change and write only rows whose user_id equals that
--- setting; outside a dispatcher the setting is unset or '' and no row
--- matches.  The corpus tables (sql/003_corpus.sql) are shared: no RLS.
+-- dispatching, and put the caller's value back when they return.  One policy
+-- per table (threads, items, attachments, feedback) lets a statement see,
+-- change and write only rows whose user_id equals that setting; outside a
+-- dispatcher the setting is unset or '' and no row matches.  The corpus tables (sql/003_corpus.sql) are shared: no RLS.
 --
 -- Row security does not apply to superusers, nor to roles with BYPASSRLS, so
 -- the dispatchers run as a dedicated role when the migration can arrange it:
@@ -53,43 +52,48 @@ ALTER TABLE chatkit.feedback    ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECUR
 -- Dispatchers: the same as in 002_ops.sql, plus the user of the statement
 -- ---------------------------------------------------------------------------
 
--- chatkit.op: runs the JSON op `p_op` for `p_user` and returns its wire JSON;
--- row security sees p_user as chatkit.user_id for the duration of the call.
+-- chatkit.op: runs the JSON op `p_op` for `p_user` and returns its wire JSON.
+-- Row security sees p_user as chatkit.user_id during the call; the caller's
+-- value is put back on return (on an error the enclosing (sub)transaction
+-- is rolled back, which undoes the transaction-local setting anyway).
 CREATE OR REPLACE FUNCTION chatkit.op(p_op text, p_user text, p_params jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = chatkit, pg_temp
-SET chatkit.user_id = ''
 AS $$
+DECLARE
+    v_outer text := current_setting('chatkit.user_id', true);
+    v jsonb;
 BEGIN
     PERFORM chatkit.check_call(p_user, p_params);
     PERFORM set_config('chatkit.user_id', p_user, true);
     CASE p_op
-        WHEN 'items.list'                 THEN RETURN chatkit.op_items_list(p_user, p_params);
-        WHEN 'threads.list'               THEN RETURN chatkit.op_threads_list(p_user, p_params);
-        WHEN 'threads.get_by_id'          THEN RETURN chatkit.op_threads_get_by_id(p_user, p_params);
-        WHEN 'threads.update'             THEN RETURN chatkit.op_threads_update(p_user, p_params);
-        WHEN 'threads.delete'             THEN RETURN chatkit.op_threads_delete(p_user, p_params);
-        WHEN 'items.feedback'             THEN RETURN chatkit.op_items_feedback(p_user, p_params);
-        WHEN 'attachments.create'         THEN RETURN chatkit.op_attachments_create(p_user, p_params);
-        WHEN 'attachments.delete'         THEN RETURN chatkit.op_attachments_delete(p_user, p_params);
-        WHEN 'threads.sync_custom_action' THEN RETURN chatkit.op_threads_sync_custom_action(p_user, p_params);
-        WHEN 'turn.create'                THEN RETURN chatkit.op_turn_create(p_user, p_params);
-        WHEN 'turn.add_message'           THEN RETURN chatkit.op_turn_add_message(p_user, p_params);
-        WHEN 'turn.tool_output'           THEN RETURN chatkit.op_turn_tool_output(p_user, p_params);
-        WHEN 'turn.load_item'             THEN RETURN chatkit.op_turn_load_item(p_user, p_params);
-        WHEN 'turn.retry'                 THEN RETURN chatkit.op_turn_retry(p_user, p_params);
-        WHEN 'thread.load'                THEN RETURN chatkit.op_thread_load(p_user, p_params);
-        WHEN 'thread.save'                THEN RETURN chatkit.op_thread_save(p_user, p_params);
-        WHEN 'item.add'                   THEN RETURN chatkit.op_item_add(p_user, p_params);
-        WHEN 'item.save'                  THEN RETURN chatkit.op_item_save(p_user, p_params);
-        WHEN 'item.delete'                THEN RETURN chatkit.op_item_delete(p_user, p_params);
-        WHEN 'history'                    THEN RETURN chatkit.op_history(p_user, p_params);
-        WHEN 'attachments.load'           THEN RETURN chatkit.op_attachments_load(p_user, p_params);
-        WHEN 'search'                     THEN RETURN chatkit.corpus_search(p_params);
+        WHEN 'items.list'                 THEN v := chatkit.op_items_list(p_user, p_params);
+        WHEN 'threads.list'               THEN v := chatkit.op_threads_list(p_user, p_params);
+        WHEN 'threads.get_by_id'          THEN v := chatkit.op_threads_get_by_id(p_user, p_params);
+        WHEN 'threads.update'             THEN v := chatkit.op_threads_update(p_user, p_params);
+        WHEN 'threads.delete'             THEN v := chatkit.op_threads_delete(p_user, p_params);
+        WHEN 'items.feedback'             THEN v := chatkit.op_items_feedback(p_user, p_params);
+        WHEN 'attachments.create'         THEN v := chatkit.op_attachments_create(p_user, p_params);
+        WHEN 'attachments.delete'         THEN v := chatkit.op_attachments_delete(p_user, p_params);
+        WHEN 'threads.sync_custom_action' THEN v := chatkit.op_threads_sync_custom_action(p_user, p_params);
+        WHEN 'turn.create'                THEN v := chatkit.op_turn_create(p_user, p_params);
+        WHEN 'turn.add_message'           THEN v := chatkit.op_turn_add_message(p_user, p_params);
+        WHEN 'turn.tool_output'           THEN v := chatkit.op_turn_tool_output(p_user, p_params);
+        WHEN 'turn.load_item'             THEN v := chatkit.op_turn_load_item(p_user, p_params);
+        WHEN 'turn.retry'                 THEN v := chatkit.op_turn_retry(p_user, p_params);
+        WHEN 'thread.load'                THEN v := chatkit.op_thread_load(p_user, p_params);
+        WHEN 'thread.save'                THEN v := chatkit.op_thread_save(p_user, p_params);
+        WHEN 'item.add'                   THEN v := chatkit.op_item_add(p_user, p_params);
+        WHEN 'item.save'                  THEN v := chatkit.op_item_save(p_user, p_params);
+        WHEN 'item.delete'                THEN v := chatkit.op_item_delete(p_user, p_params);
+        WHEN 'history'                    THEN v := chatkit.op_history(p_user, p_params);
+        WHEN 'attachments.load'           THEN v := chatkit.op_attachments_load(p_user, p_params);
+        WHEN 'search'                     THEN v := chatkit.corpus_search(p_params);
         ELSE
             PERFORM chatkit.raise_error('22023', format('unknown operation %s', left(coalesce(p_op, ''), 64)));
-            RETURN NULL;
     END CASE;
+    PERFORM set_config('chatkit.user_id', coalesce(v_outer, ''), true);
+    RETURN v;
 END $$;
 
 -- chatkit.op_bytes: the attachment ops that move bytes; `data` is the bytea
@@ -98,8 +102,9 @@ CREATE OR REPLACE FUNCTION chatkit.op_bytes(p_op text, p_user text, p_params jso
 RETURNS TABLE (result jsonb, data bytea)
 LANGUAGE plpgsql
 SET search_path = chatkit, pg_temp
-SET chatkit.user_id = ''
 AS $$
+DECLARE
+    v_outer text := current_setting('chatkit.user_id', true);
 BEGIN
     PERFORM chatkit.check_call(p_user, p_params);
     PERFORM set_config('chatkit.user_id', p_user, true);
@@ -114,6 +119,7 @@ BEGIN
         ELSE
             PERFORM chatkit.raise_error('22023', format('unknown operation %s', left(coalesce(p_op, ''), 64)));
     END CASE;
+    PERFORM set_config('chatkit.user_id', coalesce(v_outer, ''), true);
     RETURN NEXT;
 END $$;
 
