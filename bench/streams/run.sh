@@ -40,6 +40,7 @@ chmod 0755 "$work"
 server_pid= fake_pid=
 
 cleanup() {
+  set +e # `wait` returns the killed process's status; every step must still run
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
   "$root/scripts/pg-local.sh" stop "$work/pg"
