@@ -28,6 +28,7 @@ server_pid=
 own_pg=
 
 cleanup() {
+  set +e   # `wait` returns the killed server's status; cleanup must go on
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [ -n "$own_pg" ] && "$root/scripts/pg-local.sh" stop "$work/pg"
   rm -rf "$work"

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -58,6 +59,23 @@ static void usage(FILE *out)
 }
 
 /* Serves until SIGINT or SIGTERM.  Returns the process exit status. */
+/* Every open stream holds a client socket and, with a model configured, an
+ * upstream socket plus the event loop's dup() of it: raise the soft limit on
+ * open files to the hard limit so thousands of streams fit (1024 would cap
+ * them at ~300). */
+static void raise_open_files_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max)
+        return;
+    rlim_t before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+        ck_info("open files limit raised from %lu to %lu", (unsigned long)before, (unsigned long)lim.rlim_cur);
+    else
+        ck_warn("cannot raise the open files limit above %lu", (unsigned long)before);
+}
+
 static int serve(void)
 {
     ck_http_config_t config;
@@ -70,6 +88,7 @@ static int serve(void)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
+    raise_open_files_limit();
     ck_http_server_t *server = ck_http_server_start(&config);
     if (server == NULL) {
         ck_http_config_release(&config);

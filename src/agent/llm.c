@@ -624,6 +624,9 @@ ck_agent_llm_t *ck_agent_llm_new(ck_loop_t *loop)
     curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
     curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
+    /* Keep at most this many idle upstream connections for reuse: after a
+     * burst of thousands of turns curl would otherwise hold ~half of them. */
+    curl_multi_setopt(llm->multi, CURLMOPT_MAXCONNECTS, 64L);
     return llm;
 }
 
