@@ -6,6 +6,8 @@
  */
 #include "prompt.h"
 
+#include "../base/base64.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,40 +187,6 @@ char *ck_agent_user_text(const json_t *user_message)
     return out;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decodes standard base64 (whitespace and padding tolerated) into a
- * malloc'd buffer of at most `max` bytes; *len gets its length. */
-static char *b64_decode(const char *in, size_t max, size_t *len)
-{
-    char *out = malloc(strlen(in) / 4 * 3 + 4);
-    unsigned acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (const char *p = in; out && *p && n < max; p++) {
-        int v = b64_value((unsigned char)*p);
-        if (v < 0)
-            continue;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    *len = n;
-    return out;
-}
-
 static int is_text_mime(const char *mime)
 {
     static const char *const textual[] = {"application/json", "application/xml", "application/x-yaml",
@@ -235,7 +203,7 @@ static int is_text_mime(const char *mime)
 static json_t *text_file_part(const char *name, const char *b64)
 {
     size_t len;
-    char *bytes = b64_decode(b64, CK_AGENT_TEXT_ATTACHMENT_MAX + 4, &len);
+    char *bytes = (char *)ck_base64_decode_lenient(b64, strlen(b64), CK_AGENT_TEXT_ATTACHMENT_MAX + 4, &len);
     json_t *text = bytes ? json_stringn(bytes, utf8_cut(bytes, len, CK_AGENT_TEXT_ATTACHMENT_MAX)) : NULL;
     free(bytes);
     json_t *part = json_pack("{s:s,s:o}", "type", "text", "text",

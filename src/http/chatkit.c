@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base64.h"
 #include "base/log.h"
 #include "http/handlers.h"
 #include "http/respond.h"
@@ -31,50 +32,6 @@ typedef struct transcribe_link {
     h2o_req_t *req;
     ck_agent_transcription_t *call; /* pending call, NULL once answered */
 } transcribe_link_t;
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Decodes strict standard base64 of `len` bytes (padding optional, nothing
- * after it, no other characters).  Returns a malloc'd buffer of at most
- * len / 4 * 3 + 2 bytes with its length in *out_len (caller frees), or NULL
- * when `in` is not base64 (or on OOM). */
-static unsigned char *b64_decode_strict(const char *in, size_t len, size_t *out_len)
-{
-    size_t pad = 0;
-    while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
-        pad++;
-    size_t data = len - pad;
-    if (data % 4 == 1 || (pad && len % 4 != 0))
-        return NULL;
-    unsigned char *out = malloc(data / 4 * 3 + 3);
-    unsigned acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; out && i < data; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)((acc >> bits) & 0xFF);
-        }
-    }
-    *out_len = n;
-    return out;
-}
 
 static void on_transcribe_dispose(void *p)
 {
@@ -115,7 +72,7 @@ static int answer_transcribe(h2o_req_t *req, ck_http_worker_t *w, const ck_reque
     const json_t *b64 = json_object_get(request->params, "audio_base64");
     const char *mime_type = json_string_value(json_object_get(request->params, "mime_type"));
     size_t len = 0;
-    unsigned char *audio = b64_decode_strict(json_string_value(b64), json_string_length(b64), &len);
+    unsigned char *audio = ck_base64_decode(json_string_value(b64), json_string_length(b64), &len);
     if (audio == NULL || len == 0) {
         free(audio);
         return ck_http_send_error(req, 400, "invalid_params",

@@ -7,6 +7,8 @@
  */
 #include "http/url_token.h"
 
+#include "base/base64.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,60 +19,6 @@
 
 #define CK_TOKEN_MAC_LEN 32
 #define CK_TOKEN_MAC_B64 43 /* unpadded base64url of 32 bytes */
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* Unpadded base64url of `len` bytes into `out` (room for 4*ceil(len/3)+1). */
-static size_t b64url_encode(const unsigned char *in, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        if (i + 1 < len)
-            out[o++] = b64url[(v >> 6) & 63];
-        if (i + 2 < len)
-            out[o++] = b64url[v & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-static int b64url_value(char c)
-{
-    const char *hit = c != '\0' ? strchr(b64url, c) : NULL;
-    return hit != NULL ? (int)(hit - b64url) : -1;
-}
-
-/* Decodes unpadded base64url; returns the byte count or -1 (bad input or
- * more than `cap` bytes). */
-static long b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-    if (len % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value(in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
 
 static int token_mac(ck_http_token_key_t key, ck_http_token_purpose_t purpose, const char *id, const char *user,
                      int64_t expires, unsigned char mac[CK_TOKEN_MAC_LEN])
@@ -95,9 +43,9 @@ int ck_http_token_sign(ck_http_token_key_t key, ck_http_token_purpose_t purpose,
     if (ulen >= CK_USER_ID_MAX || strlen(attachment_id) > 128 ||
         token_mac(key, purpose, attachment_id, user_id, expires, mac) != 0)
         return -1;
-    size_t o = b64url_encode((const unsigned char *)user_id, ulen, out);
+    size_t o = ck_base64url_encode((const unsigned char *)user_id, ulen, out);
     o += (size_t)snprintf(out + o, CK_HTTP_TOKEN_MAX - o, ".%" PRId64 ".", expires);
-    b64url_encode(mac, sizeof mac, out + o);
+    ck_base64url_encode(mac, sizeof mac, out + o);
     return 0;
 }
 
@@ -110,7 +58,7 @@ static int token_split(const char *token, size_t len, char user[CK_USER_ID_MAX],
     const char *dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
     if (dot2 == NULL || dot2 == dot1 + 1 || dot2 - dot1 > 19 || end - dot2 - 1 != CK_TOKEN_MAC_B64)
         return -1;
-    long ulen = b64url_decode(token, (size_t)(dot1 - token), (unsigned char *)user, CK_USER_ID_MAX - 1);
+    long ulen = ck_base64url_decode(token, (size_t)(dot1 - token), (unsigned char *)user, CK_USER_ID_MAX - 1);
     if (ulen <= 0 || memchr(user, '\0', (size_t)ulen) != NULL)
         return -1;
     user[ulen] = '\0';
@@ -121,7 +69,7 @@ static int token_split(const char *token, size_t len, char user[CK_USER_ID_MAX],
         v = v * 10 + (*p - '0');
     }
     *expires = v;
-    return b64url_decode(dot2 + 1, CK_TOKEN_MAC_B64, mac, CK_TOKEN_MAC_LEN) == CK_TOKEN_MAC_LEN ? 0 : -1;
+    return ck_base64url_decode(dot2 + 1, CK_TOKEN_MAC_B64, mac, CK_TOKEN_MAC_LEN) == CK_TOKEN_MAC_LEN ? 0 : -1;
 }
 
 int ck_http_token_verify(ck_http_token_key_t key, ck_http_token_purpose_t purpose, const char *attachment_id,
