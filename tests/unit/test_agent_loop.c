@@ -26,6 +26,7 @@
 
 #include "agent/agent.h"
 #include "http/loop_h2o.h"
+#include "check_main.h"
 
 /* --- fake store ------------------------------------------------------------ */
 
@@ -752,10 +753,7 @@ static Suite *suite(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = ck_check_run(suite());
     curl_global_cleanup();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return status;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/prompt.h"
+#include "check_main.h"
 
 static json_t *J(const char *text)
 {
@@ -355,11 +356,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

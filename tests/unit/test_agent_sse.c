@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/upstream_sse.h"
+#include "check_main.h"
 
 typedef struct text_sink {
     char buf[4096];
@@ -295,11 +296,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

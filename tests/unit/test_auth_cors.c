@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http/cors.h"
+#include "check_main.h"
 
 static ck_http_cors_t *cors_of(const char *origins, const char *headers)
 {
@@ -152,11 +153,4 @@ static Suite *cors_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(cors_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
-}
+CK_CHECK_MAIN(cors_suite)

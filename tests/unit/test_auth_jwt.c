@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "http/auth_jwt.h"
+#include "check_main.h"
 
 #define NOW 1700000000L
 #define SECRET "0123456789abcdef0123456789abcdef-test-secret"
@@ -383,9 +384,5 @@ static Suite *auth_jwt_suite(void)
 int main(void)
 {
     make_keys();
-    SRunner *sr = srunner_create(auth_jwt_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return ck_check_run(auth_jwt_suite());
 }

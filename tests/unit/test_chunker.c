@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/chunker.h"
+#include "check_main.h"
 
 static int chunk_doc(const char *s, ck_doc_kind_t kind, ck_doc_t *doc) {
     return ck_chunk_document(s, strlen(s), kind, "file.md", doc);
@@ -225,10 +226,4 @@ static Suite *chunker_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(chunker_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(chunker_suite)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http/multipart.h"
+#include "check_main.h"
 
 #define CT "multipart/form-data; boundary=XyZ"
 
@@ -143,11 +144,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

@@ -11,6 +11,7 @@
 #include "http/docs.h"
 #include "http/upload_policy.h"
 #include "http/url_token.h"
+#include "check_main.h"
 
 static const ck_http_token_key_t KEY = {(const unsigned char *)"0123456789abcdef0123456789abcdef", 32};
 static const ck_http_token_key_t OTHER_KEY = {(const unsigned char *)"fedcba9876543210fedcba9876543210", 32};
@@ -133,11 +134,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

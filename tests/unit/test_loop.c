@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "http/loop_h2o.h"
+#include "check_main.h"
 
 static h2o_evloop_t *evloop;
 static ck_loop_t *loop;
@@ -356,11 +357,4 @@ static Suite *loop_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(loop_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(loop_suite)

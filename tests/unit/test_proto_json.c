@@ -12,6 +12,7 @@
 
 #include "protocol/events.h"
 #include "protocol/protocol.h"
+#include "check_main.h"
 
 /* Asserts that `value` serializes to exactly `expected` and frees it. */
 static void assert_json(json_t *value, const char *expected)
@@ -323,11 +324,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

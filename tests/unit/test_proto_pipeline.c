@@ -11,6 +11,7 @@
 
 #include "protocol/events.h"
 #include "protocol/pipeline.h"
+#include "check_main.h"
 
 static ck_proto_pipeline_t *pipe_;
 static json_t *params_log; /* params of every PERSIST step drained, in order */
@@ -391,11 +392,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "protocol/protocol.h"
+#include "check_main.h"
 
 #define UI "\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\"}],\"attachments\":[],\"inference_options\":{}}"
 
@@ -552,11 +553,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+CK_CHECK_MAIN(suite)

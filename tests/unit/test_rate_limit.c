@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "http/rate_limit.h"
+#include "check_main.h"
 
 static uint64_t g_now = 1000000;
 
@@ -231,11 +232,4 @@ static Suite *rate_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(rate_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
-}
+CK_CHECK_MAIN(rate_suite)

@@ -25,6 +25,7 @@
 #include "http/loop_h2o.h"
 #include "store/json_compact.h"
 #include "store/store.h"
+#include "check_main.h"
 
 #define APP_NAME "ck_store_test"
 #define URL_ENV "CHATKITD_TEST_DATABASE_URL"
@@ -670,9 +671,5 @@ int main(void)
 {
     if (getenv(URL_ENV) == NULL)
         fprintf(stderr, "test_store: " URL_ENV " is not set; the database tests will fail (use `make test`)\n");
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return ck_check_run(store_suite());
 }
