@@ -57,14 +57,43 @@ json_t *ck_proto_thread_wire(const json_t *thread)
     return wire;
 }
 
+/* One content part with only the fields of its type (spec §2 shared shapes):
+ * input_text {type, text}; input_tag {type, id, text, data, group?,
+ * interactive}.  Unknown keys are dropped (§1.2: ignored, never echoed). */
+static json_t *user_content_part(const json_t *part)
+{
+    static const char *const text_keys[] = {"type", "text", NULL};
+    static const char *const tag_keys[] = {"type", "id", "text", "data", "group", "interactive", NULL};
+    const char *type = json_string_value(json_object_get(part, "type"));
+    const char *const *keys = type != NULL && strcmp(type, "input_tag") == 0 ? tag_keys : text_keys;
+    json_t *out = json_object();
+    for (; *keys != NULL; keys++)
+        set_copy(out, *keys, json_object_get(part, *keys));
+    return out;
+}
+
+/* inference_options with only tool_choice {id} and model (spec §2). */
+static json_t *user_inference_options(const json_t *options)
+{
+    json_t *out = json_object();
+    const json_t *tool_id = json_object_get(json_object_get(options, "tool_choice"), "id");
+    if (json_is_string(tool_id))
+        json_object_set_new(out, "tool_choice", json_pack("{s:O}", "id", tool_id));
+    set_copy(out, "model", json_object_get(options, "model"));
+    return out;
+}
+
 json_t *ck_proto_user_message_new(const char *thread_id, const json_t *input)
 {
     json_t *item = item_head("msg", NULL, thread_id, "user_message");
-    const json_t *content = json_object_get(input, "content");
-    const json_t *options = json_object_get(input, "inference_options");
-    json_object_set_new(item, "content", content ? json_deep_copy(content) : json_array());
+    json_t *content = json_array();
+    size_t i;
+    const json_t *part;
+    json_array_foreach(json_object_get(input, "content"), i, part)
+        json_array_append_new(content, user_content_part(part));
+    json_object_set_new(item, "content", content);
     set_copy(item, "quoted_text", json_object_get(input, "quoted_text"));
-    json_object_set_new(item, "inference_options", options ? json_deep_copy(options) : json_object());
+    json_object_set_new(item, "inference_options", user_inference_options(json_object_get(input, "inference_options")));
     return item;
 }
 

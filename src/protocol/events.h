@@ -37,6 +37,8 @@ json_t *ck_proto_thread_wire(const json_t *thread);
 /* The user_message item for a validated UserMessageInput `input` (as
  * normalized by ck_proto_parse_request): new msg_ id, created_at now,
  * content, quoted_text (kept when present, even ""), inference_options.
+ * Only the protocol's fields are copied (content parts by their type,
+ * inference_options' tool_choice {id} and model): unknown keys are dropped.
  * No `attachments` key: the store fills them from the input's ids. */
 json_t *ck_proto_user_message_new(const char *thread_id, const json_t *input);
 

@@ -148,6 +148,28 @@ START_TEST(test_user_message_item)
 }
 END_TEST
 
+/* Spec §1.2/§4.2: unknown keys of the input never reach the item. */
+START_TEST(test_user_message_drops_unknown_keys)
+{
+    json_t *input = json_loads("{\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\",\"junk\":1},"
+                               "{\"type\":\"input_tag\",\"id\":\"t\",\"text\":\"T\",\"data\":{\"k\":\"v\"},"
+                               "\"interactive\":false,\"extra\":2}],\"attachments\":[],\"other\":3,"
+                               "\"inference_options\":{\"tool_choice\":{\"id\":\"s\",\"x\":1},\"temperature\":1}}",
+                               0, NULL);
+    json_t *item = ck_proto_user_message_new("thr_1", input);
+    char *content = json_dumps(json_object_get(item, "content"), JSON_COMPACT);
+    char *options = json_dumps(json_object_get(item, "inference_options"), JSON_COMPACT);
+    ck_assert_str_eq(content, "[{\"type\":\"input_text\",\"text\":\"Hi\"},{\"type\":\"input_tag\",\"id\":\"t\","
+                              "\"text\":\"T\",\"data\":{\"k\":\"v\"},\"interactive\":false}]");
+    ck_assert_str_eq(options, "{\"tool_choice\":{\"id\":\"s\"}}");
+    ck_assert_ptr_null(json_object_get(item, "other"));
+    free(content);
+    free(options);
+    json_decref(item);
+    json_decref(input);
+}
+END_TEST
+
 START_TEST(test_other_items)
 {
     json_t *m = ck_proto_assistant_message_new("thr_1", "msg_x");
@@ -315,6 +337,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_omit_nulls);
     tcase_add_test(tc, test_thread_shapes);
     tcase_add_test(tc, test_user_message_item);
+    tcase_add_test(tc, test_user_message_drops_unknown_keys);
     tcase_add_test(tc, test_other_items);
     tcase_add_test(tc, test_event_shapes);
     tcase_add_test(tc, test_update_shapes);
