@@ -41,6 +41,7 @@
 #include "http/gate.h"
 #include "http/loop_h2o.h"
 #include "http/router.h"
+#include "http/stream_turn.h"
 
 #define CK_HTTP_DRAIN_MS 3000       /* how long in-flight requests may finish at shutdown */
 #define CK_HTTP_DRAIN_TICK_MS 50
@@ -208,9 +209,16 @@ static int drain(ck_http_worker_t *w)
     if (tick != NULL)
         ck_timer_arm(tick, CK_HTTP_DRAIN_TICK_MS);
     uint64_t deadline = ck_loop_now_ms(w->loop) + CK_HTTP_DRAIN_MS;
-    while (tick != NULL && has_connections(&w->ctx) && ck_loop_now_ms(w->loop) < deadline)
+    int turns_stopped = 0;
+    while (tick != NULL && has_connections(&w->ctx) && ck_loop_now_ms(w->loop) < deadline) {
+        /* streamed turns get half the time, then are stopped so they end */
+        if (!turns_stopped && ck_loop_now_ms(w->loop) >= deadline - CK_HTTP_DRAIN_MS / 2) {
+            ck_http_stream_turn_shutdown(w);
+            turns_stopped = 1;
+        }
         if (ck_loop_run_once(w->loop) != 0)
             break;
+    }
     ck_timer_free(tick);
     return !has_connections(&w->ctx);
 }
@@ -219,6 +227,7 @@ static int drain(ck_http_worker_t *w)
 static int worker_setup(ck_http_worker_t *w)
 {
     ck_http_server_t *s = w->server;
+    h2o_linklist_init_anchor(&w->turns);
     w->evloop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->evloop, &s->globalconf);
     if ((w->loop = ck_loop_new(w->evloop)) == NULL)

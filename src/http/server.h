@@ -61,6 +61,7 @@ struct ck_http_worker {
     h2o_socket_t *listener;      /* cleartext listening socket, or NULL */
     h2o_socket_t *tls_listener;  /* TLS listening socket, or NULL */
     int stopping;                /* set on the worker's thread when the server stops */
+    h2o_linklist_t turns;        /* streamed turns alive on this worker (stream_turn.c) */
 };
 
 typedef struct ck_http_worker ck_http_worker_t;

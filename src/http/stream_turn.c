@@ -63,6 +63,7 @@ typedef struct req_link {
 
 struct turn {
     h2o_generator_t generator; /* first member: h2o hands it back to proceed/stop */
+    h2o_linklist_t node;       /* in worker->turns while the turn exists */
     h2o_req_t *req;            /* NULL once the client is gone or FINAL was sent */
     req_link_t *link;          /* valid while req != NULL */
     ck_http_worker_t *worker;
@@ -280,6 +281,7 @@ static void turn_free(turn_t *t)
 {
     if (t->link != NULL)
         t->link->turn = NULL;
+    h2o_linklist_unlink(&t->node);
     if (t->heartbeat != NULL)
         ck_timer_free(t->heartbeat);
     if (t->deadline != NULL)
@@ -598,6 +600,7 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     }
     t->req = req;
     t->worker = worker;
+    h2o_linklist_insert(&worker->turns, &t->node);
     t->request = *request;
     memset(request, 0, sizeof(*request));
     snprintf(t->user_id, sizeof(t->user_id), "%s", user_id);
@@ -624,4 +627,18 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     t->hold--;
     advance(t);
     return 0;
+}
+
+void ck_http_stream_turn_shutdown(struct ck_http_worker *worker)
+{
+    h2o_linklist_t *node = worker->turns.next;
+    while (node != &worker->turns) {
+        turn_t *t = H2O_STRUCT_FROM_MEMBER(turn_t, node, node);
+        node = node->next; /* advance() may free t */
+        if (t->agent_state != AGENT_RUNNING)
+            continue;
+        agent_stop(t);
+        ck_proto_pipeline_fail(t->pipe, "stream.error", "The server is shutting down.", 1);
+        advance(t);
+    }
 }
