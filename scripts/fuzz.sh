@@ -20,8 +20,8 @@ declare -A sources=(
   [protocol]="src/protocol/*.c"
   [multipart]="src/http/multipart.c"
   [upstream_sse]="src/agent/upstream_sse.c"
-  [jwt]="src/http/auth_jwt.c"
-  [cors]="src/http/cors.c"
+  [jwt]="src/http/auth_jwt.c src/base/setting_list.c"
+  [cors]="src/http/cors.c src/base/setting_list.c"
 )
 targets=${FUZZ_TARGETS:-"protocol multipart upstream_sse jwt cors"}
 

@@ -10,8 +10,9 @@
  */
 #include "http/auth_jwt.h"
 
+#include "base/setting_list.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,18 +38,6 @@ struct ck_http_jwt {
 
 static const jwt_alg_t k_all_algs[] = {JWT_ALG_HS256, JWT_ALG_HS384, JWT_ALG_HS512, JWT_ALG_RS256, JWT_ALG_RS384,
                                        JWT_ALG_RS512, JWT_ALG_ES256, JWT_ALG_ES384, JWT_ALG_ES512};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int nonempty(const char *s) { return s != NULL && s[0] != '\0'; }
 
@@ -81,7 +70,7 @@ static int probe_public_key(ck_http_jwt_t *jwt, char *err, size_t errlen)
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (pkey == NULL) {
-        set_err(err, errlen, "CHATKITD_JWT_PUBLIC_KEY is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+        ck_setting_error(err, errlen, "CHATKITD_JWT_PUBLIC_KEY is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
         return -1;
     }
     int id = EVP_PKEY_get_base_id(pkey);
@@ -90,7 +79,7 @@ static int probe_public_key(ck_http_jwt_t *jwt, char *err, size_t errlen)
     if (id == EVP_PKEY_RSA) {
         jwt->family = CK_JWT_FAMILY_RS;
         if (jwt->key_bits < 2048) {
-            set_err(err, errlen, "RSA public key has %d bits; at least 2048 are required", jwt->key_bits);
+            ck_setting_error(err, errlen, "RSA public key has %d bits; at least 2048 are required", jwt->key_bits);
             return -1;
         }
         return 0;
@@ -98,12 +87,12 @@ static int probe_public_key(ck_http_jwt_t *jwt, char *err, size_t errlen)
     if (id == EVP_PKEY_EC) {
         jwt->family = CK_JWT_FAMILY_ES;
         if (family_mask(CK_JWT_FAMILY_ES, jwt->key_bits) == 0) {
-            set_err(err, errlen, "EC public key of %d bits: only P-256, P-384 and P-521 are supported", jwt->key_bits);
+            ck_setting_error(err, errlen, "EC public key of %d bits: only P-256, P-384 and P-521 are supported", jwt->key_bits);
             return -1;
         }
         return 0;
     }
-    set_err(err, errlen, "public key type is neither RSA nor EC");
+    ck_setting_error(err, errlen, "public key type is neither RSA nor EC");
     return -1;
 }
 
@@ -117,34 +106,28 @@ static int pin_algorithms(ck_http_jwt_t *jwt, const char *list, char *err, size_
         return 0;
     }
     jwt->alg_mask = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ", ");
-        if (n == 0)
-            break;
+    size_t n;
+    for (const char *cursor = list, *p; (p = ck_setting_list_next(&cursor, &n)) != NULL;) {
         char name[16];
         if (n >= sizeof(name)) {
-            set_err(err, errlen, "CHATKITD_JWT_ALGORITHMS: unknown algorithm \"%.*s\"", (int)n, p);
+            ck_setting_error(err, errlen, "CHATKITD_JWT_ALGORITHMS: unknown algorithm \"%.*s\"", (int)n, p);
             return -1;
         }
         memcpy(name, p, n);
         name[n] = '\0';
         jwt_alg_t alg = jwt_str_alg(name);
         if (alg == JWT_ALG_INVAL || alg == JWT_ALG_NONE || (int)alg < 0 || (int)alg >= 32) {
-            set_err(err, errlen, "CHATKITD_JWT_ALGORITHMS: algorithm \"%s\" is not accepted", name);
+            ck_setting_error(err, errlen, "CHATKITD_JWT_ALGORITHMS: algorithm \"%s\" is not accepted", name);
             return -1;
         }
         if ((fits & 1u << alg) == 0) {
-            set_err(err, errlen, "CHATKITD_JWT_ALGORITHMS: %s does not fit the configured key", name);
+            ck_setting_error(err, errlen, "CHATKITD_JWT_ALGORITHMS: %s does not fit the configured key", name);
             return -1;
         }
         jwt->alg_mask |= 1u << alg;
-        p += n;
     }
     if (jwt->alg_mask == 0) {
-        set_err(err, errlen, "CHATKITD_JWT_ALGORITHMS lists no algorithm");
+        ck_setting_error(err, errlen, "CHATKITD_JWT_ALGORITHMS lists no algorithm");
         return -1;
     }
     return 0;
@@ -155,20 +138,20 @@ static int pin_algorithms(ck_http_jwt_t *jwt, const char *list, char *err, size_
 static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *err, size_t errlen)
 {
     if (nonempty(s->secret) == nonempty(s->public_key_pem)) {
-        set_err(err, errlen, "configure exactly one of CHATKITD_JWT_SECRET and CHATKITD_JWT_PUBLIC_KEY");
+        ck_setting_error(err, errlen, "configure exactly one of CHATKITD_JWT_SECRET and CHATKITD_JWT_PUBLIC_KEY");
         return -1;
     }
     const char *src = nonempty(s->secret) ? s->secret : s->public_key_pem;
     jwt->key_len = strlen(src);
     jwt->key = (unsigned char *)strdup(src);
     if (jwt->key == NULL) {
-        set_err(err, errlen, "out of memory");
+        ck_setting_error(err, errlen, "out of memory");
         return -1;
     }
     if (nonempty(s->secret)) {
         jwt->family = CK_JWT_FAMILY_HS;
         if (jwt->key_len < CK_HTTP_JWT_MIN_SECRET) {
-            set_err(err, errlen, "CHATKITD_JWT_SECRET has %zu bytes; at least %d are required (RFC 7518 3.2)",
+            ck_setting_error(err, errlen, "CHATKITD_JWT_SECRET has %zu bytes; at least %d are required (RFC 7518 3.2)",
                     jwt->key_len, CK_HTTP_JWT_MIN_SECRET);
             return -1;
         }
@@ -179,22 +162,22 @@ static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *e
 
 ck_http_jwt_t *ck_http_jwt_new(const ck_http_jwt_settings_t *s, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    ck_setting_error(err, errlen, "%s", "");
     ck_http_jwt_t *jwt = calloc(1, sizeof(*jwt));
     if (jwt == NULL) {
-        set_err(err, errlen, "out of memory");
+        ck_setting_error(err, errlen, "out of memory");
         return NULL;
     }
     jwt->leeway_s = s->leeway_s;
     if (s->leeway_s < 0 || s->leeway_s > 86400) {
-        set_err(err, errlen, "CHATKITD_JWT_LEEWAY_S must be between 0 and 86400");
+        ck_setting_error(err, errlen, "CHATKITD_JWT_LEEWAY_S must be between 0 and 86400");
         goto fail;
     }
     if (load_key(jwt, s, err, errlen) != 0 || pin_algorithms(jwt, s->algorithms, err, errlen) != 0)
         goto fail;
     if ((nonempty(s->issuer) && (jwt->issuer = strdup(s->issuer)) == NULL) ||
         (nonempty(s->audience) && (jwt->audience = strdup(s->audience)) == NULL)) {
-        set_err(err, errlen, "out of memory");
+        ck_setting_error(err, errlen, "out of memory");
         goto fail;
     }
     return jwt;

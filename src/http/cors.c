@@ -8,9 +8,9 @@
  */
 #include "http/cors.h"
 
+#include "base/setting_list.h"
+
 #include <ctype.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,18 +25,6 @@ struct ck_http_cors {
     char *headers[MAX_LISTED];    /* owned, lowercase */
     long max_age_s;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* RFC 9110 tchar. */
 static int is_tchar(unsigned char c)
@@ -98,24 +86,17 @@ static char *lower_dup(const char *s, size_t n)
 static long split_list(const char *list, char **out, int (*valid)(const char *, size_t), const char *what, char *err,
                        size_t errlen)
 {
-    size_t count = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ", ");
-        if (n == 0)
-            break;
+    size_t count = 0, n;
+    for (const char *cursor = list, *p; (p = ck_setting_list_next(&cursor, &n)) != NULL;) {
         if (!valid(p, n) || count == MAX_LISTED) {
-            set_err(err, errlen, "%s: invalid or too many entries at \"%.*s\"", what, (int)(n > 80 ? 80 : n), p);
+            ck_setting_error(err, errlen, "%s: invalid or too many entries at \"%.*s\"", what, (int)(n > 80 ? 80 : n), p);
             return -1;
         }
         if ((out[count] = lower_dup(p, n)) == NULL) {
-            set_err(err, errlen, "out of memory");
+            ck_setting_error(err, errlen, "out of memory");
             return -1;
         }
         count++;
-        p += n;
     }
     return (long)count;
 }
@@ -133,15 +114,15 @@ static int valid_token(const char *s, size_t n)
 
 ck_http_cors_t *ck_http_cors_new(const ck_http_cors_settings_t *settings, char *err, size_t errlen)
 {
-    set_err(err, errlen, "%s", "");
+    ck_setting_error(err, errlen, "%s", "");
     ck_http_cors_t *cors = calloc(1, sizeof(*cors));
     if (cors == NULL) {
-        set_err(err, errlen, "out of memory");
+        ck_setting_error(err, errlen, "out of memory");
         return NULL;
     }
     cors->max_age_s = settings->max_age_s;
     if (settings->max_age_s < 0 || settings->max_age_s > 86400) {
-        set_err(err, errlen, "CHATKITD_CORS_MAX_AGE must be between 0 and 86400");
+        ck_setting_error(err, errlen, "CHATKITD_CORS_MAX_AGE must be between 0 and 86400");
         goto fail;
     }
     const char *origins = settings->origins ? settings->origins : "";
