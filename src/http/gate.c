@@ -229,11 +229,7 @@ static int send_preflight(h2o_req_t *req, const ck_http_cors_decision_t *d)
     if (d->allow_headers_len > 0)
         add_header_str(req, "access-control-allow-headers", d->allow_headers, d->allow_headers_len);
     add_header_str(req, "access-control-max-age", age, (size_t)n);
-    req->res.status = 204;
-    req->res.reason = ck_http_reason(204);
-    req->res.content_length = 0;
-    h2o_send_inline(req, "", 0);
-    return 0;
+    return ck_http_send_no_content(req);
 }
 
 /* Step 1.  Returns 1 to go on, 0 when the preflight was answered. */

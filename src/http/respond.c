@@ -44,6 +44,15 @@ int ck_http_send_bytes(h2o_req_t *req, int status, const char *content_type, con
     return 0;
 }
 
+int ck_http_send_no_content(h2o_req_t *req)
+{
+    req->res.status = 204;
+    req->res.reason = ck_http_reason(204);
+    req->res.content_length = 0;
+    h2o_send_inline(req, "", 0);
+    return 0;
+}
+
 int ck_http_send_json(h2o_req_t *req, int status, const char *json, size_t len)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));

@@ -31,6 +31,9 @@ int ck_http_send_proto_error(h2o_req_t *req, const ck_proto_error_t *err);
 /* Sends `len` bytes with the given Content-Type (copied into the pool). */
 int ck_http_send_bytes(h2o_req_t *req, int status, const char *content_type, const void *data, size_t len);
 
+/* Sends an empty 204 No Content (CORS preflights, OPTIONS). */
+int ck_http_send_no_content(h2o_req_t *req);
+
 /* Adds a response header; `value` is copied into the request's pool. */
 void ck_http_add_header(h2o_req_t *req, const h2o_token_t *token, const char *value, size_t len);
 

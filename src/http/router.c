@@ -37,11 +37,7 @@ int ck_http_answer_options(h2o_req_t *req, ck_gate_kind_t kind, const char *allo
     if (!ck_http_gate(req, kind, user_id))
         return 0;
     ck_http_add_header(req, H2O_TOKEN_ALLOW, allow, strlen(allow));
-    req->res.status = 204;
-    req->res.reason = ck_http_reason(204);
-    req->res.content_length = 0;
-    h2o_send_inline(req, "", 0);
-    return 0;
+    return ck_http_send_no_content(req);
 }
 
 int ck_http_answer_405(h2o_req_t *req, const char *allow)
