@@ -10,6 +10,8 @@
  */
 #include "agent/chunker.h"
 
+#include "base/strbuf.h"
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,76 +21,32 @@
 #define CK_TITLE_MAX 300 /* a heading path is cut (on a character boundary) to this */
 #define CK_MAX_LEVEL 6
 
-/* ------------------------------------------------------------------ buffers */
+/* ------------------------------------------------------------------- UTF-8 */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-static void sb_grow(sbuf_t *b, size_t extra) {
-    if (b->oom || b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(sbuf_t *b, const char *s, size_t n) {
-    sb_grow(b, n);
-    if (b->oom)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_addc(sbuf_t *b, char c) { sb_add(b, &c, 1); }
-static void sb_adds(sbuf_t *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_add_utf8(sbuf_t *b, uint32_t cp) {
+static void add_code_point(ck_strbuf_t *b, uint32_t cp) {
     char u[4];
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         cp = 0xFFFD;
     if (cp < 0x80) {
         u[0] = (char)cp;
-        sb_add(b, u, 1);
+        ck_strbuf_add(b, u, 1);
     } else if (cp < 0x800) {
         u[0] = (char)(0xC0 | (cp >> 6));
         u[1] = (char)(0x80 | (cp & 0x3F));
-        sb_add(b, u, 2);
+        ck_strbuf_add(b, u, 2);
     } else if (cp < 0x10000) {
         u[0] = (char)(0xE0 | (cp >> 12));
         u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[2] = (char)(0x80 | (cp & 0x3F));
-        sb_add(b, u, 3);
+        ck_strbuf_add(b, u, 3);
     } else {
         u[0] = (char)(0xF0 | (cp >> 18));
         u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[3] = (char)(0x80 | (cp & 0x3F));
-        sb_add(b, u, 4);
+        ck_strbuf_add(b, u, 4);
     }
 }
-
-/* Returns the buffer's string (owned by the caller) and resets it. */
-static char *sb_take(sbuf_t *b) {
-    char *p = b->p ? b->p : strdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
-
-/* ------------------------------------------------------------------- UTF-8 */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n) {
@@ -122,31 +80,31 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
 }
 
 char *ck_chunk_utf8_sanitize(const char *data, size_t len, size_t *nbad) {
-    sbuf_t b = {0};
+    ck_strbuf_t b = {0};
     size_t bad = 0;
     const unsigned char *s = (const unsigned char *)data;
-    sb_grow(&b, len);
-    for (size_t i = 0; i < len && !b.oom;) {
+    ck_strbuf_reserve(&b, len);
+    for (size_t i = 0; i < len && !b.failed;) {
         size_t n = utf8_seq_len(s + i, len - i);
         if (n == 0) {
-            sb_add_utf8(&b, 0xFFFD);
+            add_code_point(&b, 0xFFFD);
             bad++;
             i++;
         } else if (s[i] == 0) {
-            sb_addc(&b, ' ');
+            ck_strbuf_addc(&b, ' ');
             i++;
         } else {
-            sb_add(&b, (const char *)s + i, n);
+            ck_strbuf_add(&b, (const char *)s + i, n);
             i += n;
         }
     }
     if (nbad)
         *nbad = bad;
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         return NULL;
     }
-    return sb_take(&b);
+    return ck_strbuf_take(&b);
 }
 
 /* Largest n' <= n such that s[n'] starts a character (s is valid UTF-8). */
@@ -207,7 +165,7 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == 
 
 /* Copy of s[0..n) with every whitespace run turned into one space, trimmed. */
 static char *collapse_ws(const char *s, size_t n) {
-    sbuf_t b = {0};
+    ck_strbuf_t b = {0};
     int pending = 0;
     for (size_t i = 0; i < n; i++) {
         if (is_space(s[i])) {
@@ -215,21 +173,21 @@ static char *collapse_ws(const char *s, size_t n) {
             continue;
         }
         if (pending)
-            sb_addc(&b, ' ');
+            ck_strbuf_addc(&b, ' ');
         pending = 0;
-        sb_addc(&b, s[i]);
+        ck_strbuf_addc(&b, s[i]);
     }
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         return NULL;
     }
-    return sb_take(&b);
+    return ck_strbuf_take(&b);
 }
 
 /* Copy of s[0..n) with trailing whitespace of each line and blank lines at
  * both ends removed (line structure kept: code, lists). */
 static char *trim_lines(const char *s, size_t n) {
-    sbuf_t b = {0};
+    ck_strbuf_t b = {0};
     size_t i = 0;
     while (i < n) {
         size_t e = i;
@@ -239,18 +197,18 @@ static char *trim_lines(const char *s, size_t n) {
         while (t > i && is_space(s[t - 1]))
             t--;
         if (t > i || b.len > 0) {
-            sb_add(&b, s + i, t - i);
-            sb_addc(&b, '\n');
+            ck_strbuf_add(&b, s + i, t - i);
+            ck_strbuf_addc(&b, '\n');
         }
         i = e + 1;
     }
     while (b.len > 0 && is_space(b.p[b.len - 1]))
         b.p[--b.len] = '\0';
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         return NULL;
     }
-    return sb_take(&b);
+    return ck_strbuf_take(&b);
 }
 
 /* --------------------------------------------------------- text + markdown */
@@ -321,7 +279,7 @@ static int md_fence(const char *l, size_t n) {
 }
 
 typedef struct md_state {
-    sbuf_t para;
+    ck_strbuf_t para;
     int para_lines;
     int in_fence;
 } md_state_t;
@@ -342,8 +300,8 @@ static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl) {
         md_flush(st, bl);
         st->in_fence = !st->in_fence;
     } else if (st->in_fence) {
-        sb_add(&st->para, l, n);
-        sb_addc(&st->para, '\n');
+        ck_strbuf_add(&st->para, l, n);
+        ck_strbuf_addc(&st->para, '\n');
     } else if ((lvl = md_atx(l, n, &t, &tl)) > 0) {
         md_flush(st, bl);
         blocks_push(bl, BLK_HEADING, lvl, collapse_ws(t, tl));
@@ -355,8 +313,8 @@ static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl) {
     } else if (strspn(l, " \t\r") >= n) {
         md_flush(st, bl);
     } else {
-        sb_add(&st->para, l, n);
-        sb_addc(&st->para, '\n');
+        ck_strbuf_add(&st->para, l, n);
+        ck_strbuf_addc(&st->para, '\n');
         st->para_lines++;
     }
 }
@@ -372,7 +330,7 @@ static void parse_markdown(const char *s, blocks_t *bl) {
         i = e + 1;
     }
     md_flush(&st, bl);
-    if (st.para.oom)
+    if (st.para.failed)
         bl->oom = 1;
     free(st.para.p);
 }
@@ -483,7 +441,7 @@ static const struct {
 
 /* Decodes the entity at s[i] == '&' into b; returns the index after it, or
  * i + 1 (and a literal '&') when it is not a known entity. */
-static size_t html_entity(const char *s, size_t i, size_t n, sbuf_t *b) {
+static size_t html_entity(const char *s, size_t i, size_t n, ck_strbuf_t *b) {
     size_t j = i + 1, e;
     if (j < n && s[j] == '#') {
         int hex = j + 1 < n && (s[j + 1] == 'x' || s[j + 1] == 'X');
@@ -493,7 +451,7 @@ static size_t html_entity(const char *s, size_t i, size_t n, sbuf_t *b) {
             cp = cp * (hex ? 16 : 10) + (unsigned long)(isdigit((unsigned char)s[e]) ? s[e] - '0'
                                                                                      : (tolower((unsigned char)s[e]) - 'a' + 10));
         if (e > d && e < n && s[e] == ';') {
-            sb_add_utf8(b, cp > 0x10FFFF ? 0xFFFD : (uint32_t)cp);
+            add_code_point(b, cp > 0x10FFFF ? 0xFFFD : (uint32_t)cp);
             return e + 1;
         }
     } else {
@@ -501,18 +459,18 @@ static size_t html_entity(const char *s, size_t i, size_t n, sbuf_t *b) {
             ;
         for (int k = 0; e < n && s[e] == ';' && ENTITIES[k].name; k++) {
             if (strlen(ENTITIES[k].name) == e - j && strncmp(ENTITIES[k].name, s + j, e - j) == 0) {
-                sb_add_utf8(b, ENTITIES[k].cp);
+                add_code_point(b, ENTITIES[k].cp);
                 return e + 1;
             }
         }
     }
-    sb_addc(b, '&');
+    ck_strbuf_addc(b, '&');
     return i + 1;
 }
 
 typedef struct html_state {
-    sbuf_t text;    /* the paragraph or heading being collected */
-    sbuf_t title;   /* <title> */
+    ck_strbuf_t text;    /* the paragraph or heading being collected */
+    ck_strbuf_t title;   /* <title> */
     int in_title;   /* inside <title> */
     int heading;    /* inside <hN>: N */
     int pre;        /* inside <pre>: depth */
@@ -566,9 +524,9 @@ static void html_apply(html_state_t *st, const html_tag_t *t, blocks_t *bl) {
         html_flush(st, bl);
         st->pre += t->closing ? (st->pre > 0 ? -1 : 0) : 1;
     } else if (strcmp(nm, "br") == 0) {
-        sb_addc(&st->text, '\n');
+        ck_strbuf_addc(&st->text, '\n');
     } else if (strcmp(nm, "td") == 0 || strcmp(nm, "th") == 0) {
-        sb_addc(&st->text, ' ');
+        ck_strbuf_addc(&st->text, ' ');
     } else if (!st->heading && in_list(nm, BLOCK_TAGS)) {
         st->in_title = 0;
         html_flush(st, bl);
@@ -597,15 +555,15 @@ static char *parse_html(const char *s, blocks_t *bl) {
         } else if (st.skip_depth) {
             i++;
         } else {
-            sbuf_t *out = st.in_title ? &st.title : &st.text;
+            ck_strbuf_t *out = st.in_title ? &st.title : &st.text;
             if (s[i] == '&')
                 i = html_entity(s, i, n, out);
             else
-                sb_addc(out, s[i++]);
+                ck_strbuf_addc(out, s[i++]);
         }
     }
     html_flush(&st, bl);
-    if (st.text.oom || st.title.oom)
+    if (st.text.failed || st.title.failed)
         bl->oom = 1;
     free(st.text.p);
     char *title = collapse_ws(st.title.p ? st.title.p : "", st.title.len);
@@ -624,7 +582,7 @@ typedef struct chunks {
 typedef struct asm_state {
     const char *doc_title;
     char *path[CK_MAX_LEVEL + 1]; /* heading stack by level (1..6) */
-    sbuf_t cur;                   /* the chunk being built */
+    ck_strbuf_t cur;                   /* the chunk being built */
     char *cur_title;              /* its heading path (owned) */
     size_t fresh;                 /* bytes of cur that are not carried-over overlap */
     size_t last_unit;             /* offset in cur where the last unit starts */
@@ -633,15 +591,15 @@ typedef struct asm_state {
 
 /* "Doc > H2 > H3" from the stack, skipping headings equal to the doc title. */
 static char *asm_path(const asm_state_t *a) {
-    sbuf_t b = {0};
-    sb_adds(&b, a->doc_title);
+    ck_strbuf_t b = {0};
+    ck_strbuf_adds(&b, a->doc_title);
     for (int l = 1; l <= CK_MAX_LEVEL; l++) {
         if (!a->path[l] || strcmp(a->path[l], a->doc_title) == 0)
             continue;
-        sb_adds(&b, " > ");
-        sb_adds(&b, a->path[l]);
+        ck_strbuf_adds(&b, " > ");
+        ck_strbuf_adds(&b, a->path[l]);
     }
-    if (b.oom) {
+    if (b.failed) {
         free(b.p);
         return NULL;
     }
@@ -649,7 +607,7 @@ static char *asm_path(const asm_state_t *a) {
         b.len = utf8_floor(b.p, CK_TITLE_MAX);
         b.p[b.len] = '\0';
     }
-    return sb_take(&b);
+    return ck_strbuf_take(&b);
 }
 
 /* Start of the overlap carried from a chunk of `len` bytes whose last unit
@@ -716,9 +674,9 @@ static void asm_unit(asm_state_t *a, const char *u, size_t n, const char *sep) {
         a->cur_title = asm_path(a);
     }
     if (a->cur.len)
-        sb_add(&a->cur, sep, sl);
+        ck_strbuf_add(&a->cur, sep, sl);
     a->last_unit = a->cur.len;
-    sb_add(&a->cur, u, n);
+    ck_strbuf_add(&a->cur, u, n);
     a->fresh += n;
     if (a->cur.len >= CK_CHUNK_TARGET)
         asm_flush(a, 1);
@@ -787,7 +745,7 @@ static void asm_run(asm_state_t *a, const blocks_t *bl) {
             asm_para(a, b->text, b->kind == BLK_PRE);
     }
     asm_flush(a, 0);
-    if (a->cur.oom)
+    if (a->cur.failed)
         a->out.oom = 1;
     free(a->cur.p);
     free(a->cur_title);

@@ -18,48 +18,20 @@
 #include <cmark.h>
 
 #include "base/log.h"
+#include "base/strbuf.h"
 
 #define CK_DOCS_MAX_FILE (1024 * 1024)
 #define CK_DOCS_MAX_PAGES 64
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
-
-static void buf_escaped(buf_t *b, const char *s)
+static void add_html_escaped(ck_strbuf_t *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         switch (*s) {
-        case '<': buf_str(b, "&lt;"); break;
-        case '>': buf_str(b, "&gt;"); break;
-        case '&': buf_str(b, "&amp;"); break;
-        case '"': buf_str(b, "&quot;"); break;
-        default: buf_add(b, s, 1);
+        case '<': ck_strbuf_adds(b, "&lt;"); break;
+        case '>': ck_strbuf_adds(b, "&gt;"); break;
+        case '&': ck_strbuf_adds(b, "&amp;"); break;
+        case '"': ck_strbuf_adds(b, "&quot;"); break;
+        default: ck_strbuf_add(b, s, 1);
         }
     }
 }
@@ -166,20 +138,20 @@ static size_t load_sources(const char *dir, ck_http_doc_t *pages)
 /* Replaces pages[i].html (the Markdown) with the rendered page. */
 static int render_page(ck_http_doc_t *pages, size_t count, size_t i)
 {
-    buf_t b = {0};
-    buf_str(&b, page_head);
-    buf_escaped(&b, pages[i].title);
-    buf_str(&b, page_style);
+    ck_strbuf_t b = {0};
+    ck_strbuf_adds(&b, page_head);
+    add_html_escaped(&b, pages[i].title);
+    ck_strbuf_adds(&b, page_style);
     for (size_t k = 0; k < count; k++) {
-        buf_str(&b, k == i ? "<a class=\"here\" href=\"" : "<a href=\"");
-        buf_str(&b, strcmp(pages[k].name, "index") == 0 ? "/" : "/docs/");
+        ck_strbuf_adds(&b, k == i ? "<a class=\"here\" href=\"" : "<a href=\"");
+        ck_strbuf_adds(&b, strcmp(pages[k].name, "index") == 0 ? "/" : "/docs/");
         if (strcmp(pages[k].name, "index") != 0)
-            buf_str(&b, pages[k].name);
-        buf_str(&b, "\">");
-        buf_escaped(&b, strcmp(pages[k].name, "index") == 0 ? "chatkitd" : pages[k].title);
-        buf_str(&b, "</a>");
+            ck_strbuf_adds(&b, pages[k].name);
+        ck_strbuf_adds(&b, "\">");
+        add_html_escaped(&b, strcmp(pages[k].name, "index") == 0 ? "chatkitd" : pages[k].title);
+        ck_strbuf_adds(&b, "</a>");
     }
-    buf_str(&b, "</nav><main>\n");
+    ck_strbuf_adds(&b, "</nav><main>\n");
     size_t md_len = 0;
     char *md = ck_http_docs_tables_to_html(pages[i].html, pages[i].html_len, &md_len);
     char *body = md != NULL ? cmark_markdown_to_html(md, md_len, CMARK_OPT_UNSAFE) : NULL;
@@ -188,9 +160,9 @@ static int render_page(ck_http_doc_t *pages, size_t count, size_t i)
         free(b.p);
         return -1;
     }
-    buf_str(&b, body);
+    ck_strbuf_adds(&b, body);
     free(body);
-    buf_str(&b, "</main></body></html>\n");
+    ck_strbuf_adds(&b, "</main></body></html>\n");
     if (b.failed) {
         free(b.p);
         return -1;

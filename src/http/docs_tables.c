@@ -17,36 +17,9 @@
 
 #include <cmark.h>
 
+#include "base/strbuf.h"
+
 #define CK_TABLE_MAX_COLS 16
-
-typedef struct out {
-    char *p;
-    size_t len, cap;
-    int failed;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t n)
-{
-    if (o->failed)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *p = realloc(o->p, cap);
-        if (p == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void puts_(out_t *o, const char *s) { put(o, s, strlen(s)); }
 
 typedef struct line {
     const char *p;
@@ -93,7 +66,7 @@ static int is_delimiter_row(line_t l)
 }
 
 /* Cell text with "\|" unescaped, rendered as inline HTML. */
-static void put_cell(out_t *o, line_t cell, const char *tag)
+static void put_cell(ck_strbuf_t *o, line_t cell, const char *tag)
 {
     char *text = malloc(cell.len + 1);
     size_t n = 0;
@@ -107,30 +80,30 @@ static void put_cell(out_t *o, line_t cell, const char *tag)
     text[n] = '\0';
     char *html = cmark_markdown_to_html(text, n, CMARK_OPT_DEFAULT);
     free(text);
-    puts_(o, "<");
-    puts_(o, tag);
-    puts_(o, ">");
+    ck_strbuf_adds(o, "<");
+    ck_strbuf_adds(o, tag);
+    ck_strbuf_adds(o, ">");
     if (html != NULL) {
         size_t len = strlen(html);
         const char *h = html;
         if (len >= 8 && strncmp(h, "<p>", 3) == 0 && strncmp(h + len - 5, "</p>\n", 5) == 0)
             h += 3, len -= 8;
-        put(o, h, len);
+        ck_strbuf_add(o, h, len);
         free(html);
     }
-    puts_(o, "</");
-    puts_(o, tag);
-    puts_(o, ">");
+    ck_strbuf_adds(o, "</");
+    ck_strbuf_adds(o, tag);
+    ck_strbuf_adds(o, ">");
 }
 
-static void put_row(out_t *o, line_t row, const char *tag)
+static void put_row(ck_strbuf_t *o, line_t row, const char *tag)
 {
     line_t cells[CK_TABLE_MAX_COLS];
     int n = split_row(row, cells);
-    puts_(o, "<tr>");
+    ck_strbuf_adds(o, "<tr>");
     for (int i = 0; i < n; i++)
         put_cell(o, cells[i], tag);
-    puts_(o, "</tr>\n");
+    ck_strbuf_adds(o, "</tr>\n");
 }
 
 static line_t line_at(const char *p, const char *end)
@@ -140,11 +113,11 @@ static line_t line_at(const char *p, const char *end)
 }
 
 /* Emits the table starting with header line `head`; returns the position after it. */
-static const char *put_table(out_t *o, line_t head, const char *p, const char *end)
+static const char *put_table(ck_strbuf_t *o, line_t head, const char *p, const char *end)
 {
-    puts_(o, "<table>\n<thead>\n");
+    ck_strbuf_adds(o, "<table>\n<thead>\n");
     put_row(o, head, "th");
-    puts_(o, "</thead>\n<tbody>\n");
+    ck_strbuf_adds(o, "</thead>\n<tbody>\n");
     while (p < end) {
         line_t l = line_at(p, end);
         if (l.len == 0 || l.p[0] != '|')
@@ -152,13 +125,13 @@ static const char *put_table(out_t *o, line_t head, const char *p, const char *e
         put_row(o, l, "td");
         p += l.len + (p + l.len < end);
     }
-    puts_(o, "</tbody>\n</table>\n\n");
+    ck_strbuf_adds(o, "</tbody>\n</table>\n\n");
     return p;
 }
 
 char *ck_http_docs_tables_to_html(const char *md, size_t len, size_t *out_len)
 {
-    out_t o = {0};
+    ck_strbuf_t o = {0};
     const char *p = md, *end = md + len;
     int in_fence = 0;
     while (p < end) {
@@ -171,8 +144,8 @@ char *ck_http_docs_tables_to_html(const char *md, size_t len, size_t *out_len)
             p = put_table(&o, l, next + delim.len + (next + delim.len < end), end);
             continue;
         }
-        put(&o, l.p, l.len);
-        put(&o, "\n", 1);
+        ck_strbuf_add(&o, l.p, l.len);
+        ck_strbuf_add(&o, "\n", 1);
         p = next;
     }
     if (o.failed || o.p == NULL) {
