@@ -1,9 +1,15 @@
-"""test_conformance.py - deviations from the protocol reference found by the
-conformance review, each pinned by a test that failed before its fix.
+"""test_conformance.py - the conformance review against the protocol
+reference (/work/shared/spec/chatkit-protocol.md): deviations found, each
+pinned by a test that failed before its fix, and required behaviours that had
+no acceptance test yet (cancellation, §5.7)."""
 
-Spec references are to /work/shared/spec/chatkit-protocol.md."""
+import json
+import time
 
-from lib import check
+from lib import check, user_input, wait_until
+from test_agent_model import Fake, model_server
+
+CANCEL_NOTE = "The user cancelled the stream. Stop responding to the prior request."
 
 
 def _strict_user_input(text):
@@ -32,3 +38,57 @@ def test_user_message_drops_unknown_keys(env, http):
     tid = ev[0]["thread"]["id"]
     stored = c.call("items.list", {"thread_id": tid, "order": "asc"})["data"][0]
     check(stored == user, "stored user message differs from the echoed one: %r" % stored)
+
+
+def _stored(env, user, tid):
+    """Every stored item of the thread (hidden ones too), oldest first, as
+    (type, data) pairs read with psql."""
+    out = env.pg.psql("SELECT type || ' ' || data::text FROM chatkit.items WHERE user_id = '%s' AND thread_id = '%s' "
+                      "ORDER BY created_at, id;" % (user, tid))
+    return [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in out.splitlines() if line]
+
+
+def _cancelled_turn(env, http, chunks, max_events):
+    """threads.create against a slow fake model, the client leaving after
+    `max_events` events.  Returns (client, thread id, events seen, stored
+    items once the cancellation note is there)."""
+    fake = Fake(env)
+    fake.script([{"chunks": chunks, "delay_ms": 250}], nonstream=[{"text": "Title"}])
+    srv = model_server(env, fake)
+    c = env.client(http, base=srv.url)
+    resp = c.stream("threads.create", {"input": user_input("tell me")}, max_events=max_events)
+    check(resp.aborted, "the client should have left mid-stream: %r" % [e["type"] for e in resp.events])
+    tid = resp.events[0]["thread"]["id"]
+    wait_until(lambda: any(t == "sdk_hidden_context" for t, _ in _stored(env, c.user, tid)), 10,
+               "the cancellation note")
+    time.sleep(len(chunks) * 0.25 + 0.5)  # the model would have finished by now: nothing more may be written
+    return c, tid, resp.events, _stored(env, c.user, tid)
+
+
+def test_cancel_persists_partial_text_and_note(env, http):
+    """§5.7: on disconnect the pending assistant message is saved with the
+    text accumulated so far, then exactly one sdk_hidden_context note with
+    the exact text; hidden from items.list and get_by_id; nothing twice."""
+    chunks = ["partial ", "answer ", "a ", "b ", "c ", "d ", "e ", "f"]
+    c, tid, seen, stored = _cancelled_turn(env, http, chunks, 6)
+    check([t for t, _ in stored] == ["user_message", "assistant_message", "sdk_hidden_context"],
+          "stored after a cancel: %r" % stored)
+    text = stored[1][1]["content"][0]["text"]
+    deltas = "".join(e["update"]["delta"] for e in seen if e["type"] == "thread.item.updated"
+                     and e["update"]["type"] == "assistant_message.content_part.text_delta")
+    check(deltas and text.startswith(deltas) and "".join(chunks).startswith(text) and text != "".join(chunks),
+          "partial text %r (client saw %r)" % (text, deltas))
+    note = stored[2][1]
+    check(note["content"] == CANCEL_NOTE and note["id"].startswith("shcx_") and note["thread_id"] == tid,
+          "cancellation note: %r" % note)
+    visible = c.call("items.list", {"thread_id": tid, "order": "asc"})["data"]
+    check([i["type"] for i in visible] == ["user_message", "assistant_message"], "items.list: %r" % visible)
+    check(c.call("threads.get_by_id", {"thread_id": tid})["items"]["data"] == visible, "get_by_id shows hidden items")
+
+
+def test_cancel_blank_text_only_note(env, http):
+    """§5.7: a pending assistant message with only whitespace is dropped;
+    the note is still written."""
+    c, tid, _, stored = _cancelled_turn(env, http, [" ", "\n", " ", "\t", " ", " ", " ", " "], 6)
+    check([t for t, _ in stored] == ["user_message", "sdk_hidden_context"], "stored after a blank cancel: %r" % stored)
+    check(stored[1][1]["content"] == CANCEL_NOTE, "note: %r" % stored[1][1])
