@@ -257,6 +257,18 @@ void ck_agent_fail(ck_agent_run_t *run, const char *why)
     ck_agent_finish(run);
 }
 
+json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, const char *op)
+{
+    run->store_call = NULL;
+    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
+    if (doc == NULL) {
+        char why[128];
+        snprintf(why, sizeof why, "%s returned bad JSON", op);
+        ck_agent_fail(run, reply->ok ? why : reply->message);
+    }
+    return doc;
+}
+
 /* --- the streamed assistant message --------------------------------------- */
 
 int ck_agent_message_open(ck_agent_run_t *run)
@@ -399,12 +411,9 @@ void ck_agent_title_from_words(ck_agent_run_t *run)
 static void on_attachments(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
-    run->store_call = NULL;
-    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
-    if (doc == NULL) {
-        ck_agent_fail(run, reply->ok ? "attachments.load returned bad JSON" : reply->message);
+    json_t *doc = ck_agent_reply_doc(run, reply, "attachments.load");
+    if (doc == NULL)
         return;
-    }
     run->attachments = json_incref(json_object_get(doc, "attachments"));
     json_decref(doc);
     ck_agent_turn_start(run);
@@ -437,12 +446,9 @@ static void load_attachments(ck_agent_run_t *run)
 static void on_history(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
-    run->store_call = NULL;
-    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
-    if (doc == NULL) {
-        ck_agent_fail(run, reply->ok ? "history returned bad JSON" : reply->message);
+    json_t *doc = ck_agent_reply_doc(run, reply, "history");
+    if (doc == NULL)
         return;
-    }
     json_decref(run->history);
     run->history = json_incref(json_object_get(doc, "items"));
     json_decref(doc);

@@ -102,6 +102,11 @@ void ck_agent_finish(ck_agent_run_t *run);
 /* Logs `why`, emits {"type":"error","code":"stream.error","allow_retry":true}
  * and finishes.  Must be a tail call. */
 void ck_agent_fail(ck_agent_run_t *run, const char *why);
+/* Takes the reply to run->store_call (clearing it) and returns its JSON
+ * document (caller decrefs).  When the op failed or returned bad JSON it
+ * fails the run instead (ck_agent_fail, "<op> returned bad JSON" or the
+ * store's message) and returns NULL: the caller must then return at once. */
+json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, const char *op);
 /* Starts the streamed assistant message (added + content_part.added). */
 int ck_agent_message_open(ck_agent_run_t *run);
 /* Appends `delta` to the open message (opening it first) and emits it. */

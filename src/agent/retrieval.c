@@ -73,12 +73,9 @@ static int say_passage(ck_agent_run_t *run, const json_t *r, size_t i)
 static void on_results(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
-    run->store_call = NULL;
-    json_t *doc = reply->ok ? json_loads(reply->json, 0, NULL) : NULL;
-    if (doc == NULL) {
-        ck_agent_fail(run, reply->ok ? "search returned bad JSON" : reply->message);
+    json_t *doc = ck_agent_reply_doc(run, reply, "search");
+    if (doc == NULL)
         return;
-    }
     const json_t *results = json_object_get(doc, "results");
     int rc;
     if (json_array_size(results) == 0)
