@@ -7,13 +7,15 @@
  *
  * Guards applied to every body before any type-specific check: valid UTF-8
  * (jansson refuses anything else), no NUL characters in strings (parsed with
- * JSON_ALLOW_NUL so the offending field can be named), bounded nesting depth
+ * JSON_ALLOW_NUL so the offending field can be named), no real number of
+ * magnitude 2^63 or more (the store could not read it back), bounded nesting depth
  * (checked on the raw bytes before parsing, which also bounds every
  * recursion below) and a bounded request `metadata`.
  */
 #include "protocol.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -481,32 +483,44 @@ static void path_push(char *path, size_t cap, const char *key, size_t index)
     ck_proto_utf8_trim(path);
 }
 
-/* Finds a string holding a NUL character; fills `path` with its location. */
-static int find_nul(const json_t *v, char *path, size_t cap)
+/* Reals the store cannot give back: PostgreSQL prints a jsonb number
+ * without exponent, so 1e20 comes back as an integer literal beyond int64,
+ * which jansson refuses.  Integers that large are refused by jansson here. */
+#define REAL_STORABLE_LIMIT 9223372036854775808.0 /* 2^63 */
+
+/* What find_bad_value() found. */
+typedef enum { BAD_NONE, BAD_NUL, BAD_REAL } bad_value_t;
+
+/* Finds a string holding a NUL character or a real of magnitude >= 2^63;
+ * fills `path` with its location. */
+static bad_value_t find_bad_value(const json_t *v, char *path, size_t cap)
 {
     size_t used = strlen(path), i;
     const char *key;
     json_t *child;
+    bad_value_t found = BAD_NONE;
     if (json_is_string(v))
-        return strlen(json_string_value(v)) != json_string_length(v);
+        return strlen(json_string_value(v)) != json_string_length(v) ? BAD_NUL : BAD_NONE;
+    if (json_is_real(v))
+        return fabs(json_real_value(v)) >= REAL_STORABLE_LIMIT ? BAD_REAL : BAD_NONE;
     if (json_is_object(v)) {
         json_object_foreach((json_t *)v, key, child)
         {
             path_push(path, cap, key, 0);
-            if (find_nul(child, path, cap))
-                return 1;
+            if ((found = find_bad_value(child, path, cap)) != BAD_NONE)
+                return found;
             path[used] = '\0';
         }
     } else if (json_is_array(v)) {
         json_array_foreach(v, i, child)
         {
             path_push(path, cap, NULL, i);
-            if (find_nul(child, path, cap))
-                return 1;
+            if ((found = find_bad_value(child, path, cap)) != BAD_NONE)
+                return found;
             path[used] = '\0';
         }
     }
-    return 0;
+    return BAD_NONE;
 }
 
 static json_t *load_body(const char *body, size_t len, const ck_proto_limits_t *limits, ck_proto_error_t *err)
@@ -555,8 +569,11 @@ static int check_envelope(json_t *root, const ck_proto_limits_t *limits, ck_req_
     char path[PATH_MAX_LEN] = "";
     if (!json_is_object(root))
         return ck_proto_error_set(err, 400, "invalid_request", "request body must be a JSON object");
-    if (find_nul(root, path, sizeof(path)))
+    bad_value_t bad = find_bad_value(root, path, sizeof(path));
+    if (bad == BAD_NUL)
         return ck_proto_error_set(err, 400, "invalid_params", "%s must not contain NUL characters", path);
+    if (bad == BAD_REAL)
+        return ck_proto_error_set(err, 400, "invalid_params", "%s is a number too large to store (limit 2^63)", path);
     json_t *tname = json_object_get(root, "type");
     if (!json_is_string(tname))
         return ck_proto_error_set(err, 400, "invalid_request", "type is required and must be a string");

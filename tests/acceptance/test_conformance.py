@@ -6,7 +6,7 @@ no acceptance test yet (cancellation, §5.7)."""
 import json
 import time
 
-from lib import check, user_input, wait_until
+from lib import check, ts_past, user_input, wait_until
 from test_agent_model import Fake, model_server
 
 CANCEL_NOTE = "The user cancelled the stream. Stop responding to the prior request."
@@ -92,3 +92,28 @@ def test_cancel_blank_text_only_note(env, http):
     c, tid, _, stored = _cancelled_turn(env, http, [" ", "\n", " ", "\t", " ", " ", " ", " "], 6)
     check([t for t, _ in stored] == ["user_message", "sdk_hidden_context"], "stored after a blank cancel: %r" % stored)
     check(stored[1][1]["content"] == CANCEL_NOTE, "note: %r" % stored[1][1])
+
+
+def test_huge_real_numbers_are_refused_before_anything_is_stored(env, http):
+    """Errors (issue: 4xx, never a half-done 500): a real number of 2^63 or
+    more in free-form JSON (tag data, tool output) used to be stored, then
+    the store's reply (PostgreSQL prints 1e20 as the integer
+    100000000000000000000) could not be read back: HTTP 500 after the
+    thread and message were committed, and a tool call marked completed
+    without its continuation.  Now it is a 400 and nothing is written."""
+    c = env.client(http)
+    tag = {"type": "input_tag", "id": "t", "text": "x", "data": {"n": 1e20}}
+    bad = {"content": [tag], "attachments": [], "inference_options": {}}
+    c.stream("threads.create", {"input": bad}, expect=400)
+    check(c.call("threads.list", {})["data"] == [], "a refused threads.create left a thread behind")
+    tid = env.insert_thread(c.user, created_at=ts_past(0))
+    call = {"id": "tc_big", "thread_id": "", "created_at": ts_past(1), "type": "client_tool_call",
+            "status": "pending", "call_id": "call_1", "name": "get_sel", "arguments": {}}
+    env.insert_items(c.user, tid, [call])
+    c.stream("threads.add_client_tool_output", {"thread_id": tid, "result": {"x": -1.5e300}}, expect=400)
+    stored = c.call("items.list", {"thread_id": tid})["data"]
+    check(stored[0]["status"] == "pending", "a refused tool output changed the call: %r" % stored)
+    # numbers the store can read back are kept
+    ok = {"content": [dict(tag, data={"n": 1e18, "m": 0.5, "k": -7})], "attachments": [], "inference_options": {}}
+    ev = c.stream("threads.create", {"input": ok}).events
+    check(ev[1]["item"]["content"][0]["data"] == {"n": 1e18, "m": 0.5, "k": -7}, "tag data %r" % ev[1]["item"])

@@ -393,6 +393,20 @@ START_TEST(test_nul_characters)
 }
 END_TEST
 
+/* Reals of magnitude 2^63 or more: the store prints them as integers it
+ * cannot read back, so they are refused wherever they are. */
+START_TEST(test_unstorable_reals)
+{
+    fails("{\"type\":\"threads.add_client_tool_output\",\"params\":{\"thread_id\":\"t\",\"result\":{\"x\":[1,1e20]}}}",
+          400, "invalid_params", "params.result.x[1] is a number too large to store");
+    fails("{\"type\":\"threads.list\",\"params\":{},\"metadata\":{\"n\":-9.3e18}}", 400, "invalid_params",
+          "metadata.n is a number too large");
+    ck_request_t req = parse_ok("{\"type\":\"threads.add_client_tool_output\",\"params\":{\"thread_id\":\"t\","
+                                "\"result\":[9.2e18,-9.2e18,0.5,1e-300,9223372036854775807]}}");
+    ck_request_free(&req);
+}
+END_TEST
+
 static char *nested(int depth)
 {
     char *s = malloc((size_t)depth * 2 + 64);
@@ -543,6 +557,7 @@ static Suite *suite(void)
     TCase *guards = tcase_create("guards");
     tcase_add_test(guards, test_invalid_utf8);
     tcase_add_test(guards, test_nul_characters);
+    tcase_add_test(guards, test_unstorable_reals);
     tcase_add_test(guards, test_depth);
     tcase_add_test(guards, test_text_length_counts_characters);
     tcase_add_test(guards, test_text_length_custom_limit);
