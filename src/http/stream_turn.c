@@ -249,7 +249,10 @@ static void on_deadline(ck_timer_t *timer, void *user)
     if (t->agent_state == AGENT_RUNNING) {
         ck_info("stream_turn: maximum stream duration reached for user %s", t->user_id);
         agent_stop(t);
-        ck_proto_pipeline_fail(t->pipe, "custom", "The response took too long and was stopped.", 1);
+        /* Behind the steps already queued (a done item waiting for its
+         * store write keeps its persist and forward), then end normally. */
+        ck_proto_pipeline_feed(t->pipe, ck_proto_ev_error("custom", "The response took too long and was stopped.", 1));
+        ck_proto_pipeline_finish(t->pipe);
     }
     advance(t);
 }

@@ -149,3 +149,21 @@ def test_agent_upstream_errors(env):
         stored = c.call("items.list", {"thread_id": tid, "order": "asc"})["data"]
         check([i["type"] for i in stored] == ["user_message"], "%r: stored %r" % (spec, stored))
         check(time.monotonic() - started < 4, "%r took %.1f s" % (spec, time.monotonic() - started))
+
+
+def test_agent_max_stream_duration(env):
+    """CHATKITD_MAX_STREAM_SECONDS ends a turn that is still streaming with a
+    retryable custom error; the user's message stays saved, the unfinished
+    assistant message is not stored, and the stream closes promptly."""
+    fake = Fake(env)
+    srv = model_server(env, fake, CHATKITD_MAX_STREAM_SECONDS=1, CHATKITD_UPSTREAM_STALL_TIMEOUT_MS=10000)
+    c = env.client("1.1", base=srv.url)
+    fake.script([{"chunks": ["slow "] * 40, "delay_ms": 200}])
+    started = time.monotonic()
+    ev = c.stream("threads.create", {"input": user_input("tell me a long story")}).events
+    elapsed = time.monotonic() - started
+    check(ev[-1] == {"type": "error", "code": "custom", "message": "The response took too long and was stopped.",
+                     "allow_retry": True}, "last event %r" % (ev[-1],))
+    check(0.9 < elapsed < 4, "stream took %.1f s with a 1 s maximum" % elapsed)
+    stored = c.call("items.list", {"thread_id": ev[0]["thread"]["id"], "order": "asc"})["data"]
+    check([i["type"] for i in stored] == ["user_message"], "stored %r" % (stored,))
