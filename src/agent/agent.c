@@ -257,6 +257,19 @@ void ck_agent_fail(ck_agent_run_t *run, const char *why)
     ck_agent_finish(run);
 }
 
+void ck_agent_store_start(ck_agent_run_t *run, const char *op, json_t *params, ck_store_cb cb, const char *what)
+{
+    char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    json_decref(params);
+    run->store_call = text ? ck_store_op(run->agent->store, op, run->user_id, text, strlen(text), cb, run) : NULL;
+    free(text);
+    if (run->store_call == NULL) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot start %s", what);
+        ck_agent_fail(run, why);
+    }
+}
+
 json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, const char *op)
 {
     run->store_call = NULL;
@@ -433,14 +446,7 @@ static void load_attachments(ck_agent_run_t *run)
             json_array_append(ids, id);
     }
     json_t *params = json_pack("{s:o}", "attachment_ids", ids);
-    char *text = json_dumps(params, JSON_COMPACT);
-    json_decref(params);
-    run->store_call = text ? ck_store_op(run->agent->store, "attachments.load", run->user_id, text, strlen(text),
-                                         on_attachments, run)
-                           : NULL;
-    free(text);
-    if (run->store_call == NULL)
-        ck_agent_fail(run, "cannot start attachments.load");
+    ck_agent_store_start(run, "attachments.load", params, on_attachments, "attachments.load");
 }
 
 static void on_history(const ck_store_reply_t *reply, void *user)
@@ -461,13 +467,7 @@ static void load_history(ck_agent_run_t *run)
     const char *before = json_string_value(json_object_get(run->user_message, "id"));
     if (before)
         json_object_set_new(params, "before_item_id", json_string(before));
-    char *text = json_dumps(params, JSON_COMPACT);
-    json_decref(params);
-    run->store_call = text ? ck_store_op(run->agent->store, "history", run->user_id, text, strlen(text), on_history, run)
-                           : NULL;
-    free(text);
-    if (run->store_call == NULL)
-        ck_agent_fail(run, "cannot start the history query");
+    ck_agent_store_start(run, "history", params, on_history, "the history query");
 }
 
 /* Copies what the run needs from `turn` (borrowed only during respond). */

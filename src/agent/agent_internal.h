@@ -102,6 +102,11 @@ void ck_agent_finish(ck_agent_run_t *run);
 /* Logs `why`, emits {"type":"error","code":"stream.error","allow_retry":true}
  * and finishes.  Must be a tail call. */
 void ck_agent_fail(ck_agent_run_t *run, const char *why);
+/* Starts store op `op` for `run` with `params` (stolen; NULL counts as a
+ * failure) into run->store_call, the reply going to `cb` with `run`.  When
+ * it cannot start, fails the run ("cannot start <what>").  Must be a tail
+ * call. */
+void ck_agent_store_start(ck_agent_run_t *run, const char *op, json_t *params, ck_store_cb cb, const char *what);
 /* Takes the reply to run->store_call (clearing it) and returns its JSON
  * document (caller decrefs).  When the op failed or returned bad JSON it
  * fails the run instead (ck_agent_fail, "<op> returned bad JSON" or the

@@ -107,11 +107,5 @@ void ck_agent_retrieval_start(ck_agent_run_t *run)
     }
     json_t *params = json_pack("{s:s,s:i}", "query", query, "limit", CK_AGENT_RETRIEVAL_LIMIT);
     free(query);
-    char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
-    json_decref(params);
-    run->store_call = text ? ck_store_op(run->agent->store, "search", run->user_id, text, strlen(text), on_results, run)
-                           : NULL;
-    free(text);
-    if (run->store_call == NULL)
-        ck_agent_fail(run, "cannot start the corpus search");
+    ck_agent_store_start(run, "search", params, on_results, "the corpus search");
 }
