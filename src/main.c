@@ -48,17 +48,36 @@ static void usage(FILE *out)
           "  agent (see docs/agent.md)\n"
           "    OPENAI_BASE_URL             OpenAI-compatible Chat Completions endpoint [https://api.openai.com/v1]\n"
           "    OPENAI_API_KEY              its API key; with OPENAI_BASE_URL also unset: retrieval-only answers\n"
-          "    CHATKITD_MODEL              model name\n"
+          "    CHATKITD_MODEL              model name [gpt-4o-mini]\n"
           "    CHATKITD_SYSTEM_PROMPT_FILE file holding the system prompt [built-in prompt]\n"
+          "    CHATKITD_ALLOW_MODEL_OVERRIDE 1 = use inference_options.model from the request [off]\n"
+          "    CHATKITD_MAX_TURNS          model round trips per user message [10]\n"
+          "    CHATKITD_UPSTREAM_CONNECT_TIMEOUT_MS      connect timeout [10000]\n"
+          "    CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS  request sent -> first chunk [60000]\n"
+          "    CHATKITD_UPSTREAM_STALL_TIMEOUT_MS        longest silence mid-stream [30000]\n"
+          "    CHATKITD_UPSTREAM_RETRIES   retries before any text reached the user [2]\n"
+          "    CHATKITD_TRANSCRIBE_MODEL   model for input.transcribe [whisper-1]\n"
+          "  streams\n"
+          "    CHATKITD_HEARTBEAT_MS       SSE comment after this much silence [15000]\n"
+          "    CHATKITD_MAX_STREAM_SECONDS a stream is ended after this long [300]\n"
           "  security (see docs/security.md)\n"
-          "    CHATKITD_JWT_*              JWT bearer authentication (key, algorithm, issuer, audience);\n"
-          "                                unset = development identity from the X-User-Id header\n"
-          "    CHATKITD_RATE_*             per-user request rate limits and open-stream caps\n"
-          "    CHATKITD_CORS_*             allowed browser origins\n",
+          "    CHATKITD_JWT_SECRET         HMAC secret (HS256/384/512, >= 32 bytes); enables JWT auth\n"
+          "    CHATKITD_JWT_PUBLIC_KEY     PEM public key file (RS*/ES*); enables JWT auth\n"
+          "    CHATKITD_JWT_ALGORITHMS     comma list pinning the accepted algorithms [by key type]\n"
+          "    CHATKITD_JWT_ISSUER         required `iss` [not checked]\n"
+          "    CHATKITD_JWT_AUDIENCE       required `aud` [not checked]\n"
+          "    CHATKITD_JWT_LEEWAY_S       clock skew allowed for exp/nbf [30]\n"
+          "                                no JWT key = development identity from the X-User-Id header\n"
+          "    CHATKITD_RATE_REQUESTS_PER_MIN  requests per user per minute, 0 = off [120]\n"
+          "    CHATKITD_RATE_TURNS_PER_MIN     streamed turns per user per minute, 0 = off [8]\n"
+          "    CHATKITD_MAX_STREAMS_PER_USER   concurrently open streams per user [4]\n"
+          "    CHATKITD_RATE_MAX_USERS     users tracked by the limiter at once [100000]\n"
+          "    CHATKITD_CORS_ORIGINS       allowed browser origins, comma list or * [none]\n"
+          "    CHATKITD_CORS_HEADERS       request headers a preflight may ask for [any valid name]\n"
+          "    CHATKITD_CORS_MAX_AGE       Access-Control-Max-Age of preflights [600]\n",
           out);
 }
 
-/* Serves until SIGINT or SIGTERM.  Returns the process exit status. */
 /* Every open stream holds a client socket and, with a model configured, an
  * upstream socket plus the event loop's dup() of it: raise the soft limit on
  * open files to the hard limit so thousands of streams fit (1024 would cap
@@ -76,6 +95,7 @@ static void raise_open_files_limit(void)
         ck_warn("cannot raise the open files limit above %lu", (unsigned long)before);
 }
 
+/* Serves until SIGINT or SIGTERM.  Returns the process exit status. */
 static int serve(void)
 {
     ck_http_config_t config;
