@@ -27,15 +27,16 @@
 
 static const char *const stmt_name[CK_STORE_STMT_COUNT] = {"ck_op", "ck_op_bytes"};
 static const char *const stmt_sql[CK_STORE_STMT_COUNT] = {
-    "SELECT chatkit.op($1, $2, $3::jsonb)",
+    "SELECT chatkit.op_text($1, $2, $3::jsonb)",
     "SELECT * FROM chatkit.op_bytes($1, $2, $3::jsonb, $4)",
 };
 static const int stmt_nparams[CK_STORE_STMT_COUNT] = {3, 4};
 /* $3 is declared text and cast in SQL, so the JSON goes as binary text: raw
  * bytes with a length, no NUL terminator needed and no jsonb version byte. */
 static const Oid stmt_types[4] = {TEXT_OID, TEXT_OID, TEXT_OID, BYTEA_OID};
-/* op: jsonb as text.  op_bytes: binary, so the bytea arrives raw (not hex);
- * the jsonb column then carries a version byte (1) before its text. */
+/* op_text: a text result (the wire JSON, sql/006_fast_reads.sql).  op_bytes:
+ * binary, so the bytea arrives raw (not hex); the jsonb column then carries a
+ * version byte (1) before its text. */
 static const int stmt_result_format[CK_STORE_STMT_COUNT] = {0, 1};
 
 static void conn_on_event(ck_watch_t *watch, int events, void *user);

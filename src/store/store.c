@@ -212,9 +212,10 @@ static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *
     reply_error(reply, 500);
 }
 
-/* Fills reply->json from a jsonb cell; *json_out receives the malloc'd
- * compact copy (caller frees).  `binary`: the cell has the jsonb binary
- * format (version byte 1, then the text).  0 or -1 (logged). */
+/* Fills reply->json from a JSON cell (op_text's text, op_bytes' jsonb);
+ * *json_out receives the malloc'd compact copy (caller frees).  `binary`: the
+ * cell has the jsonb binary format (version byte 1, then the text).  0 or -1
+ * (logged). */
 static int reply_json(const ck_store_call_t *call, int col, int binary, ck_store_reply_t *reply, char **json_out)
 {
     const PGresult *res = call->res;
@@ -243,7 +244,7 @@ static int reply_json(const ck_store_call_t *call, int col, int binary, ck_store
     return 0;
 }
 
-/* A statement succeeded: one row of (jsonb) or (jsonb, bytea). */
+/* A statement succeeded: one row of (text) or (jsonb, bytea). */
 static int reply_from_rows(const ck_store_call_t *call, ck_store_reply_t *reply, char **json_out)
 {
     int want_cols = call->stmt == CK_STORE_STMT_OP ? 1 : 2;

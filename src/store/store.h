@@ -6,8 +6,8 @@
  * loop (src/base/loop.h); it never blocks the loop and never includes h2o.
  *
  * Every protocol operation is ONE round trip: a call of the SQL dispatcher
- * `chatkit.op(op text, user_id text, params jsonb) -> jsonb` (sql/), which
- * returns the wire JSON itself.  C only validates requests before the call and
+ * `chatkit.op_text(op text, user_id text, params jsonb) -> text` (the text
+ * form of `chatkit.op(...) -> jsonb`, sql/), which returns the wire JSON itself.  C only validates requests before the call and
  * passes the result bytes through.  The list of ops and their params/results
  * is in src/store/README.md (the contract with sql/).
  *

@@ -9,7 +9,8 @@
  * connection to an empty database of a throwaway cluster.  Without it every
  * database test FAILS.  The tests create their own databases on that cluster:
  * ck_store_mig1/2 for migrations (the real sql/), and ck_store_fake, whose
- * chatkit.op / chatkit.op_bytes are test doubles with the same signatures, so
+ * chatkit.op / chatkit.op_text / chatkit.op_bytes are test doubles with the
+ * same signatures (op_text is op's text, as in sql/006_fast_reads.sql), so
  * the store is tested independently of the real ops (and the database of
  * `make test` is left alone); one smoke test (ck_store_mig3) runs the real
  * dispatchers to check that the prepared statements fit them.
@@ -43,6 +44,8 @@ static const char fake_ops_sql[] =
     "  ELSE RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'unknown op ' || p_op;"
     "  END CASE;"
     " END $$;"
+    "CREATE OR REPLACE FUNCTION chatkit.op_text(p_op text, p_user text, p_params jsonb) RETURNS text"
+    " LANGUAGE sql AS $$ SELECT chatkit.op(p_op, p_user, p_params)::text $$;"
     "CREATE OR REPLACE FUNCTION chatkit.op_bytes(p_op text, p_user text, p_params jsonb, p_data bytea)"
     " RETURNS TABLE (result jsonb, data bytea) LANGUAGE plpgsql AS $$ BEGIN"
     "  IF p_op = 'raise' THEN"
