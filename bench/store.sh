@@ -7,13 +7,14 @@
 #      "bench" there), else a throwaway cluster (scripts/pg-local.sh);
 #   2. migrations: `BINARY migrate`; data: bench/store_load.sql
 #      (1,000 threads x 50 items for user "bench");
-#   3. pgbench -M prepared -c $CLIENTS with `SELECT chatkit.op(op, 'bench', params)`;
+#   3. pgbench -M prepared -c $CLIENTS with `SELECT chatkit.op_text(op, 'bench', params)`
+#      (the server's own call; BENCH_PG_FUNC=op measures the jsonb dispatcher);
 #   4. BINARY serve on 127.0.0.1:$PORT, then h2load over h2c, $CLIENTS
 #      clients, one stream each (-m 1), POST /chatkit with X-User-Id: bench.
 # Prints one Markdown table row per measurement (rate, mean and p99 latency)
 # and the server/pgbench ratio.  Knobs (environment): BENCH_CLIENTS (50),
 # BENCH_SECONDS (10, pgbench duration), BENCH_REQUESTS (100000, per h2load run),
-# BENCH_PORT (random).  Without a runnable BINARY only the pgbench half runs
+# BENCH_PORT (random), BENCH_PG_FUNC (op_text).  Without a runnable BINARY only the pgbench half runs
 # (the migrations are then applied with psql).
 set -euo pipefail
 bin=${1:-build/chatkitd}
@@ -22,6 +23,7 @@ clients=${BENCH_CLIENTS:-50}
 seconds=${BENCH_SECONDS:-10}
 requests=${BENCH_REQUESTS:-100000}
 port=${BENCH_PORT:-$((20000 + RANDOM % 20000))}
+pg_func=${BENCH_PG_FUNC:-op_text}
 work=$(mktemp -d /tmp/chatkitd-bench.XXXXXX)
 chmod 0755 "$work"
 server_pid=
@@ -70,7 +72,7 @@ p99_ms() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; 
 run_pgbench() {
   local op=$1 params=$2 dir="$work/pgb_${1//./_}"
   mkdir -p "$dir"
-  printf "SELECT chatkit.op('%s', 'bench', '%s');\n" "$op" "$params" >"$dir/script.sql"
+  printf "SELECT chatkit.%s('%s', 'bench', '%s');\n" "$pg_func" "$op" "$params" >"$dir/script.sql"
   pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -l --log-prefix="$dir/log" -f "$dir/script.sql" "$db" \
     >"$dir/out.txt" 2>&1 || { cat "$dir/out.txt" >&2; return 1; }
   cat "$dir"/log* | awk '{ print $3 }' >"$dir/lat.txt"
@@ -102,7 +104,7 @@ run_h2load() {
   echo "$rps $mean $(p99_ms "$dir/lat.txt")"
 }
 
-echo "pgbench: $clients clients, ${seconds}s per op..." >&2
+echo "pgbench: chatkit.$pg_func, $clients clients, ${seconds}s per op..." >&2
 read -r pg_items_tps pg_items_mean pg_items_p99 < <(run_pgbench items.list "$items_params")
 read -r pg_threads_tps pg_threads_mean pg_threads_p99 < <(run_pgbench threads.list "$threads_params")
 
