@@ -10,6 +10,7 @@
  */
 #include "http/auth_jwt.h"
 
+#include "base/base64.h"
 #include "base/setting_list.h"
 
 #include <errno.h>
@@ -23,13 +24,22 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-typedef enum ck_jwt_family { CK_JWT_FAMILY_HS, CK_JWT_FAMILY_RS, CK_JWT_FAMILY_ES } ck_jwt_family_t;
+typedef enum ck_jwt_family {
+    CK_JWT_FAMILY_HS,
+    CK_JWT_FAMILY_RS,
+    CK_JWT_FAMILY_ES,
+    CK_JWT_FAMILY_JWKS /* RS or ES, per key of a JWK set */
+} ck_jwt_family_t;
+
+/* Longest `kid` looked up in a JWK set. */
+#define KID_MAX 256
 
 struct ck_http_jwt {
-    unsigned char *key; /* secret bytes or PEM text (NUL-terminated), owned */
+    unsigned char *key; /* secret bytes or PEM text (NUL-terminated), owned; NULL with a JWK set */
     size_t key_len;     /* without the terminator */
+    ck_http_jwks_t *jwks; /* borrowed JWK set holder, or NULL */
     ck_jwt_family_t family;
-    int key_bits;       /* RSA modulus / EC field size; 0 for a secret */
+    int key_bits;       /* RSA modulus / EC field size; 0 for a secret or a JWK set */
     unsigned alg_mask;  /* bit (1u << jwt_alg_t) per accepted algorithm */
     char *issuer;       /* owned, NULL when not checked */
     char *audience;     /* owned, NULL when not checked */
@@ -57,6 +67,8 @@ static unsigned family_mask(ck_jwt_family_t family, int bits)
         if (bits == 521)
             return 1u << JWT_ALG_ES512;
         return 0;
+    case CK_JWT_FAMILY_JWKS:
+        return family_mask(CK_JWT_FAMILY_RS, 0) | 1u << JWT_ALG_ES256 | 1u << JWT_ALG_ES384 | 1u << JWT_ALG_ES512;
     }
     return 0;
 }
@@ -137,9 +149,15 @@ static int pin_algorithms(ck_http_jwt_t *jwt, const char *list, char *err, size_
  * -1 with `err` set. */
 static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *err, size_t errlen)
 {
-    if (nonempty(s->secret) == nonempty(s->public_key_pem)) {
-        ck_setting_error(err, errlen, "configure exactly one of CHATKITD_JWT_SECRET and CHATKITD_JWT_PUBLIC_KEY");
+    if (nonempty(s->secret) + nonempty(s->public_key_pem) + (s->jwks != NULL) != 1) {
+        ck_setting_error(err, errlen,
+                         "configure exactly one of CHATKITD_JWT_SECRET, CHATKITD_JWT_PUBLIC_KEY and CHATKITD_JWT_JWKS");
         return -1;
+    }
+    if (s->jwks != NULL) {
+        jwt->jwks = s->jwks;
+        jwt->family = CK_JWT_FAMILY_JWKS;
+        return 0;
     }
     const char *src = nonempty(s->secret) ? s->secret : s->public_key_pem;
     jwt->key_len = strlen(src);
@@ -201,7 +219,7 @@ void ck_http_jwt_free(ck_http_jwt_t *jwt)
 
 void ck_http_jwt_describe(const ck_http_jwt_t *jwt, char *out, size_t len)
 {
-    static const char *const kinds[] = {"HMAC secret", "RSA public key", "EC public key"};
+    static const char *const kinds[] = {"HMAC secret", "RSA public key", "EC public key", "JWK set"};
     char algs[96] = "";
     for (size_t i = 0; i < sizeof(k_all_algs) / sizeof(k_all_algs[0]); i++) {
         if (jwt->alg_mask & 1u << k_all_algs[i]) {
@@ -319,11 +337,13 @@ static ck_http_jwt_result_t check_claims(const ck_http_jwt_t *jwt, const json_t 
     return CK_HTTP_JWT_OK;
 }
 
-/* Everything after a successful jwt_decode(): the pin, the header, the claims. */
-static ck_http_jwt_result_t check_decoded(const ck_http_jwt_t *jwt, jwt_t *decoded, time_t now, char *user_id)
+/* Everything after a successful jwt_decode(): the pin (the configured list
+ * and `key_mask`, the algorithms of the key used), the header, the claims. */
+static ck_http_jwt_result_t check_decoded(const ck_http_jwt_t *jwt, unsigned key_mask, jwt_t *decoded, time_t now,
+                                          char *user_id)
 {
     jwt_alg_t alg = jwt_get_alg(decoded);
-    if ((int)alg < 0 || (int)alg >= 32 || (jwt->alg_mask & 1u << alg) == 0)
+    if ((int)alg < 0 || (int)alg >= 32 || (jwt->alg_mask & key_mask & 1u << alg) == 0)
         return CK_HTTP_JWT_INVALID;
     json_t *header = object_from(jwt_get_headers_json(decoded, NULL));
     int header_ok = header != NULL && json_object_get(header, "crit") == NULL;
@@ -338,21 +358,71 @@ static ck_http_jwt_result_t check_decoded(const ck_http_jwt_t *jwt, jwt_t *decod
     return r;
 }
 
+/* Verifies the NUL-terminated, well-formed `token` with `key` (`key_len`
+ * bytes, never NULL), which may verify the algorithms in `key_mask`. */
+static ck_http_jwt_result_t verify_with(const ck_http_jwt_t *jwt, const char *token, const unsigned char *key,
+                                        size_t key_len, unsigned key_mask, time_t now, char *user_id)
+{
+    jwt_t *decoded = NULL;
+    if (jwt_decode(&decoded, token, key, (int)key_len) != 0 || decoded == NULL) {
+        jwt_free(decoded);
+        return CK_HTTP_JWT_INVALID;
+    }
+    ck_http_jwt_result_t r = check_decoded(jwt, key_mask, decoded, now, user_id);
+    jwt_free(decoded);
+    return r;
+}
+
+/* Reads the `kid` of the protected header of the well-formed `token` into
+ * `kid` (KID_MAX bytes).  Returns 1 with a kid, 0 when the header has none,
+ * -1 when the header is not a JSON object or its kid not a short string. */
+static int header_kid(const char *token, char *kid)
+{
+    unsigned char header[CK_HTTP_JWT_MAX_TOKEN];
+    long n = ck_base64url_decode(token, strcspn(token, "."), header, sizeof(header));
+    json_t *h = n > 0 ? json_loadb((const char *)header, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    const json_t *v = json_object_get(h, "kid");
+    int found = !json_is_object(h) ? -1 : v == NULL ? 0 : 1;
+    if (found == 1) {
+        size_t len = json_string_length(v);
+        if (!json_is_string(v) || len == 0 || len >= KID_MAX || strlen(json_string_value(v)) != len)
+            found = -1;
+        else
+            memcpy(kid, json_string_value(v), len + 1);
+    }
+    json_decref(h);
+    return found;
+}
+
+/* Verification with a JWK set: select the key by `kid`, ask for an early
+ * refresh when the kid is unknown, verify with the selected key. */
+static ck_http_jwt_result_t verify_jwks(const ck_http_jwt_t *jwt, const char *token, time_t now, char *user_id)
+{
+    char kid[KID_MAX];
+    int has_kid = header_kid(token, kid);
+    if (has_kid < 0)
+        return CK_HTTP_JWT_INVALID;
+    ck_http_jwks_set_t *set = ck_http_jwks_acquire(jwt->jwks);
+    const ck_http_jwk_t *key = ck_http_jwks_find(set, has_kid ? kid : NULL);
+    ck_http_jwt_result_t r = CK_HTTP_JWT_INVALID;
+    if (key != NULL)
+        r = verify_with(jwt, token, key->pem, key->pem_len, key->alg_mask, now, user_id);
+    else if (has_kid)
+        ck_http_jwks_request_refresh(jwt->jwks, now);
+    ck_http_jwks_set_release(set);
+    return r;
+}
+
 ck_http_jwt_result_t ck_http_jwt_verify(const ck_http_jwt_t *jwt, const char *token, size_t len, time_t now,
                                         char *user_id)
 {
     user_id[0] = '\0';
-    if (jwt == NULL || jwt->key_len == 0 || !well_formed(token, len))
+    if (jwt == NULL || (jwt->jwks == NULL && jwt->key_len == 0) || !well_formed(token, len))
         return CK_HTTP_JWT_INVALID;
     char copy[CK_HTTP_JWT_MAX_TOKEN + 1];
     memcpy(copy, token, len);
     copy[len] = '\0';
-    jwt_t *decoded = NULL;
-    if (jwt_decode(&decoded, copy, jwt->key, (int)jwt->key_len) != 0 || decoded == NULL) {
-        jwt_free(decoded);
-        return CK_HTTP_JWT_INVALID;
-    }
-    ck_http_jwt_result_t r = check_decoded(jwt, decoded, now, user_id);
-    jwt_free(decoded);
-    return r;
+    if (jwt->jwks != NULL)
+        return verify_jwks(jwt, copy, now, user_id);
+    return verify_with(jwt, copy, jwt->key, jwt->key_len, ~0u, now, user_id);
 }

@@ -15,8 +15,13 @@
  *   - `iss` / `aud` match when configured (`aud` may be a string or an array),
  *   - `sub` is a non-empty string of at most 255 bytes with no control
  *     characters: it becomes the user id.
- * The key configuration is immutable after creation, so one ck_http_jwt_t is
- * shared read-only by every worker thread.  No h2o here: pure apart from
+ * With a JWK set (auth_jwks.h) instead of one key, the token's protected
+ * header `kid` selects the key (no kid: only when the set has exactly one
+ * key), and the algorithm must be one of that key's (its type, narrowed by
+ * the JWK's `alg`) as well as of the pinned list.
+ * The key configuration is immutable after creation (a JWK set changes only
+ * by an atomic swap inside its holder), so one ck_http_jwt_t is shared
+ * read-only by every worker thread.  No h2o here: pure apart from
  * libjwt, jansson and OpenSSL, so it is unit-tested and fuzzed on its own.
  */
 #ifndef CK_HTTP_AUTH_JWT_H
@@ -24,6 +29,8 @@
 
 #include <stddef.h>
 #include <time.h>
+
+#include "http/auth_jwks.h"
 
 /* Tokens longer than this are rejected before any decoding. */
 #define CK_HTTP_JWT_MAX_TOKEN 8192
@@ -35,8 +42,8 @@
 typedef struct ck_http_jwt ck_http_jwt_t;
 
 /* The textual configuration (normally the CHATKITD_JWT_* environment
- * variables).  Exactly one of `secret` / `public_key_pem` must be set; the
- * other fields may be NULL or empty. */
+ * variables).  Exactly one of `secret` / `public_key_pem` / `jwks` must be
+ * set; the other fields may be NULL or empty. */
 typedef struct ck_http_jwt_settings {
     const char *secret;         /* HMAC secret (HS256/384/512) */
     const char *public_key_pem; /* PEM text of an RSA or EC public key ("PUBLIC KEY") */
@@ -44,6 +51,7 @@ typedef struct ck_http_jwt_settings {
     const char *issuer;         /* required `iss`, or NULL */
     const char *audience;       /* required member of `aud`, or NULL */
     long leeway_s;              /* clock skew allowed on exp/nbf, >= 0 */
+    ck_http_jwks_t *jwks;       /* JWK set holder (borrowed: must outlive the verifier), or NULL */
 } ck_http_jwt_settings_t;
 
 /* The outcome of a verification.  Callers show only the short code
@@ -58,7 +66,8 @@ typedef enum ck_http_jwt_result {
  * least CK_HTTP_JWT_MIN_SECRET bytes; a PEM public key parsed with OpenSSL to
  * learn its type) and that every algorithm in `settings->algorithms` fits the
  * key type; with no list, all algorithms of the key's family are accepted
- * (for EC keys: only the one matching the curve).  Returns the verifier
+ * (for EC keys: only the one matching the curve; for a JWK set: RS* and ES*,
+ * each key further pinned by its own type).  Returns the verifier
  * (caller frees with ck_http_jwt_free) or NULL with a one-line reason in
  * `err` (`errlen` bytes, always NUL-terminated). */
 ck_http_jwt_t *ck_http_jwt_new(const ck_http_jwt_settings_t *settings, char *err, size_t errlen);
@@ -74,8 +83,9 @@ void ck_http_jwt_describe(const ck_http_jwt_t *jwt, char *out, size_t len);
 /* Verifies `token` (`len` bytes, need not be NUL-terminated) against `jwt`
  * at wall-clock time `now` (seconds since the epoch).  On CK_HTTP_JWT_OK
  * `user_id` (CK_HTTP_JWT_SUB_MAX bytes) holds the NUL-terminated `sub`;
- * otherwise it holds "".  Thread-safe; allocates nothing that outlives the
- * call. */
+ * otherwise it holds "".  With a JWK set, a `kid` naming no key of the
+ * current set asks the holder for an early refresh (throttled, never
+ * waited for).  Thread-safe; allocates nothing that outlives the call. */
 ck_http_jwt_result_t ck_http_jwt_verify(const ck_http_jwt_t *jwt, const char *token, size_t len, time_t now,
                                         char *user_id);
 

@@ -8,7 +8,8 @@
  *      read and change nothing.
  *   2. CK_GATE_PUBLIC and CK_GATE_UPLOAD stop here (an upload is authorized
  *      by its signed URL, checked by the handler).
- *   3. Identity: a JWT bearer token (auth_jwt.c) when a key is configured;
+ *   3. Identity: a JWT bearer token (auth_jwt.c) when a key or a JWK set
+ *      (auth_jwks*.c; a URL's set is refreshed by its own thread) is configured;
  *      otherwise, in development mode, the X-User-Id header ("anonymous"
  *      when absent).  Failure: 401 + WWW-Authenticate: Bearer.
  *   4. Limits (rate_limit.c): the user's request bucket, for CK_GATE_TURN
@@ -17,7 +18,8 @@
  *
  * Configuration comes from the environment once, in ck_http_gate_init(),
  * before the workers start; afterwards the state below is read-only except
- * inside the (thread-safe) limiter.
+ * inside the (thread-safe) limiter and the JWK set holder (swapped by its
+ * refresh thread, see auth_jwks.h).
  */
 #include "http/gate.h"
 
@@ -28,6 +30,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "http/auth_jwks_fetch.h"
 #include "http/auth_jwt.h"
 #include "http/cors.h"
 #include "http/rate_limit.h"
@@ -36,7 +39,8 @@
 #define PUBLIC_KEY_MAX (64 * 1024)
 
 static struct {
-    ck_http_jwt_t *jwt;   /* NULL = development mode (X-User-Id) */
+    ck_http_jwt_t *jwt;          /* NULL = development mode (X-User-Id) */
+    ck_http_jwks_source_t *jwks; /* CHATKITD_JWT_JWKS, or NULL; outlives jwt */
     ck_http_rate_t *rate; /* NULL = no limits (gate not initialised) */
     ck_http_cors_t *cors; /* NULL = CORS off */
     uint64_t max_stream_ms;
@@ -102,29 +106,63 @@ static void warn_development_mode(void)
     ck_warn("################################################################");
 }
 
+/* Development mode, unless a key-less JWT setting shows that auth was meant
+ * to be on.  Returns 0, or -1 after logging the stray setting. */
+static int init_development_mode(void)
+{
+    const char *stray[] = {"CHATKITD_JWT_ALGORITHMS", "CHATKITD_JWT_ISSUER", "CHATKITD_JWT_AUDIENCE",
+                           "CHATKITD_JWT_JWKS_REFRESH_S"};
+    for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
+        if (env_str(stray[i]) != NULL) {
+            ck_error("%s is set but no JWT key is: set CHATKITD_JWT_SECRET, CHATKITD_JWT_PUBLIC_KEY or "
+                     "CHATKITD_JWT_JWKS", stray[i]);
+            return -1;
+        }
+    }
+    warn_development_mode();
+    return 0;
+}
+
+/* Loads CHATKITD_JWT_JWKS into g_gate.jwks (blocking: the workers do not
+ * exist yet).  Returns 0, or -1 after logging why. */
+static int init_jwks(const char *location)
+{
+    long refresh;
+    if (env_str("CHATKITD_JWT_JWKS_REFRESH_S") != NULL && strncmp(location, "http", 4) != 0)
+        ck_warn("CHATKITD_JWT_JWKS_REFRESH_S is ignored: CHATKITD_JWT_JWKS is a file, read once at start-up");
+    if (env_long("CHATKITD_JWT_JWKS_REFRESH_S", 300, 86400, &refresh) != 0)
+        return -1;
+    char err[512];
+    if ((g_gate.jwks = ck_http_jwks_source_start(location, refresh, err, sizeof(err))) == NULL) {
+        ck_error("CHATKITD_JWT_JWKS: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Sets up g_gate.jwt from CHATKITD_JWT_*; development mode when no key. */
 static int init_auth(void)
 {
     const char *secret = env_str("CHATKITD_JWT_SECRET"), *key_path = env_str("CHATKITD_JWT_PUBLIC_KEY");
-    if (secret == NULL && key_path == NULL) {
-        const char *stray[] = {"CHATKITD_JWT_ALGORITHMS", "CHATKITD_JWT_ISSUER", "CHATKITD_JWT_AUDIENCE"};
-        for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
-            if (env_str(stray[i]) != NULL) {
-                ck_error("%s is set but no JWT key is: set CHATKITD_JWT_SECRET or CHATKITD_JWT_PUBLIC_KEY", stray[i]);
-                return -1;
-            }
-        }
-        warn_development_mode();
-        return 0;
+    const char *jwks = env_str("CHATKITD_JWT_JWKS");
+    if (secret == NULL && key_path == NULL && jwks == NULL)
+        return init_development_mode();
+    if (jwks != NULL && (secret != NULL || key_path != NULL)) {
+        ck_error("CHATKITD_JWT_JWKS cannot be combined with %s: configure one source of keys",
+                 secret != NULL ? "CHATKITD_JWT_SECRET" : "CHATKITD_JWT_PUBLIC_KEY");
+        return -1;
     }
     long leeway;
     if (env_long("CHATKITD_JWT_LEEWAY_S", 30, 86400, &leeway) != 0)
+        return -1;
+    if (jwks != NULL && init_jwks(jwks) != 0)
         return -1;
     char *pem = NULL;
     if (key_path != NULL && (pem = read_key_file(key_path)) == NULL)
         return -1;
     ck_http_jwt_settings_t s = {secret, pem, env_str("CHATKITD_JWT_ALGORITHMS"), env_str("CHATKITD_JWT_ISSUER"),
-                                env_str("CHATKITD_JWT_AUDIENCE"), leeway};
+                                env_str("CHATKITD_JWT_AUDIENCE"), leeway,
+                                g_gate.jwks != NULL ? ck_http_jwks_source_keys(g_gate.jwks) : NULL};
     char err[256], desc[256];
     g_gate.jwt = ck_http_jwt_new(&s, err, sizeof(err));
     free(pem);
@@ -188,6 +226,7 @@ int ck_http_gate_init(void)
 void ck_http_gate_shutdown(void)
 {
     ck_http_jwt_free(g_gate.jwt);
+    ck_http_jwks_source_stop(g_gate.jwks);
     ck_http_rate_free(g_gate.rate);
     ck_http_cors_free(g_gate.cors);
     memset(&g_gate, 0, sizeof(g_gate));
