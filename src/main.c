@@ -63,6 +63,8 @@ static void usage(FILE *out)
           "  security (see docs/security.md)\n"
           "    CHATKITD_JWT_SECRET         HMAC secret (HS256/384/512, >= 32 bytes); enables JWT auth\n"
           "    CHATKITD_JWT_PUBLIC_KEY     PEM public key file (RS*/ES*); enables JWT auth\n"
+          "    CHATKITD_JWT_JWKS           JWK set file or http(s) URL, keys chosen by kid; enables JWT auth\n"
+          "    CHATKITD_JWT_JWKS_REFRESH_S refresh period of a JWKS URL, seconds [300]\n"
           "    CHATKITD_JWT_ALGORITHMS     comma list pinning the accepted algorithms [by key type]\n"
           "    CHATKITD_JWT_ISSUER         required `iss` [not checked]\n"
           "    CHATKITD_JWT_AUDIENCE       required `aud` [not checked]\n"

@@ -6,7 +6,10 @@
  *   - odd:  the rest is "<header JSON>\n<claims JSON>", which the harness
  *           encodes and signs with the right HMAC key (HS256), so the claim
  *           checks behind the signature are reached.
- * A token may only be accepted with a non-empty, control-free sub.
+ * Raw tokens are also verified against a one-key JWK set (EC P-256), which
+ * reaches the protected-header `kid` parsing of auth_jwt.c; no raw token
+ * can pass there.  A token may only be accepted with a non-empty,
+ * control-free sub.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,7 +23,12 @@
 
 #define SECRET "fuzzing-secret-fuzzing-secret-0123456789"
 
-static ck_http_jwt_t *g_jwt;
+/* One EC P-256 key (kid "e1") whose private half nobody has. */
+#define JWKS                                                                                                           \
+    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"e1\","                                                     \
+    "\"x\":\"CzGAwxn5S92-iZwvCrVfGDiUsOcEfQFFPmKv59EeOI4\",\"y\":\"-hbL6zMFbw4pF6rmURZC7cmRSsszU_jdx3Op5wh7Udw\"}]}"
+
+static ck_http_jwt_t *g_jwt, *g_jwks_jwt;
 
 static void b64url(char *out, const unsigned char *in, size_t len)
 {
@@ -64,6 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char err[256];
         if ((g_jwt = ck_http_jwt_new(&s, err, sizeof(err))) == NULL)
             abort();
+        ck_http_jwks_set_t *set = ck_http_jwks_parse(JWKS, strlen(JWKS), err, sizeof(err));
+        ck_http_jwks_t *holder = set ? ck_http_jwks_new(set) : NULL;
+        ck_http_jwt_settings_t js = {NULL, NULL, NULL, NULL, NULL, 30, holder};
+        if (holder == NULL || (g_jwks_jwt = ck_http_jwt_new(&js, err, sizeof(err))) == NULL)
+            abort();
     }
     if (size == 0 || size > 16384)
         return 0;
@@ -78,6 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *tok = malloc(size - 1 + 1);
         memcpy(tok, data + 1, size - 1);
         r = ck_http_jwt_verify(g_jwt, tok, size - 1, 1700000000, user);
+        char other[CK_HTTP_JWT_SUB_MAX];
+        if (ck_http_jwt_verify(g_jwks_jwt, tok, size - 1, 1700000000, other) != CK_HTTP_JWT_INVALID || other[0] != '\0')
+            abort();
         free(tok);
     }
     size_t n = strlen(user);
