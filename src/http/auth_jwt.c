@@ -3,8 +3,9 @@
  *
  * libjwt checks the signature and nothing else, so every rule of RFC 8725
  * that matters here is enforced by hand (see auth_jwt.h for the list).  The
- * order is: cheap syntactic checks on the raw token, jwt_decode() with the
- * configured key, the algorithm pin, the header, then the claims re-parsed
+ * order is: cheap syntactic checks on the raw token, (with a JWK set: the
+ * protected header's `kid` selects the key), jwt_decode() with the
+ * configured or selected key, the algorithm pin, the header, then the claims re-parsed
  * with jansson so that their JSON types are checked (libjwt's integer
  * getters silently turn "123", 1.5 or a missing claim into 0 or -1).
  */
@@ -35,14 +36,14 @@ typedef enum ck_jwt_family {
 #define KID_MAX 256
 
 struct ck_http_jwt {
-    unsigned char *key; /* secret bytes or PEM text (NUL-terminated), owned; NULL with a JWK set */
-    size_t key_len;     /* without the terminator */
+    unsigned char *key;   /* secret bytes or PEM text (NUL-terminated), owned; NULL with a JWK set */
+    size_t key_len;       /* without the terminator */
     ck_http_jwks_t *jwks; /* borrowed JWK set holder, or NULL */
     ck_jwt_family_t family;
-    int key_bits;       /* RSA modulus / EC field size; 0 for a secret or a JWK set */
-    unsigned alg_mask;  /* bit (1u << jwt_alg_t) per accepted algorithm */
-    char *issuer;       /* owned, NULL when not checked */
-    char *audience;     /* owned, NULL when not checked */
+    int key_bits;         /* RSA modulus / EC field size; 0 for a secret or a JWK set */
+    unsigned alg_mask;    /* bit (1u << jwt_alg_t) per accepted algorithm */
+    char *issuer;         /* owned, NULL when not checked */
+    char *audience;       /* owned, NULL when not checked */
     long leeway_s;
 };
 

@@ -41,8 +41,8 @@
 static struct {
     ck_http_jwt_t *jwt;          /* NULL = development mode (X-User-Id) */
     ck_http_jwks_source_t *jwks; /* CHATKITD_JWT_JWKS, or NULL; outlives jwt */
-    ck_http_rate_t *rate; /* NULL = no limits (gate not initialised) */
-    ck_http_cors_t *cors; /* NULL = CORS off */
+    ck_http_rate_t *rate;        /* NULL = no limits (gate not initialised) */
+    ck_http_cors_t *cors;        /* NULL = CORS off */
     uint64_t max_stream_ms;
 } g_gate;
 
