@@ -25,7 +25,7 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
   find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | sed 's/:.*//' | sort | uniq -c
   echo "# established TCP sockets by local port (server port = clients) / peer port (fake model)"
   ss -tanH state established "( sport = :${url##*:} )" | wc -l | sed 's/^/from clients: /'
-  ss -tanpH state established | grep -c "pid=$pid," | sed 's/^/all of the server: /'
+  ss -tanpH state established | { grep -c "pid=$pid," || true; } | sed 's/^/all of the server: /'
 } >"$out.fds" 2>&1
 
 s0=$(ticks "$pid") f0=$(ticks "$fake") t0=$(date +%s.%N)

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """report.py WORKDIR STREAMS - the Markdown summary of bench/streams/run.sh
 from the files it left in WORKDIR (see run.sh and plateau.sh for what each
-file holds).  Prints to stdout; memory per stream is (held - idle) / STREAMS.
+file holds; with BENCH_HOLD=0 hold.json is empty and only the latency part
+is printed).  Prints to stdout; memory per stream is (held - idle) / STREAMS.
 """
 import json
 import os
@@ -39,10 +40,9 @@ def healthz(work, label):
     return len(lat), bad, pick(50), pick(99), round(lat[-1] / 1000.0, 2)
 
 
-def main():
-    work, streams = sys.argv[1], int(sys.argv[2])
+def hold_report(work, streams, hold):
+    """The concurrent-streams part (steps 3-4 of run.sh)."""
     idle, held, after = mem(work, "idle"), mem(work, "held"), mem(work, "after")
-    hold, floor, lat = (json.loads(read(work, f) or "{}") for f in ("hold.json", "floor.json", "latency.json"))
     per = lambda k: (held[k] - idle[k]) * 1024 / streams / 1024.0
     print("### Concurrent streams\n")
     print("| streams | failed | open during snapshot | server VmRSS idle / held / after MiB | "
@@ -68,6 +68,14 @@ def main():
                     ("later tokens (whole run)", hold.get("later_tokens_ms", {})),
                     ("all tokens while all streams were open", plateau.get("tokens_ms", {}))):
         print("| %s | %s | %s | %s | %s |" % (name, r.get("n"), r.get("p50"), r.get("p99"), r.get("max")))
+
+
+def main():
+    work, streams = sys.argv[1], int(sys.argv[2])
+    hold, floor, lat = (json.loads(read(work, f) or "{}") for f in ("hold.json", "floor.json", "latency.json"))
+    print("Load average (1/5/15 min) at each step: " + "; ".join(read(work, "loadavg").splitlines()) + "\n")
+    if hold:
+        hold_report(work, streams, hold)
     print("\nClient CPU (sse_client.py, s): hold %s, floor %s, latency %s" % (
         hold.get("client_cpu_s"), floor.get("client_cpu_s"), lat.get("client_cpu_s")))
     print("\n### Added latency (model token write -> client read of the text_delta)\n")

@@ -20,7 +20,12 @@
 # BENCH_HOLD_PACING, BENCH_LATENCY_STREAMS, BENCH_LATENCY_TURNS,
 # BENCH_LATENCY_PACING (20 tokens, 100 ms apart, first after 200 ms),
 # BENCH_HEALTHZ_RPS, BENCH_HEALTHZ_SECONDS (see plateau.sh), BENCH_PG_PORT,
-# BENCH_KEEP=1 (keep the work directory: logs, per-request files).
+# BENCH_KEEP=1 (keep the work directory: logs, per-request files),
+# BENCH_HOLD=0 (skip steps 3-4: latency only),
+# BENCH_RT=PRIO (run every process of the benchmark - PostgreSQL, the fake
+# model, the server, the client, h2load - under SCHED_FIFO priority PRIO, so
+# that other jobs on a shared machine cannot preempt them; needs root or
+# CAP_SYS_NICE; the kernel's RT throttling still leaves 5% to the rest).
 set -euo pipefail
 bin=$(realpath "${1:-build/chatkitd}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +39,8 @@ lat_turns=${BENCH_LATENCY_TURNS:-10}
 lat_pacing=${BENCH_LATENCY_PACING:-tokens=20,interval_ms=100,first_ms=200}
 base_port=$((20000 + RANDOM % 20000))
 pg_port=${BENCH_PG_PORT:-$((base_port + 2))}
+rt=() # command prefix of every benchmark process (a prefix, not a function: $! must be the process itself)
+[ -z "${BENCH_RT:-}" ] || rt=(chrt -f "$BENCH_RT")
 port=$base_port fake_port=$((base_port + 1))
 work=$(mktemp -d /tmp/chatkitd-streams.XXXXXX)
 chmod 0755 "$work"
@@ -47,6 +54,8 @@ cleanup() {
   if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+# note_load LABEL - appends "LABEL <1/5/15 min load average>" to WORK/loadavg
+note_load() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/loadavg"; }
 
 for tool in h2load curl ss "$bin"; do
   command -v "$tool" >/dev/null || { echo "bench/streams: $tool is missing" >&2; exit 1; }
@@ -60,11 +69,13 @@ if [ "$(ulimit -n)" -lt $((3 * streams + 1000)) ]; then
 fi
 
 db=$("$root/scripts/pg-local.sh" start "$work/pg" "$pg_port")
+# backends fork from the postmaster and inherit its policy
+[ -z "${BENCH_RT:-}" ] || chrt -f -p "$BENCH_RT" "$(head -n 1 "$work/pg/data/postmaster.pid")"
 DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 
-"$py" "$here/fake_model.py" --port "$fake_port" >"$work/fake.log" 2>&1 &
+"${rt[@]}" "$py" "$here/fake_model.py" --port "$fake_port" >"$work/fake.log" 2>&1 &
 fake_pid=$!
-env -u CHATKITD_JWT_SECRET -u CHATKITD_JWT_PUBLIC_KEY \
+"${rt[@]}" env -u CHATKITD_JWT_SECRET -u CHATKITD_JWT_PUBLIC_KEY \
   CHATKITD_LISTEN=127.0.0.1:$port "DATABASE_URL=$db" CHATKITD_LOG_LEVEL=warn \
   OPENAI_BASE_URL=http://127.0.0.1:$fake_port/v1 OPENAI_API_KEY=bench \
   CHATKITD_RATE_TURNS_PER_MIN=0 CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_MAX_STREAMS_PER_USER=0 \
@@ -76,21 +87,26 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready:" >&2; tail -n 20 "$work/server.log" >&2; exit 1; }
 url=http://127.0.0.1:$port
-client() { "$py" "$here/sse_client.py" "$@"; }
+client() { "${rt[@]}" "$py" "$here/sse_client.py" "$@"; }
 
+note_load start
 echo "warm-up: 100 short turns..." >&2
 client latency --url "$url/chatkit" --streams 20 --turns-per-stream 5 --pacing tokens=3,interval_ms=10,first_ms=10 \
-  >"$work/warmup.json" 2>/dev/null
-sleep 2
-"$here/plateau.sh" "$server_pid" "$fake_pid" "$url" "$work" idle
-
-echo "hold: $streams streams ($hold_pacing)..." >&2
+  >"$work/warmup.json" 2>/dev/null || echo "warm-up: some turns failed (kept going; see warmup.json with BENCH_KEEP=1)" >&2
 hold_status=0
-client hold --url "$url/chatkit" --streams "$streams" --ramp "$ramp" --pacing "$hold_pacing" \
-  --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' held" >"$work/hold.json" || hold_status=$?
-sleep 2
-{ grep -E '^VmRSS' "/proc/$server_pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$server_pid/smaps_rollup"; } >"$work/after.mem"
+: >"$work/hold.json"
+if [ "${BENCH_HOLD:-1}" != 0 ]; then
+  sleep 2
+  "${rt[@]}" "$here/plateau.sh" "$server_pid" "$fake_pid" "$url" "$work" idle
+  note_load hold
+  echo "hold: $streams streams ($hold_pacing)..." >&2
+  client hold --url "$url/chatkit" --streams "$streams" --ramp "$ramp" --pacing "$hold_pacing" \
+    --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' held" >"$work/hold.json" || hold_status=$?
+  sleep 2
+  { grep -E '^VmRSS' "/proc/$server_pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$server_pid/smaps_rollup"; } >"$work/after.mem"
+fi
 
+note_load latency
 echo "latency: $lat_streams concurrent turns x $lat_turns ($lat_pacing), direct then through chatkitd..." >&2
 client latency --direct "http://127.0.0.1:$fake_port/v1/chat/completions" --streams "$lat_streams" \
   --turns-per-stream "$lat_turns" --pacing "$lat_pacing" >"$work/floor.json" || hold_status=1
@@ -98,6 +114,7 @@ client latency --url "$url/chatkit" --streams "$lat_streams" --turns-per-stream 
   --pacing "$lat_pacing" >"$work/latency.json" || hold_status=1
 kill -0 "$server_pid" 2>/dev/null || { echo "the server died:" >&2; tail -n 20 "$work/server.log" >&2; hold_status=1; }
 
+note_load end
 "$py" "$here/report.py" "$work" "$streams"
 grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
 exit "$hold_status"
