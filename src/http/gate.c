@@ -98,8 +98,9 @@ static void warn_development_mode(void)
 {
     ck_warn("################################################################");
     ck_warn("# AUTHENTICATION IS OFF (development mode).                    #");
-    ck_warn("# No CHATKITD_JWT_SECRET or CHATKITD_JWT_PUBLIC_KEY is set, so #");
-    ck_warn("# every request is trusted to say who it is: the X-User-Id     #");
+    ck_warn("# None of CHATKITD_JWT_SECRET, CHATKITD_JWT_PUBLIC_KEY or       #");
+    ck_warn("# CHATKITD_JWT_JWKS is set, so every request is trusted to say #");
+    ck_warn("# who it is: the X-User-Id                                     #");
     ck_warn("# header (or \"anonymous\"). ANYONE WHO CAN REACH THIS SERVER CAN #");
     ck_warn("# ACT AS ANY USER and read or delete their threads.            #");
     ck_warn("# Never expose this server like this; see docs/security.md.    #");
