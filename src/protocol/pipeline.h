@@ -81,7 +81,7 @@ const json_t *ck_proto_pipeline_thread(const ck_proto_pipeline_t *pipe);
 /* The pending copy of item `item_id` (added, not yet done/replaced/removed)
  * with every update applied so far; borrowed, valid until the next call on
  * the pipeline.  NULL when the item is not pending. */
-const json_t *ck_proto_pipeline_pending(const ck_proto_pipeline_t *pipe, const char *item_id);
+const json_t *ck_proto_pipeline_pending(ck_proto_pipeline_t *pipe, const char *item_id);
 
 /* LEADING only: queues `event` (taken over) as a plain forward, without any
  * persistence (thread.created, the user message's done: the pre-flight op
