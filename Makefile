@@ -32,7 +32,7 @@ DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
 DEPS_BENCH := wrk nghttp2-client postgresql-contrib
 
-.PHONY: all deps deps-test run test acceptance test-asan test-valgrind fuzz bench bench-retrieval clean
+.PHONY: all deps deps-test run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval clean
 all: $(BUILD)/chatkitd
 
 # --- dependencies ----------------------------------------------------------
@@ -106,6 +106,16 @@ test-asan: deps-test
 test-valgrind: deps-test all $(UNIT_BINS)
 	$(call apt_install,$(DEPS_VALGRIND))
 	CHATKITD_VALGRIND=1 tests/run.sh $(BUILD)
+
+# Randomized lifetime stress on the ASan+UBSan build (tests/stress/stress.py: clients
+# cut at random moments, PostgreSQL restarts, model failures, slow readers); not part
+# of `make test`.  STRESS_ARGS="--seed N" reproduces a run.
+STRESS_SECONDS ?= 60
+stress: deps-test
+	$(call apt_install,$(DEPS_ASAN) python3-h2)
+	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" build-asan/chatkitd
+	$(SAN_ENV) $(PY) tests/stress/stress.py --binary build-asan/chatkitd --seconds $(STRESS_SECONDS) $(STRESS_ARGS)
 
 fuzz:
 	$(call apt_install,$(DEPS_FUZZ))

@@ -10,6 +10,8 @@ behaviours, so that a stress run exercises the server's upstream paths:
   POST .../chat/completions "stream": true
       text       role chunk, 1..12 content chunks 0..80 ms apart, stop, [DONE]
       long       60..200 chunks 5..30 ms apart (long streams: slow readers, cuts)
+      flood      1500..3000 chunks of 1 KB as fast as the server takes them
+                 (more than the server buffers for a slow client: it must pause)
       search     a `search` tool call (arguments split over chunks); a request
                  that already carries a tool answer gets `text` instead
       unknown    a call of a tool the server does not have
@@ -35,7 +37,7 @@ import random
 import re
 import sys
 
-STREAM_MENU = [("text", 40), ("long", 8), ("search", 12), ("unknown", 2), ("status", 8), ("garbage", 3),
+STREAM_MENU = [("text", 40), ("long", 8), ("flood", 3), ("search", 12), ("unknown", 2), ("status", 8), ("garbage", 3),
                ("truncate", 5), ("error", 4), ("hang", 2), ("stall", 2), ("reset", 5)]
 STATS = {}
 RNG = random.Random(0)
@@ -131,6 +133,11 @@ async def answer_stream(writer, body):
     writer.write(chunk({"role": "assistant", "content": ""}))
     if kind == "long":
         await text_chunks(writer, RNG.randint(60, 200), 0.005, 0.03)
+    elif kind == "flood":
+        piece = chunk({"content": "flood " * 170})
+        for _ in range(RNG.randint(1500, 3000)):
+            writer.write(piece)
+            await writer.drain()
     elif kind in ("search", "unknown"):
         name = "search" if kind == "search" else "launch_rockets"
         args = json.dumps({"query": "stress query %d" % RNG.randint(0, 99)})

@@ -59,6 +59,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "acceptance"))
 
+import h2.config  # noqa: E402  (python3-h2)
+import h2.connection  # noqa: E402
+import h2.events  # noqa: E402
+import h2.exceptions  # noqa: E402
+import h2.settings  # noqa: E402
 import pycurl  # noqa: E402
 
 import lib  # noqa: E402  (PgCluster, Server, SSEParser, multipart, item builders)
@@ -516,7 +521,82 @@ class Harness:
         with self.rec.lock:
             self.rec.ops["raw." + choice] += 1
 
-    OPS = [("op_create", 14), ("op_add_message", 14), ("op_retry", 6), ("op_tool_output", 4),
+    def op_h2mux(self, user):
+        """Several requests multiplexed on one h2c connection (python3-h2):
+        a tiny flow-control window (a slow reader at the HTTP/2 level),
+        RST_STREAM of random streams at random moments, and sometimes the
+        whole connection dropped with streams open."""
+        r = self.r()
+        bodies = []
+        for _ in range(r.randint(2, 8)):
+            tid = self.some_thread(user) or "thr_nosuch"
+            bodies.append(r.choice([
+                {"type": "threads.create", "params": {"input": self.user_input(user, "mux %d" % r.randint(0, 999))}},
+                {"type": "threads.add_user_message", "params": {"thread_id": tid,
+                                                                "input": self.user_input(user, "mux follow-up")}},
+                {"type": "items.list", "params": {"thread_id": tid, "limit": 100}},
+                {"type": "threads.list", "params": {"limit": 50}}]))
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=config)
+        conn.initiate_connection()
+        window = r.choice([65535, 4096, 256])
+        conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        streams = {}
+        deadline = time.monotonic() + r.uniform(0.2, 8) * lib.SLOW
+        drop_all = r.random() < 0.3
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+        except OSError:
+            return
+        try:
+            for body in bodies:
+                sid = conn.get_next_available_stream_id()
+                data = json.dumps(body).encode()
+                conn.send_headers(sid, [(":method", "POST"), (":path", "/chatkit"), (":scheme", "http"),
+                                        (":authority", "127.0.0.1"), ("content-type", "application/json"),
+                                        ("content-length", str(len(data))), (lib.USER_HEADER.lower(), user.id)])
+                conn.send_data(sid, data, end_stream=True)
+                streams[sid] = {"type": body["type"], "events": 0, "reset_at": r.choice(
+                    [None, None, r.randint(0, 8)]), "thread": body["params"].get("thread_id"), "done": False}
+            sock.sendall(conn.data_to_send())
+            while time.monotonic() < deadline and not all(st["done"] for st in streams.values()):
+                try:
+                    data = sock.recv(r.choice([64, 1024, 65536]))
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                for ev in conn.receive_data(data):
+                    sid = getattr(ev, "stream_id", None)
+                    st = streams.get(sid)
+                    if isinstance(ev, h2.events.DataReceived):
+                        st["events"] += ev.data.count(b"\n\n")
+                        if window > 1024 or r.random() < 0.5:  # the small windows refill slowly
+                            conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                        if st["reset_at"] is not None and st["events"] >= st["reset_at"] and not st["done"]:
+                            conn.reset_stream(sid, error_code=8)  # CANCEL
+                            st["done"] = st["cut"] = True
+                    elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) and st:
+                        st["done"] = True
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        deadline = 0
+                sock.sendall(conn.data_to_send())
+        except (OSError, h2.exceptions.ProtocolError):
+            pass
+        finally:
+            if drop_all or r.random() < 0.5:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.close()
+        with self.rec.lock:
+            self.rec.ops["h2mux"] += 1
+            for st in streams.values():
+                if not st["done"] or st.get("cut"):
+                    if st["type"] == "threads.create":
+                        self.rec.cut_unknown[user.id] += 1
+                    elif st["thread"]:
+                        self.rec.cut_streams[st["thread"]] += 1
+
+    OPS = [("op_h2mux", 6), ("op_create", 14), ("op_add_message", 14), ("op_retry", 6), ("op_tool_output", 4),
            ("op_structured", 3), ("op_custom_action", 3), ("op_read", 30), ("op_attachment", 12),
            ("op_transcribe", 5), ("op_raw", 4)]
 
@@ -652,6 +732,9 @@ def check_invariants(h):
                 "CROSS JOIN LATERAL jsonb_array_elements(coalesce(i.data->'attachments', '[]')) a "
                 "LEFT JOIN chatkit.attachments t ON t.id = a->>'id' "
                 "WHERE i.type = 'user_message' AND (t.id IS NULL OR t.thread_id IS NULL);")
+    expect_none("threads created by the server without a user message (half-written turn)",
+                "SELECT t.id FROM chatkit.threads t WHERE t.id NOT LIKE 'thr\\_s%' AND NOT EXISTS "
+                "(SELECT 1 FROM chatkit.items i WHERE i.thread_id = t.id AND i.type = 'user_message');")
     # every completed threads.create left its thread and its user message
     existing = set(q("SELECT thread_id || ' ' || id FROM chatkit.items WHERE type = 'user_message';").splitlines())
     threads = set(q("SELECT id FROM chatkit.threads;").splitlines())
@@ -702,6 +785,38 @@ def final_turn(h):
     return None
 
 
+def slot_check(h, max_streams):
+    """With nothing in flight, every user must get CHATKITD_MAX_STREAMS_PER_USER
+    concurrent streams again (a stream slot that was never released shows up
+    as a 429 here).  Each stream is cut after its first event."""
+    time.sleep(1.0 * lib.SLOW)
+    leaked = []
+
+    def one(user, out):
+        res = h.post(user, "slot-check", {"type": "threads.create", "params": {"input": {
+            "content": [{"type": "input_text", "text": "slot"}], "attachments": [], "inference_options": {}}}},
+            "1.1", Cut(events=1), sse=True)
+        out.append(res.status)
+        tid = res.events[0]["thread"]["id"] if res.events and res.events[0].get("type") == "thread.created" else None
+        h.stream_cut(res, tid, user)
+
+    for attempt in range(2):
+        leaked = []
+        for user in h.users:
+            out = []
+            ts = [threading.Thread(target=one, args=(user, out)) for _ in range(max_streams)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            if any(st == 429 for st in out):
+                leaked.append((user.id, out))
+        if not leaked:
+            return None
+        time.sleep(3 * lib.SLOW)
+    return "stream slots not released (429 with nothing in flight): %r" % leaked[:5]
+
+
 # --- main -------------------------------------------------------------------------------------
 
 def main():
@@ -727,6 +842,7 @@ def main():
     os.makedirs(args.workdir)
     os.chmod(args.workdir, 0o755)
     h = Harness(args, rng)
+    max_streams = rng.choice([2, 3, 6])
     h.pg = lib.PgCluster(os.path.join(args.workdir, "pg"), port=args.pg_port)
     model_log = open(os.path.join(args.workdir, "model.log"), "ab")
     model = Model(lib.free_port(), args.seed, model_log)
@@ -738,7 +854,7 @@ def main():
         env = {"OPENAI_BASE_URL": "http://127.0.0.1:%d/v1" % model.port, "OPENAI_API_KEY": "sk-stress",
                "CHATKITD_MODEL": "fake", "CHATKITD_WORKERS": "2", "CHATKITD_LOG_LEVEL": "info",
                "CHATKITD_RATE_REQUESTS_PER_MIN": "0", "CHATKITD_RATE_TURNS_PER_MIN": "0",
-               "CHATKITD_MAX_STREAMS_PER_USER": "6", "CHATKITD_UPSTREAM_RETRIES": str(rng.choice([0, 1, 2])),
+               "CHATKITD_MAX_STREAMS_PER_USER": str(max_streams), "CHATKITD_UPSTREAM_RETRIES": str(rng.choice([0, 1, 2])),
                "CHATKITD_UPSTREAM_CONNECT_TIMEOUT_MS": "1000",
                "CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS": str(1500 * lib.SLOW),
                "CHATKITD_UPSTREAM_STALL_TIMEOUT_MS": str(1500 * lib.SLOW),
@@ -769,25 +885,38 @@ def main():
     for c in clients:
         c.start()
     for c in clients:
-        c.join(timeout=max(1.0, h.stop_at + 120 * lib.SLOW - time.monotonic()))
+        c.join(timeout=max(1.0, h.stop_at + 90 * lib.SLOW - time.monotonic()))
     stuck = sum(c.is_alive() for c in clients)
-    chaos_thread.join(timeout=30)
+    chaos_thread.join(timeout=60)
     print("[%5.1fs] clients done (%d stuck)" % (time.monotonic() - t0, stuck), flush=True)
     if stuck:
         problems.append("%d client threads did not finish (server not answering?)" % stuck)
     if model.proc.poll() is not None:
         model.start()
-
     rec = h.rec
     if not srv.alive():
         problems.append("the server died during the run: %s" % srv.exited())
     else:
-        why = final_turn(h)
-        if why:
-            problems.append(why)
+        problems += [p for p in (final_turn(h), slot_check(h, max_streams)) if p]
     health.kill()
     health.wait()
     rec.health = read_health(health_path)
+    # SIGTERM while a new burst of operations (long streams, slow readers, uploads) is in flight
+    h.stop_at = time.monotonic() + 3
+    burst = [threading.Thread(target=h.client, args=(args.concurrency + n,), daemon=True)
+             for n in range(min(64, args.concurrency))]
+    for c in burst:
+        c.start()
+    time.sleep(1.5)
+    print("[%5.1fs] SIGTERM with %d clients busy" % (time.monotonic() - t0, sum(c.is_alive() for c in burst)),
+          flush=True)
+    verdict = srv.stop_checked()
+    if srv.proc.returncode != 0 and not verdict:
+        verdict = "exit status %s" % srv.proc.returncode
+    print("[%5.1fs] server exited with status %s" % (time.monotonic() - t0, srv.proc.returncode), flush=True)
+    for c in burst:
+        c.join(timeout=60 * lib.SLOW)
+    print("[%5.1fs] server stopped" % (time.monotonic() - t0), flush=True)
 
     # report
     print("operations: %s" % ", ".join("%s=%d" % kv for kv in sorted(rec.ops.items())))
@@ -815,11 +944,8 @@ def main():
     except lib.TestFailure as exc:
         problems.append("invariant queries failed: %s" % exc)
 
-    why = srv.stop_checked() if srv.alive() or srv.proc.returncode is None else srv.verdict()
-    if srv.proc.returncode != 0 and not why:
-        why = "exit status %s after SIGTERM" % srv.proc.returncode
-    if why:
-        problems.append("server at exit: %s" % why)
+    if verdict:
+        problems.append("server at exit: %s" % verdict)
     else:
         print("server:     exit status 0 after SIGTERM, no sanitizer report")
     model.kill()
