@@ -9,12 +9,19 @@ tests/acceptance/fake_openai.py.
   linear time, /healthz must stay fast meanwhile, the stored text must be
   the whole answer, and a stream cut in the middle must save exactly the
   text streamed so far (spec §5.7).
+- SIGTERM while a client that does not read holds a long stream: the drain
+  gives up after 3 s and the worker's h2o context stays undisposed on
+  purpose, but the server then freed the workers under it, so
+  LeakSanitizer reported megabytes and the exit failed (stress seed 8).
+  Meaningful under `make test-asan` / `make test-valgrind`.
 """
 
+import json
+import socket
 import threading
 import time
 
-from lib import SLOW, check, request, user_input, wait_until
+from lib import SLOW, USER_HEADER, check, request, user_input, wait_until
 from test_agent_model import Fake, model_server
 
 PIECE = "0123456789abcdef" * 64  # 1 KB
@@ -105,3 +112,22 @@ def test_long_answer_cut_saves_the_text_so_far(env):
     check(text.startswith(streamed) and PIECE * PIECES != text and (PIECE * PIECES).startswith(text),
           "saved %d chars, streamed %d chars: the saved text must be the answer so far" % (len(text), len(streamed)))
     check(len(text) % len(PIECE) == 0, "the saved text must end on a delta boundary (%d chars)" % len(text))
+
+
+def test_sigterm_with_a_reader_that_does_not_read(env):
+    fake = Fake(env)
+    fake.script([{"chunks": [PIECE] * PIECES}])
+    srv = model_server(env, fake, CHATKITD_WORKERS=1)
+    body = json.dumps({"type": "threads.create", "params": {"input": user_input("never read")}}).encode()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(b"POST /chatkit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (USER_HEADER.encode(), env.new_user().encode(), len(body), body))
+        check(s.recv(64).startswith(b"HTTP/1.1 200"), "the stream did not start")
+        wait_until(lambda: fake.chat_requests(), 10, "the model call")
+        time.sleep(1.5)  # the answer piles up in the server: the client reads nothing more
+        started = time.monotonic()
+        problem = srv.stop_checked()
+        check(problem is None, "SIGTERM with a stuck reader: %s" % problem)
+        check(time.monotonic() - started < 8 * SLOW, "the server took %.1f s to stop" % (time.monotonic() - started))
