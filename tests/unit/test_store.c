@@ -277,6 +277,8 @@ START_TEST(test_compact_json)
     check_compact("\"\"", "\"\"");
     check_compact("", "");
     check_compact("{\"u\": \"\\u00e9 é\"}", "{\"u\":\"\\u00e9 é\"}");
+    check_compact("[\"\\\\\", 1]", "[\"\\\\\",1]"); /* a string holding one backslash */
+    check_compact("[1, \"open \\\" end", "[1,\"open \\\" end"); /* unterminated: copied as is */
 }
 END_TEST
 
