@@ -344,8 +344,9 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *user)
     if (n > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         char *end;
         long seconds = strtol(data + sizeof(name) - 1, &end, 10);
+        /* cap before multiplying: a huge value from the network must not overflow */
         if (end != data + sizeof(name) - 1 && seconds >= 0)
-            call->retry_after_ms = seconds * 1000 > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : seconds * 1000;
+            call->retry_after_ms = seconds > RETRY_AFTER_CAP_MS / 1000 ? RETRY_AFTER_CAP_MS : seconds * 1000;
     }
     return n;
 }
