@@ -49,6 +49,15 @@ static int env_size(const char *name, size_t fallback, size_t *out)
     return 0;
 }
 
+/* CHATKITD_HEARTBEAT_MS: a positive integer; anything else means the
+ * default (lenient, as it always was: a heartbeat cannot be switched off). */
+static uint64_t env_heartbeat_ms(void)
+{
+    const char *v = env_or("CHATKITD_HEARTBEAT_MS", NULL);
+    long n = v != NULL ? strtol(v, NULL, 10) : 0;
+    return n > 0 ? (uint64_t)n : 15000;
+}
+
 static int env_workers(int *out)
 {
     const char *v = env_or("CHATKITD_WORKERS", NULL);
@@ -118,6 +127,7 @@ int ck_http_config_from_env(ck_http_config_t *c)
     c->docs_dir = env_or("CHATKITD_DOCS_DIR", NULL);
     c->upload_mime_types = env_or("CHATKITD_UPLOAD_MIME_TYPES", CK_HTTP_DEFAULT_MIME_TYPES);
     c->model_configured = env_or("OPENAI_API_KEY", NULL) != NULL || env_or("OPENAI_BASE_URL", NULL) != NULL;
+    c->heartbeat_ms = env_heartbeat_ms();
     if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
         ck_error("config: CHATKITD_TLS_CERT and CHATKITD_TLS_KEY must be set together");
         return -1;

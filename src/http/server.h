@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <h2o.h>
 
@@ -41,6 +42,7 @@ typedef struct ck_http_config {
     unsigned char upload_secret[64]; /* CHATKITD_UPLOAD_SECRET (up to 64 bytes used) or random per process */
     size_t upload_secret_len;
     int model_configured;     /* OPENAI_API_KEY or OPENAI_BASE_URL is set */
+    uint64_t heartbeat_ms;    /* CHATKITD_HEARTBEAT_MS: SSE comment after this much silence, default 15000 */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()

@@ -43,7 +43,6 @@
 #include "protocol/events.h"
 #include "protocol/pipeline.h"
 
-#define DEFAULT_HEARTBEAT_MS 15000
 #define PAUSE_BYTES (1024 * 1024)
 
 typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
@@ -88,7 +87,6 @@ struct turn {
     out_buf_t pending, inflight;
     int sending; /* an h2o_send is in flight */
     ck_timer_t *heartbeat, *deadline;
-    uint64_t heartbeat_ms;
 };
 
 static void advance(turn_t *t);
@@ -157,7 +155,7 @@ static void flush(turn_t *t)
     h2o_iovec_t vec = h2o_iovec_init(t->inflight.data, t->inflight.len);
     h2o_send(t->req, &vec, 1, H2O_SEND_STATE_IN_PROGRESS);
     if (t->heartbeat != NULL)
-        ck_timer_arm(t->heartbeat, t->heartbeat_ms);
+        ck_timer_arm(t->heartbeat, t->worker->config->heartbeat_ms);
 }
 
 static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
@@ -238,7 +236,7 @@ static void on_heartbeat(ck_timer_t *timer, void *user)
     turn_t *t = user;
     if (t->req != NULL && !t->sending && t->pending.len == 0)
         buf_append(&t->pending, ": \n\n", 4);
-    ck_timer_arm(timer, t->heartbeat_ms);
+    ck_timer_arm(timer, t->worker->config->heartbeat_ms);
     advance(t);
 }
 
@@ -257,19 +255,11 @@ static void on_deadline(ck_timer_t *timer, void *user)
     advance(t);
 }
 
-static uint64_t heartbeat_ms(void)
-{
-    const char *env = getenv("CHATKITD_HEARTBEAT_MS");
-    long v = env ? strtol(env, NULL, 10) : 0;
-    return v > 0 ? (uint64_t)v : DEFAULT_HEARTBEAT_MS;
-}
-
 static void start_timers(turn_t *t)
 {
-    t->heartbeat_ms = heartbeat_ms();
     t->heartbeat = ck_timer_new(t->worker->loop, on_heartbeat, t);
     if (t->heartbeat != NULL)
-        ck_timer_arm(t->heartbeat, t->heartbeat_ms);
+        ck_timer_arm(t->heartbeat, t->worker->config->heartbeat_ms);
     uint64_t max_ms = ck_http_gate_max_stream_ms();
     if (max_ms > 0) {
         t->deadline = ck_timer_new(t->worker->loop, on_deadline, t);
