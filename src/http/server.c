@@ -42,6 +42,7 @@
 #include "http/loop_h2o.h"
 #include "http/router.h"
 #include "http/stream_turn.h"
+#include "store/resolve.h"
 
 #define CK_HTTP_DRAIN_MS 3000       /* how long in-flight requests may finish at shutdown */
 #define CK_HTTP_DRAIN_TICK_MS 50
@@ -347,6 +348,7 @@ static void *admin_main(void *arg)
     ck_http_server_t *s = arg;
     int ready = 0, failures = 0;
     do {
+        ck_store_resolve_refresh(s->config.database_url); /* DNS here, never on a worker loop */
         int ok = ck_store_migrate(s->config.database_url) == 0;
         if (ok != ready)
             ck_log(ok ? CK_LOG_INFO : CK_LOG_WARN, "admin: database schema %s", ok ? "ready" : "not available");

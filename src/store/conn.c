@@ -1,9 +1,9 @@
 /*
  * conn.c - one PostgreSQL connection of a worker's store: asynchronous
  * connect, pipeline-mode sends, FIFO result correlation, failure and
- * reconnect.  Everything runs on the worker's loop; nothing here blocks
- * (except the DNS lookup libpq does inside PQconnectStart for a host name,
- * which is why deployments give an IP address or a unix socket directory).
+ * reconnect.  Everything runs on the worker's loop; nothing here blocks:
+ * a host name is connected to through the addresses the admin thread
+ * resolved (resolve.h), so libpq never runs DNS here.
  *
  * States (DESIGN.md draws them):
  *   DOWN --retry timer--> CONNECTING --PQconnectPoll OK--> READY
@@ -122,9 +122,40 @@ static int conn_rewatch(ck_store_conn_t *conn)
     return conn->watch != NULL ? 0 : -1;
 }
 
+/* Starts libpq's connect: for a host name with the addresses the admin
+ * thread published (hostaddr), else from the conninfo string as is.  Returns
+ * NULL with *waiting = 1 when the name is not resolved yet (no DNS here). */
+static PGconn *conn_start(ck_store_conn_t *conn, int *waiting)
+{
+    ck_store_t *store = conn->store;
+    if (store->params.lookup_name == NULL)
+        return PQconnectStart(store->conninfo);
+    char *addrs = ck_store_resolved(store->params.lookup_name);
+    *waiting = addrs == NULL;
+    int rc = addrs != NULL ? ck_store_conninfo_set_addrs(&store->params, addrs) : -1;
+    free(addrs);
+    if (rc != 0)
+        return NULL;
+    return PQconnectStartParams((const char *const *)store->params.keywords,
+                                (const char *const *)store->params.values, 0);
+}
+
+/* The host name is not resolved yet: stay DOWN and look again later. */
+static void conn_wait_resolve(ck_store_conn_t *conn)
+{
+    ck_debug("store: connection %d: waiting for the admin thread to resolve %s", conn->index,
+             conn->store->params.lookup_name);
+    ck_timer_arm(conn->retry, (uint64_t)conn->store->reconnect_ms);
+}
+
 static void conn_connect(ck_store_conn_t *conn)
 {
-    conn->pg = PQconnectStart(conn->store->conninfo);
+    int waiting = 0;
+    conn->pg = conn_start(conn, &waiting);
+    if (waiting) {
+        conn_wait_resolve(conn);
+        return;
+    }
     if (conn->pg == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
         conn_fail(conn, "connect");
         return;

@@ -55,7 +55,8 @@ ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config)
     int n = config->connections > 0 ? config->connections : DEFAULT_CONNECTIONS;
     store->conninfo = strdup(config->conninfo);
     store->conns = calloc((size_t)n, sizeof(*store->conns));
-    if (store->conninfo == NULL || store->conns == NULL)
+    if (store->conninfo == NULL || store->conns == NULL ||
+        ck_store_conninfo_parse(store->conninfo, &store->params) < 0)
         goto fail;
     for (; store->nconns < n; store->nconns++)
         if (ck_store_conn_init(&store->conns[store->nconns], store, store->nconns) != 0)
@@ -78,6 +79,7 @@ static void store_free(ck_store_t *store)
     ck_timer_free(store->drain_timer);
     free(store->conns);
     free(store->conninfo);
+    ck_store_conninfo_free(&store->params);
     free(store);
 }
 

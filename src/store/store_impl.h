@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "base/log.h"
+#include "store/resolve.h"
 #include "store/store.h"
 
 /* The two prepared statements (one per dispatcher of sql/). */
@@ -51,6 +52,7 @@ typedef struct ck_store_conn {
 struct ck_store {
     ck_loop_t *loop;
     char *conninfo;               /* owned copy; NULL = no database */
+    ck_store_conninfo_t params;   /* parsed conninfo when its host is a name to resolve (resolve.h) */
     int reconnect_ms;
     int nconns;
     ck_store_conn_t *conns;
