@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "agent/chunker.h"
+#include "base/file.h"
 #include "store/store.h"
 
 #define CK_INGEST_MAX_FILE (32u << 20) /* larger files are refused */
@@ -38,24 +39,13 @@ static int read_file(const char *path, char **data, size_t *len, const char **er
         *err = strerror(errno);
         return -1;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0 || (unsigned long long)st.st_size > CK_INGEST_MAX_FILE) {
-        *err = "too large or not a regular file";
-        fclose(f);
-        return -1;
-    }
-    size_t n = (size_t)st.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf || fread(buf, 1, n, f) != n) {
-        *err = buf ? "read error" : "out of memory";
-        free(buf);
-        fclose(f);
-        return -1;
-    }
+    *data = ck_file_read_all(f, CK_INGEST_MAX_FILE, len);
+    int error = errno;
     fclose(f);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
+    if (*data == NULL) {
+        *err = error == EFBIG ? "too large or not a regular file" : error == ENOMEM ? "out of memory" : "read error";
+        return -1;
+    }
     return 0;
 }
 

@@ -9,6 +9,7 @@
  */
 #include "http/auth_jwks_fetch.h"
 
+#include "base/file.h"
 #include "base/log.h"
 #include "base/setting_list.h"
 
@@ -61,10 +62,9 @@ static int read_file(const char *path, doc_t *d, char *err, size_t errlen)
         ck_setting_error(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    d->data = malloc(CK_HTTP_JWKS_DOC_MAX + 1);
-    d->len = d->data ? fread(d->data, 1, CK_HTTP_JWKS_DOC_MAX + 1, f) : 0;
+    d->data = ck_file_read_all(f, CK_HTTP_JWKS_DOC_MAX, &d->len);
     fclose(f);
-    if (d->data == NULL || d->len == 0 || d->len > CK_HTTP_JWKS_DOC_MAX) {
+    if (d->data == NULL || d->len == 0) {
         ck_setting_error(err, errlen, "%s is empty, unreadable or larger than %d bytes", path, CK_HTTP_JWKS_DOC_MAX);
         free(d->data);
         d->data = NULL;

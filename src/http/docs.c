@@ -17,6 +17,7 @@
 
 #include <cmark.h>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "base/strbuf.h"
 
@@ -88,11 +89,8 @@ static char *read_file(const char *path, size_t *len)
     char *text = NULL;
     if (f == NULL)
         return NULL;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= CK_DOCS_MAX_FILE &&
-        (text = malloc((size_t)st.st_size + 1)) != NULL) {
-        *len = fread(text, 1, (size_t)st.st_size, f);
-        text[*len] = '\0';
-    }
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+        text = ck_file_read_all(f, CK_DOCS_MAX_FILE, len);
     fclose(f);
     return text;
 }

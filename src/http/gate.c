@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "http/auth_jwks_fetch.h"
 #include "http/auth_jwt.h"
@@ -76,15 +77,14 @@ static char *read_key_file(const char *path)
         ck_error("CHATKITD_JWT_PUBLIC_KEY: cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(PUBLIC_KEY_MAX + 1);
-    size_t n = buf ? fread(buf, 1, PUBLIC_KEY_MAX + 1, f) : 0;
+    size_t n = 0;
+    char *buf = ck_file_read_all(f, PUBLIC_KEY_MAX, &n);
     fclose(f);
-    if (buf == NULL || n == 0 || n > PUBLIC_KEY_MAX) {
+    if (buf == NULL || n == 0) {
         ck_error("CHATKITD_JWT_PUBLIC_KEY: %s is empty, unreadable or larger than %d bytes", path, PUBLIC_KEY_MAX);
         free(buf);
         return NULL;
     }
-    buf[n] = '\0';
     return buf;
 }
 
