@@ -284,7 +284,8 @@ json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, c
 
 /* --- the streamed assistant message --------------------------------------- */
 
-int ck_agent_message_open(ck_agent_run_t *run)
+/* Starts the streamed assistant message (added + content_part.added). */
+static int message_open(ck_agent_run_t *run)
 {
     if (run->item)
         return 0;
@@ -298,7 +299,7 @@ int ck_agent_message_open(ck_agent_run_t *run)
 
 int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
 {
-    if (ck_agent_message_open(run) < 0)
+    if (message_open(run) < 0)
         return -1;
     if (run->text_len + len + 1 > run->text_cap) {
         size_t cap = run->text_cap ? run->text_cap : 1024;
@@ -322,7 +323,7 @@ int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
 
 int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
 {
-    if (ck_agent_message_open(run) < 0)
+    if (message_open(run) < 0)
         return -1;
     const char *text = run->text_len ? run->text : "";
     json_t *item = run->item;

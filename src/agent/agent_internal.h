@@ -112,8 +112,6 @@ void ck_agent_store_start(ck_agent_run_t *run, const char *op, json_t *params, c
  * fails the run instead (ck_agent_fail, "<op> returned bad JSON" or the
  * store's message) and returns NULL: the caller must then return at once. */
 json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, const char *op);
-/* Starts the streamed assistant message (added + content_part.added). */
-int ck_agent_message_open(ck_agent_run_t *run);
 /* Appends `delta` to the open message (opening it first) and emits it. */
 int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len);
 /* Closes the open message: annotation_added for each of `annotations`

@@ -6,7 +6,8 @@
 
 #include <jansson.h>
 
-const char *ck_http_reason(int status)
+/* The standard reason phrase of an HTTP status ("Payload Too Large", ...). */
+static const char *reason_phrase(int status)
 {
     switch (status) {
     case 200: return "OK";
@@ -37,7 +38,7 @@ void ck_http_add_header(h2o_req_t *req, const h2o_token_t *token, const char *va
 int ck_http_send_bytes(h2o_req_t *req, int status, const char *content_type, const void *data, size_t len)
 {
     req->res.status = status;
-    req->res.reason = ck_http_reason(status);
+    req->res.reason = reason_phrase(status);
     req->res.content_length = len;
     ck_http_add_header(req, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type));
     h2o_send_inline(req, len > 0 ? data : "", len);
@@ -47,7 +48,7 @@ int ck_http_send_bytes(h2o_req_t *req, int status, const char *content_type, con
 int ck_http_send_no_content(h2o_req_t *req)
 {
     req->res.status = 204;
-    req->res.reason = ck_http_reason(204);
+    req->res.reason = reason_phrase(204);
     req->res.content_length = 0;
     h2o_send_inline(req, "", 0);
     return 0;

@@ -16,9 +16,6 @@
 
 #include "protocol/protocol.h"
 
-/* The standard reason phrase of an HTTP status ("Payload Too Large", ...). */
-const char *ck_http_reason(int status);
-
 /* Sends `json` (`len` bytes) as application/json with `status`. */
 int ck_http_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 

@@ -40,7 +40,10 @@ json_t *ck_proto_thread_new(void)
     return json_pack("{s:s,s:s,s:{s:s},s:{}}", "id", id, "created_at", now, "status", "type", "active", "metadata");
 }
 
-json_t *ck_proto_thread_wire(const json_t *thread)
+/* The wire Thread for a ThreadMetadata `thread`: title?, id, created_at,
+ * status, allowed_image_domains?, "metadata":{} (never the stored metadata)
+ * and an empty items page. */
+static json_t *thread_wire(const json_t *thread)
 {
     json_t *wire = json_object();
     set_copy(wire, "title", json_object_get(thread, "title"));
@@ -179,12 +182,12 @@ static json_t *event_with(const char *type, const char *key, json_t *value)
 
 json_t *ck_proto_ev_thread_created(const json_t *thread)
 {
-    return event_with("thread.created", "thread", ck_proto_thread_wire(thread));
+    return event_with("thread.created", "thread", thread_wire(thread));
 }
 
 json_t *ck_proto_ev_thread_updated(const json_t *thread)
 {
-    return event_with("thread.updated", "thread", ck_proto_thread_wire(thread));
+    return event_with("thread.updated", "thread", thread_wire(thread));
 }
 
 json_t *ck_proto_ev_item_added(const json_t *item)

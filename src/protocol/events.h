@@ -27,11 +27,6 @@
  * "status":{"type":"active"},"metadata":{}} (no title). */
 json_t *ck_proto_thread_new(void);
 
-/* The wire Thread for a ThreadMetadata `thread`: title?, id, created_at,
- * status, allowed_image_domains?, "metadata":{} (never the stored metadata)
- * and an empty items page. */
-json_t *ck_proto_thread_wire(const json_t *thread);
-
 /* --- items -------------------------------------------------------------- */
 
 /* The user_message item for a validated UserMessageInput `input` (as
