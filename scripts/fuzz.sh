@@ -17,7 +17,7 @@ libs="$(pkg-config --cflags --libs jansson libjwt openssl) -lpthread -lm"
 
 # target -> the src/ files it needs
 declare -A sources=(
-  [protocol]="src/protocol/*.c"
+  [protocol]="src/protocol/*.c src/base/strbuf.c"
   [multipart]="src/http/multipart.c"
   [upstream_sse]="src/agent/upstream_sse.c"
   [jwt]="src/http/auth_jwt.c src/http/auth_jwks.c src/base/setting_list.c src/base/base64.c src/base/log.c"
