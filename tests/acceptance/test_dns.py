@@ -68,6 +68,14 @@ def test_database_url_with_host_name(env):
         url = "postgresql://postgres@localhost:%d/chatkitd" % relay.port
         srv = env.start_server({"CHATKITD_WORKERS": "2"}, database_url=url)
         c = env.client(base=srv.url)
+
+        def connections_up():
+            with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+                return len(re.findall(r"store: connection \d+ up", f.read()))
+        # /readyz answers for the worker that took it; a worker that started
+        # before the admin thread resolved the name connects on its next
+        # reconnect tick, so wait until both workers' 2 connections are up.
+        wait_until(lambda: connections_up() >= 4, 15, "both workers' store connections")
         page = c.call("threads.list", {"limit": 5, "order": "desc"})
         check(page["data"] == [], "a new user has no threads: %r" % page)
         with open(srv.log_path, encoding="utf-8", errors="replace") as f:
