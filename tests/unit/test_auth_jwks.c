@@ -24,6 +24,7 @@
 
 #include "base/base64.h"
 #include "check_main.h"
+#include "jwt_fixtures.h"
 #include "http/auth_jwks.h"
 #include "http/auth_jwks_fetch.h"
 #include "http/auth_jwt.h"
@@ -39,20 +40,6 @@ typedef struct test_key {
 } test_key_t;
 
 static test_key_t g_rsa1, g_rsa2, g_ec1, g_ec2, g_ec384, g_ec521, g_rsa1024;
-
-static char *pem_of(EVP_PKEY *pkey, int private_key)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (private_key)
-        PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
-    else
-        PEM_write_bio_PUBKEY(bio, pkey);
-    char *data;
-    long n = BIO_get_mem_data(bio, &data);
-    char *out = strndup(data, (size_t)n);
-    BIO_free(bio);
-    return out;
-}
 
 /* base64url of big-endian BIGNUM parameter `name` of `pkey`, padded to
  * `width` bytes (0 = minimal), written to `out`.  Aborts on failure. */
@@ -71,8 +58,8 @@ static void b64_param(EVP_PKEY *pkey, const char *name, int width, char *out)
 static void make_key(test_key_t *k, EVP_PKEY *pkey, const char *crv, int field)
 {
     char a[2048], b[2048];
-    k->priv = pem_of(pkey, 1);
-    k->pub = pem_of(pkey, 0);
+    k->priv = fixture_pem_of(pkey, 1);
+    k->pub = fixture_pem_of(pkey, 0);
     if (crv == NULL) {
         b64_param(pkey, OSSL_PKEY_PARAM_RSA_N, 0, a);
         b64_param(pkey, OSSL_PKEY_PARAM_RSA_E, 0, b);
@@ -137,16 +124,7 @@ static const char *mint(const char *kid, jwt_alg_t alg, const char *key)
 /* A hand-made HS256 token with header `header`, MAC key `key`. Static. */
 static const char *craft_hs256(const char *header, const char *key, size_t key_len)
 {
-    static char tok[16384];
-    size_t n = ck_base64url_encode((const unsigned char *)header, strlen(header), tok);
-    tok[n++] = '.';
-    n += ck_base64url_encode((const unsigned char *)VALID, strlen(VALID), tok + n);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned maclen = 0;
-    HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)tok, n, mac, &maclen);
-    tok[n++] = '.';
-    ck_base64url_encode(mac, maclen, tok + n);
-    return tok;
+    return fixture_craft_jws(header, VALID, EVP_sha256(), key, key_len);
 }
 
 /* A verifier over a holder of `doc`; *holder gets the holder (free after

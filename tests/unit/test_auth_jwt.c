@@ -17,78 +17,32 @@
 
 #include "http/auth_jwt.h"
 #include "check_main.h"
+#include "jwt_fixtures.h"
 
 #define NOW 1700000000L
 #define SECRET "0123456789abcdef0123456789abcdef-test-secret"
 
 static char *g_rsa_priv, *g_rsa_pub, *g_ec_priv, *g_ec_pub, *g_rsa1024_pub;
 
-/* PEM text of `pkey` (public or private), malloc'd. */
-static char *pem_of(EVP_PKEY *pkey, int private_key)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (private_key)
-        PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
-    else
-        PEM_write_bio_PUBKEY(bio, pkey);
-    char *data;
-    long n = BIO_get_mem_data(bio, &data);
-    char *out = strndup(data, (size_t)n);
-    BIO_free(bio);
-    return out;
-}
-
 static void make_keys(void)
 {
     if (g_rsa_priv != NULL)
         return;
     EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256"), *small = EVP_RSA_gen(1024);
-    g_rsa_priv = pem_of(rsa, 1);
-    g_rsa_pub = pem_of(rsa, 0);
-    g_ec_priv = pem_of(ec, 1);
-    g_ec_pub = pem_of(ec, 0);
-    g_rsa1024_pub = pem_of(small, 0);
+    g_rsa_priv = fixture_pem_of(rsa, 1);
+    g_rsa_pub = fixture_pem_of(rsa, 0);
+    g_ec_priv = fixture_pem_of(ec, 1);
+    g_ec_pub = fixture_pem_of(ec, 0);
+    g_rsa1024_pub = fixture_pem_of(small, 0);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ec);
     EVP_PKEY_free(small);
 }
 
-/* base64url without padding of `len` bytes, appended to `out`. */
-static void b64url_append(char *out, const unsigned char *in, size_t len)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *o = out + strlen(out);
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        *o++ = abc[v >> 18 & 63];
-        *o++ = abc[v >> 12 & 63];
-        if (i + 1 < len)
-            *o++ = abc[v >> 6 & 63];
-        if (i + 2 < len)
-            *o++ = abc[v & 63];
-    }
-    *o = '\0';
-}
-
-/* A hand-made compact JWS: header and payload as given, HMAC signature with
- * `md` and `key` (no signature part content when md is NULL).  Static buffer. */
+/* A hand-made compact JWS (see jwt_fixtures.h); `key` NUL-terminated. */
 static const char *craft(const char *header, const char *payload, const EVP_MD *md, const char *key)
 {
-    static char tok[16384];
-    tok[0] = '\0';
-    b64url_append(tok, (const unsigned char *)header, strlen(header));
-    strcat(tok, ".");
-    b64url_append(tok, (const unsigned char *)payload, strlen(payload));
-    size_t signing_len = strlen(tok);
-    strcat(tok, ".");
-    if (md != NULL) {
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned maclen = 0;
-        HMAC(md, key, (int)strlen(key), (const unsigned char *)tok, signing_len, mac, &maclen);
-        b64url_append(tok, mac, maclen);
-    }
-    return tok;
+    return fixture_craft_jws(header, payload, md, key, key ? strlen(key) : 0);
 }
 
 static const char *hs256(const char *payload) { return craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, EVP_sha256(), SECRET); }
