@@ -20,9 +20,9 @@ declare -A sources=(
   [protocol]="src/protocol/*.c src/base/strbuf.c"
   [multipart]="src/http/multipart.c"
   [upstream_sse]="src/agent/upstream_sse.c"
-  [jwt]="src/http/auth_jwt.c src/http/auth_jwks.c src/base/setting_list.c src/base/base64.c src/base/log.c"
-  [jwks]="src/http/auth_jwks.c src/base/setting_list.c src/base/base64.c src/base/log.c"
-  [cors]="src/http/cors.c src/base/setting_list.c"
+  [jwt]="src/auth/jwt.c src/auth/jwks.c src/base/setting_list.c src/base/base64.c src/base/log.c"
+  [jwks]="src/auth/jwks.c src/base/setting_list.c src/base/base64.c src/base/log.c"
+  [cors]="src/auth/cors.c src/base/setting_list.c"
 )
 targets=${FUZZ_TARGETS:-"protocol multipart upstream_sse jwt jwks cors"}
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # tests/run.sh BUILD_DIR - the whole suite behind `make test`:
+#   0. checks the include rules between src/ folders (scripts/check-layers.sh),
 #   1. starts a throwaway PostgreSQL cluster (scripts/pg-local.sh) for the unit
 #      tests that need one (CHATKITD_TEST_DATABASE_URL) and the SQL tests,
 #   2. runs every Check unit-test binary (BUILD_DIR/tests/test_*),
@@ -30,6 +31,8 @@ if [ -n "${CHATKITD_VALGRIND:-}" ]; then
 fi
 
 failed=0
+echo "== layers"
+"$root/scripts/check-layers.sh" "$root/src" || failed=1
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")"

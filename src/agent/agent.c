@@ -5,16 +5,16 @@
  * streaming the assistant message, sources, cancellation and the end of a
  * run.  See agent.h for the contract and agent_internal.h for the states.
  */
-#include "agent_internal.h"
+#include "agent/agent_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/log.h"
-#include "../protocol/events.h"
-#include "prompt.h"
+#include "base/log.h"
+#include "protocol/events.h"
+#include "agent/prompt.h"
 
 static const char DEFAULT_SYSTEM_PROMPT[] =
     "You are a helpful assistant embedded in a website. Answer concisely in Markdown. "

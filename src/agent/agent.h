@@ -25,8 +25,8 @@
 
 #include <jansson.h>
 
-#include "../base/loop.h"
-#include "../store/store.h"
+#include "base/loop.h"
+#include "store/store.h"
 
 typedef struct ck_agent ck_agent_t;
 typedef struct ck_agent_run ck_agent_run_t;

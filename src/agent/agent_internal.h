@@ -26,8 +26,8 @@
 
 #include <jansson.h>
 
-#include "agent.h"
-#include "llm.h"
+#include "agent/agent.h"
+#include "agent/llm.h"
 
 #define CK_AGENT_HISTORY_LIMIT 10
 #define CK_AGENT_SEARCH_LIMIT_DEFAULT 5

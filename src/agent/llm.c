@@ -18,7 +18,7 @@
  * curl_multi_info_read(); that is the only place (besides the watchdog and
  * the reaper, both ck timers) where handles leave the multi.
  */
-#include "llm.h"
+#include "agent/llm.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@
 
 #include <curl/curl.h>
 
-#include "../base/log.h"
+#include "base/log.h"
 
 #define ERROR_BODY_MAX 4096
 #define BUFFERED_BODY_MAX (4u << 20)

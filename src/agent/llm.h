@@ -25,8 +25,8 @@
 
 #include <jansson.h>
 
-#include "../base/loop.h"
-#include "upstream_sse.h"
+#include "base/loop.h"
+#include "agent/upstream_sse.h"
 
 typedef struct ck_agent_llm ck_agent_llm_t;
 typedef struct ck_agent_llm_call ck_agent_llm_call_t;

@@ -4,9 +4,9 @@
  * user message with its attachments, and the widget action of a
  * threads.custom_action turn.
  */
-#include "prompt.h"
+#include "agent/prompt.h"
 
-#include "../base/base64.h"
+#include "base/base64.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_internal.h"
-#include "prompt.h"
+#include "agent/agent_internal.h"
+#include "agent/prompt.h"
 
 #define PASSAGE_MAX 700
 

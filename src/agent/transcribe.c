@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_internal.h"
+#include "agent/agent_internal.h"
 
 #define MEDIA_TYPE_MAX 100
 #define EXT_MAX 10

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/log.h"
-#include "../protocol/events.h"
-#include "agent_internal.h"
-#include "prompt.h"
+#include "base/log.h"
+#include "protocol/events.h"
+#include "agent/agent_internal.h"
+#include "agent/prompt.h"
 
 static const char TITLE_PROMPT[] =
     "Write a title of 3 to 6 words for a conversation that starts with the user message below. "

@@ -7,7 +7,7 @@
  * lines joined with LF, dispatch on a blank line) and chunk decoding (one
  * event's data -> text delta, tool-call fragments, finish_reason, error).
  */
-#include "upstream_sse.h"
+#include "agent/upstream_sse.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * loop.h - the event-loop interface that src/store and src/agent program against.
  *
  * Each worker thread runs one event loop (implemented over h2o's evloop in
- * src/http/loop_h2o.c).  Modules below src/http never include h2o: they watch
+ * src/loop/loop_h2o.c).  Modules below src/http never include h2o: they watch
  * file descriptors and arm timers through this small interface instead.
  *
  * The async convention used across the whole project (store, LLM client, tools):

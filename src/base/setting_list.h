@@ -1,8 +1,8 @@
 /*
  * setting_list.h - reading list-valued settings (CHATKITD_JWT_ALGORITHMS,
  * CHATKITD_CORS_ORIGINS, CHATKITD_CORS_HEADERS) and reporting a bad value
- * into the caller's error buffer.  Shared by src/http/auth_jwt.c and
- * src/http/cors.c so both lists follow one syntax: entries separated by
+ * into the caller's error buffer.  Shared by src/auth/jwt.c and
+ * src/auth/cors.c so both lists follow one syntax: entries separated by
  * commas and/or spaces, empty entries ignored.  No allocation, no I/O.
  */
 #ifndef CK_BASE_SETTING_LIST_H

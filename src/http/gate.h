@@ -4,7 +4,8 @@
  * tokens, or the development-only X-User-Id header), per-user rate limits and
  * the per-user cap on concurrently open streams.
  *
- * Handlers call ck_http_gate() first; when it returns 0 it has already sent
+ * The decisions and the configuration are src/auth/gate.h's; this header
+ * applies them to an h2o request.  Handlers call ck_http_gate() first; when it returns 0 it has already sent
  * the answer (preflight 204, 401, 429, ...) and the handler returns at once.
  */
 #ifndef CK_HTTP_GATE_H
@@ -15,6 +16,8 @@
 
 #include <h2o.h>
 
+#include "auth/gate.h"
+
 typedef enum ck_gate_kind {
     CK_GATE_API,      /* POST /chatkit, non-streaming request types */
     CK_GATE_TURN,     /* POST /chatkit, streaming request types (a "turn") */
@@ -22,8 +25,6 @@ typedef enum ck_gate_kind {
     CK_GATE_DOWNLOAD, /* attachment downloads/previews */
     CK_GATE_PUBLIC    /* /, /healthz, /readyz: CORS only */
 } ck_gate_kind_t;
-
-#define CK_USER_ID_MAX 256
 
 /* Reads the gate's configuration from the environment and logs how it is set
  * up (loudly when no JWT key is configured).  Returns 0, or -1 on a bad

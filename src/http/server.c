@@ -39,7 +39,7 @@
 #include "base/log.h"
 #include "http/docs.h"
 #include "http/gate.h"
-#include "http/loop_h2o.h"
+#include "loop/loop_h2o.h"
 #include "http/router.h"
 #include "http/stream_turn.h"
 #include "store/resolve.h"

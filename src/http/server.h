@@ -22,9 +22,9 @@
 
 #include <h2o.h>
 
-#include "../agent/agent.h"
-#include "../base/loop.h"
-#include "../store/store.h"
+#include "agent/agent.h"
+#include "base/loop.h"
+#include "store/store.h"
 
 /* Process-wide settings, read once from the environment (ck_http_config_from_env). */
 typedef struct ck_http_config {

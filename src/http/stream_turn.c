@@ -30,7 +30,7 @@
  * is routed to the agent as context (ck_turn_t.action / sender_item); an
  * item that is not a widget yields the single error event of spec §2.6.
  */
-#include "stream_turn.h"
+#include "http/stream_turn.h"
 
 #include <stdlib.h>
 #include <string.h>

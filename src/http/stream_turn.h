@@ -18,7 +18,7 @@
 
 #include <h2o.h>
 
-#include "../protocol/protocol.h"
+#include "protocol/protocol.h"
 
 struct ck_http_worker;
 

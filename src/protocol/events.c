@@ -3,7 +3,7 @@
  * (spec §3, §4) and the structured-input answer rules (spec §2.4).
  * Ownership conventions are in events.h.
  */
-#include "events.h"
+#include "protocol/events.h"
 
 #include <string.h>
 

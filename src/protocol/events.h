@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 /* The exact cancellation note of spec §5.7. */
 #define CK_PROTO_CANCEL_NOTE "The user cancelled the stream. Stop responding to the prior request."

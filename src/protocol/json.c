@@ -3,8 +3,8 @@
  * timestamps, compact serialization, SSE framing and error bodies
  * (spec §1.4, §1.5, §1.9, §5.1).
  */
-#include "protocol.h"
-#include "internal.h"
+#include "protocol/protocol.h"
+#include "protocol/internal.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -10,14 +10,14 @@
  * them only when they are read: rebuilding a jansson string per delta made
  * a long answer quadratic (3 MB in 1 KB deltas took 9 s of one event loop).
  */
-#include "pipeline.h"
+#include "protocol/pipeline.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/strbuf.h"
-#include "events.h"
+#include "protocol/events.h"
 
 /* Guard against absurd indexes from a buggy source (each would pad arrays). */
 #define MAX_PART_INDEX 256

@@ -12,8 +12,8 @@
  * (checked on the raw bytes before parsing, which also bounds every
  * recursion below) and a bounded request `metadata`.
  */
-#include "protocol.h"
-#include "internal.h"
+#include "protocol/protocol.h"
+#include "protocol/internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-#include "../base/loop.h"
+#include "base/loop.h"
 
 typedef struct ck_store ck_store_t;
 typedef struct ck_store_call ck_store_call_t;

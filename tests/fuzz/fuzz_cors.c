@@ -1,5 +1,5 @@
 /*
- * fuzz_cors.c - libFuzzer target for the CORS decision (src/http/cors.c).
+ * fuzz_cors.c - libFuzzer target for the CORS decision (src/auth/cors.c).
  * Input: four NUL-separated fields: method, Origin,
  * Access-Control-Request-Method, Access-Control-Request-Headers (a missing
  * field is an absent header).  Every echoed value must come from the
@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/cors.h"
+#include "auth/cors.h"
 
-static ck_http_cors_t *g_list, *g_any;
+static ck_auth_cors_t *g_list, *g_any;
 
-static void check(const ck_http_cors_decision_t *d)
+static void check(const ck_auth_cors_decision_t *d)
 {
     if (d->allow_origin != NULL && (memchr(d->allow_origin, '\r', d->allow_origin_len) ||
                                     memchr(d->allow_origin, '\n', d->allow_origin_len)))
@@ -25,10 +25,10 @@ static void check(const ck_http_cors_decision_t *d)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (g_list == NULL) {
-        ck_http_cors_settings_t a = {"https://app.example.com, http://localhost:5173", NULL, 600};
-        ck_http_cors_settings_t b = {"*", NULL, 600};
-        g_list = ck_http_cors_new(&a, NULL, 0);
-        g_any = ck_http_cors_new(&b, NULL, 0);
+        ck_auth_cors_settings_t a = {"https://app.example.com, http://localhost:5173", NULL, 600};
+        ck_auth_cors_settings_t b = {"*", NULL, 600};
+        g_list = ck_auth_cors_new(&a, NULL, 0);
+        g_any = ck_auth_cors_new(&b, NULL, 0);
     }
     char *buf = malloc(size + 1);
     memcpy(buf, data, size);
@@ -41,11 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len[i] = strlen(buf + off);
         off += len[i] + 1;
     }
-    ck_http_cors_request_t r = {field[0], len[0], field[1], len[1], field[2], len[2], field[3], len[3]};
-    ck_http_cors_decision_t d;
-    ck_http_cors_decide(g_list, &r, &d);
+    ck_auth_cors_request_t r = {field[0], len[0], field[1], len[1], field[2], len[2], field[3], len[3]};
+    ck_auth_cors_decision_t d;
+    ck_auth_cors_decide(g_list, &r, &d);
     check(&d);
-    ck_http_cors_decide(g_any, &r, &d);
+    ck_auth_cors_decide(g_any, &r, &d);
     check(&d);
     free(buf);
     return 0;

@@ -1,5 +1,5 @@
 /*
- * fuzz_jwks.c - libFuzzer target for JWK set parsing (src/http/auth_jwks.c):
+ * fuzz_jwks.c - libFuzzer target for JWK set parsing (src/auth/jwks.c):
  * the input is a JWKS document as a remote identity provider might serve
  * it.  Every key of a parsed set must carry PEM text OpenSSL reads back as
  * a public key, a non-empty algorithm mask of its own type, and kid
@@ -14,9 +14,9 @@
 #include <openssl/pem.h>
 
 #include "base/log.h"
-#include "http/auth_jwks.h"
+#include "auth/jwks.h"
 
-static void check_key(const ck_http_jwks_set_t *set, const ck_http_jwk_t *k)
+static void check_key(const ck_auth_jwks_set_t *set, const ck_auth_jwk_t *k)
 {
     if (k->pem == NULL || k->pem_len == 0 || strlen((const char *)k->pem) != k->pem_len || k->alg_mask == 0)
         abort();
@@ -26,7 +26,7 @@ static void check_key(const ck_http_jwks_set_t *set, const ck_http_jwk_t *k)
     if (pkey == NULL || (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) != k->rsa)
         abort();
     EVP_PKEY_free(pkey);
-    if (k->kid != NULL && ck_http_jwks_find(set, k->kid) != k)
+    if (k->kid != NULL && ck_auth_jwks_find(set, k->kid) != k)
         abort();
 }
 
@@ -39,16 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         initialised = 1;
     }
     char err[256];
-    ck_http_jwks_set_t *set = ck_http_jwks_parse((const char *)data, size, err, sizeof(err));
+    ck_auth_jwks_set_t *set = ck_auth_jwks_parse((const char *)data, size, err, sizeof(err));
     if (set == NULL)
         return 0;
-    size_t n = ck_http_jwks_count(set);
-    if (n == 0 || n > CK_HTTP_JWKS_MAX_KEYS)
+    size_t n = ck_auth_jwks_count(set);
+    if (n == 0 || n > CK_AUTH_JWKS_MAX_KEYS)
         abort();
     for (size_t i = 0; i < n; i++)
-        check_key(set, ck_http_jwks_key(set, i));
-    if ((n == 1) != (ck_http_jwks_find(set, NULL) != NULL))
+        check_key(set, ck_auth_jwks_key(set, i));
+    if ((n == 1) != (ck_auth_jwks_find(set, NULL) != NULL))
         abort();
-    ck_http_jwks_set_release(set);
+    ck_auth_jwks_set_release(set);
     return 0;
 }

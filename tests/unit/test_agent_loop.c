@@ -1,6 +1,6 @@
 /*
  * test_agent_loop.c - end-to-end Check tests of ck_agent_respond() on a real
- * loop (src/http/loop_h2o.c over an h2o evloop) against the scriptable fake
+ * loop (src/loop/loop_h2o.c over an h2o evloop) against the scriptable fake
  * OpenAI server (tests/acceptance/fake_openai.py, started per test case),
  * with the store replaced by an in-test fake (ck_store_op / ck_store_cancel
  * defined here answer canned JSON on the next loop tick).
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "http/loop_h2o.h"
+#include "loop/loop_h2o.h"
 #include "check_main.h"
 
 /* --- fake store ------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /*
- * test_auth_jwks.c - unit tests of JWK sets (src/http/auth_jwks.c), their
- * use by the verifier (src/http/auth_jwt.c) and the file source
- * (src/http/auth_jwks_fetch.c): parsing RSA and EC keys, skipping unusable
+ * test_auth_jwks.c - unit tests of JWK sets (src/auth/jwks.c), their
+ * use by the verifier (src/auth/jwt.c) and the file source
+ * (src/auth/jwks_fetch.c): parsing RSA and EC keys, skipping unusable
  * ones, kid selection, the JWK `alg` pin, tokens from keys outside the set,
  * kid-less tokens, algorithm confusion with a JWKS key's PEM as HMAC secret,
  * the early-refresh throttle, set swaps under concurrent verification.
@@ -25,9 +25,9 @@
 #include "base/base64.h"
 #include "check_main.h"
 #include "jwt_fixtures.h"
-#include "http/auth_jwks.h"
-#include "http/auth_jwks_fetch.h"
-#include "http/auth_jwt.h"
+#include "auth/jwks.h"
+#include "auth/jwks_fetch.h"
+#include "auth/jwt.h"
 
 #define NOW 1700000000L
 #define VALID "{\"sub\":\"alice\",\"exp\":1700003600}"
@@ -95,10 +95,10 @@ static const char *jwk(const test_key_t *k, const char *kid, const char *extra)
     return b;
 }
 
-static ck_http_jwks_set_t *parse_ok(const char *doc)
+static ck_auth_jwks_set_t *parse_ok(const char *doc)
 {
     char err[256] = "";
-    ck_http_jwks_set_t *set = ck_http_jwks_parse(doc, strlen(doc), err, sizeof(err));
+    ck_auth_jwks_set_t *set = ck_auth_jwks_parse(doc, strlen(doc), err, sizeof(err));
     ck_assert_msg(set != NULL, "JWKS rejected: %s", err);
     return set;
 }
@@ -129,21 +129,21 @@ static const char *craft_hs256(const char *header, const char *key, size_t key_l
 
 /* A verifier over a holder of `doc`; *holder gets the holder (free after
  * the verifier). */
-static ck_http_jwt_t *verifier(const char *doc, const char *algs, ck_http_jwks_t **holder)
+static ck_auth_jwt_t *verifier(const char *doc, const char *algs, ck_auth_jwks_t **holder)
 {
-    *holder = ck_http_jwks_new(parse_ok(doc));
+    *holder = ck_auth_jwks_new(parse_ok(doc));
     ck_assert_ptr_nonnull(*holder);
-    ck_http_jwt_settings_t s = {NULL, NULL, algs, NULL, NULL, 30, *holder};
+    ck_auth_jwt_settings_t s = {NULL, NULL, algs, NULL, NULL, 30, *holder};
     char err[256];
-    ck_http_jwt_t *v = ck_http_jwt_new(&s, err, sizeof(err));
+    ck_auth_jwt_t *v = ck_auth_jwt_new(&s, err, sizeof(err));
     ck_assert_msg(v != NULL, "config rejected: %s", err);
     return v;
 }
 
-static ck_http_jwt_result_t verify(const ck_http_jwt_t *v, const char *tok)
+static ck_auth_jwt_result_t verify(const ck_auth_jwt_t *v, const char *tok)
 {
-    char user[CK_HTTP_JWT_SUB_MAX];
-    return ck_http_jwt_verify(v, tok, strlen(tok), NOW, user);
+    char user[CK_AUTH_JWT_SUB_MAX];
+    return ck_auth_jwt_verify(v, tok, strlen(tok), NOW, user);
 }
 
 static char g_two_rsa[12000];
@@ -159,11 +159,11 @@ START_TEST(parses_rsa_and_ec)
     char doc[12000];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s,%s,%s]}", jwk(&g_rsa1, "r1", "\"use\":\"sig\",\"alg\":\"RS256\""),
              jwk(&g_ec1, "e1", NULL), jwk(&g_ec384, NULL, "\"key_ops\":[\"verify\"]"), jwk(&g_ec521, "e5", NULL));
-    ck_http_jwks_set_t *set = parse_ok(doc);
-    ck_assert_uint_eq(ck_http_jwks_count(set), 4);
-    ck_assert_uint_eq(ck_http_jwks_find(set, "e5")->alg_mask, 1u << JWT_ALG_ES512);
-    ck_assert_str_eq((const char *)ck_http_jwks_find(set, "e5")->pem, g_ec521.pub);
-    const ck_http_jwk_t *r = ck_http_jwks_find(set, "r1"), *e = ck_http_jwks_find(set, "e1");
+    ck_auth_jwks_set_t *set = parse_ok(doc);
+    ck_assert_uint_eq(ck_auth_jwks_count(set), 4);
+    ck_assert_uint_eq(ck_auth_jwks_find(set, "e5")->alg_mask, 1u << JWT_ALG_ES512);
+    ck_assert_str_eq((const char *)ck_auth_jwks_find(set, "e5")->pem, g_ec521.pub);
+    const ck_auth_jwk_t *r = ck_auth_jwks_find(set, "r1"), *e = ck_auth_jwks_find(set, "e1");
     ck_assert_ptr_nonnull(r);
     ck_assert_ptr_nonnull(e);
     ck_assert_str_eq((const char *)r->pem, g_rsa1.pub);
@@ -172,13 +172,13 @@ START_TEST(parses_rsa_and_ec)
     ck_assert_uint_eq(r->alg_mask, 1u << JWT_ALG_RS256);
     ck_assert_uint_eq(e->alg_mask, 1u << JWT_ALG_ES256);
     ck_assert(r->rsa && r->bits == 2048 && !e->rsa && e->bits == 256);
-    const ck_http_jwk_t *p384 = ck_http_jwks_key(set, 2);
+    const ck_auth_jwk_t *p384 = ck_auth_jwks_key(set, 2);
     ck_assert_ptr_null(p384->kid);
     ck_assert_uint_eq(p384->alg_mask, 1u << JWT_ALG_ES384);
     ck_assert_str_eq((const char *)p384->pem, g_ec384.pub);
-    ck_assert_ptr_null(ck_http_jwks_find(set, "nope"));
-    ck_assert_ptr_null(ck_http_jwks_find(set, NULL)); /* several keys: a kid is required */
-    ck_http_jwks_set_release(set);
+    ck_assert_ptr_null(ck_auth_jwks_find(set, "nope"));
+    ck_assert_ptr_null(ck_auth_jwks_find(set, NULL)); /* several keys: a kid is required */
+    ck_auth_jwks_set_release(set);
 }
 END_TEST
 
@@ -210,12 +210,12 @@ START_TEST(bad_keys_are_skipped)
              jwk(&g_ec1, "es384", "\"alg\":\"ES384\""), jwk(&g_rsa2, "rsnone", "\"alg\":\"none\""),
              "{\"kty\":\"RSA\",\"kid\":7,\"n\":\"AQAB\",\"e\":\"AQAB\"}", no_e, jwk(&g_rsa1, "good", NULL),
              jwk(&g_rsa2, "good", NULL));
-    ck_http_jwks_set_t *set = parse_ok(doc);
-    ck_assert_uint_eq(ck_http_jwks_count(set), 1);
-    const ck_http_jwk_t *k = ck_http_jwks_find(set, "good");
+    ck_auth_jwks_set_t *set = parse_ok(doc);
+    ck_assert_uint_eq(ck_auth_jwks_count(set), 1);
+    const ck_auth_jwk_t *k = ck_auth_jwks_find(set, "good");
     ck_assert_ptr_nonnull(k);
     ck_assert_str_eq((const char *)k->pem, g_rsa1.pub); /* the first of a duplicated kid */
-    ck_http_jwks_set_release(set);
+    ck_auth_jwks_set_release(set);
 
     const char *bad_docs[] = {
         "", "not json", "[]", "{}", "{\"keys\":{}}", "{\"keys\":[]}",
@@ -224,7 +224,7 @@ START_TEST(bad_keys_are_skipped)
     };
     for (size_t i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
         char err[256] = "";
-        ck_assert_msg(ck_http_jwks_parse(bad_docs[i], strlen(bad_docs[i]), err, sizeof(err)) == NULL, "accepted %s",
+        ck_assert_msg(ck_auth_jwks_parse(bad_docs[i], strlen(bad_docs[i]), err, sizeof(err)) == NULL, "accepted %s",
                       bad_docs[i]);
         ck_assert(err[0] != '\0');
     }
@@ -233,25 +233,25 @@ END_TEST
 
 START_TEST(kid_selects_the_key)
 {
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(two_rsa(), NULL, &h);
-    char user[CK_HTTP_JWT_SUB_MAX];
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(two_rsa(), NULL, &h);
+    char user[CK_AUTH_JWT_SUB_MAX];
     const char *tok = mint("r1", JWT_ALG_RS256, g_rsa1.priv);
-    ck_assert_int_eq(ck_http_jwt_verify(v, tok, strlen(tok), NOW, user), CK_HTTP_JWT_OK);
+    ck_assert_int_eq(ck_auth_jwt_verify(v, tok, strlen(tok), NOW, user), CK_AUTH_JWT_OK);
     ck_assert_str_eq(user, "alice");
-    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS512, g_rsa2.priv)), CK_HTTP_JWT_OK);
+    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS512, g_rsa2.priv)), CK_AUTH_JWT_OK);
     /* The right key under the wrong kid, and a key outside the set. */
-    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1024.priv)), CK_HTTP_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1024.priv)), CK_AUTH_JWT_INVALID);
     /* An EC token cannot use an RSA key. */
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_ES256, g_ec1.priv)), CK_HTTP_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_ES256, g_ec1.priv)), CK_AUTH_JWT_INVALID);
     /* kid of the wrong type, or a duplicated header member. */
     const char *weird[] = {"{\"alg\":\"RS256\",\"kid\":1}", "{\"alg\":\"RS256\",\"kid\":\"\"}",
                            "{\"alg\":\"RS256\",\"kid\":\"r1\",\"kid\":\"r2\"}", "[\"alg\"]"};
     for (size_t i = 0; i < sizeof(weird) / sizeof(weird[0]); i++)
-        ck_assert_int_eq(verify(v, craft_hs256(weird[i], "x", 1)), CK_HTTP_JWT_INVALID);
-    ck_http_jwt_free(v);
-    ck_http_jwks_free(h);
+        ck_assert_int_eq(verify(v, craft_hs256(weird[i], "x", 1)), CK_AUTH_JWT_INVALID);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
@@ -259,15 +259,15 @@ START_TEST(jwk_alg_is_enforced)
 {
     char doc[8192];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s]}", jwk(&g_rsa1, "r1", "\"alg\":\"RS256\""), jwk(&g_ec1, "e1", NULL));
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(doc, NULL, &h);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_OK);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS384, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS512, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec1.priv)), CK_HTTP_JWT_OK);
-    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec2.priv)), CK_HTTP_JWT_INVALID);
-    ck_http_jwt_free(v);
-    ck_http_jwks_free(h);
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(doc, NULL, &h);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_OK);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS384, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS512, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec1.priv)), CK_AUTH_JWT_OK);
+    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec2.priv)), CK_AUTH_JWT_INVALID);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
@@ -275,23 +275,23 @@ START_TEST(configured_algorithms_narrow_the_set)
 {
     char doc[8192];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s,%s]}", jwk(&g_rsa1, "r1", NULL), jwk(&g_ec1, "e1", NULL));
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(doc, "RS256", &h);
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(doc, "RS256", &h);
     char desc[256];
-    ck_http_jwt_describe(v, desc, sizeof(desc));
+    ck_auth_jwt_describe(v, desc, sizeof(desc));
     ck_assert_str_eq(desc, "JWK set, algorithms RS256, issuer (not checked), audience (not checked), leeway 30 s");
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_OK);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS384, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec1.priv)), CK_HTTP_JWT_INVALID);
-    ck_http_jwt_free(v);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_OK);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS384, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v, mint("e1", JWT_ALG_ES256, g_ec1.priv)), CK_AUTH_JWT_INVALID);
+    ck_auth_jwt_free(v);
     /* HS* never fits a JWK set; neither does a second key source. */
     char err[256];
-    ck_http_jwt_settings_t hs = {NULL, NULL, "HS256", NULL, NULL, 30, h};
-    ck_assert_ptr_null(ck_http_jwt_new(&hs, err, sizeof(err)));
-    ck_http_jwt_settings_t both = {NULL, g_rsa1.pub, NULL, NULL, NULL, 30, h};
-    ck_assert_ptr_null(ck_http_jwt_new(&both, err, sizeof(err)));
+    ck_auth_jwt_settings_t hs = {NULL, NULL, "HS256", NULL, NULL, 30, h};
+    ck_assert_ptr_null(ck_auth_jwt_new(&hs, err, sizeof(err)));
+    ck_auth_jwt_settings_t both = {NULL, g_rsa1.pub, NULL, NULL, NULL, 30, h};
+    ck_assert_ptr_null(ck_auth_jwt_new(&both, err, sizeof(err)));
     ck_assert(strstr(err, "CHATKITD_JWT_JWKS") != NULL);
-    ck_http_jwks_free(h);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
@@ -299,76 +299,76 @@ START_TEST(no_kid_needs_a_single_key)
 {
     char one[8192];
     snprintf(one, sizeof(one), "{\"keys\":[%s]}", jwk(&g_rsa1, "r1", NULL));
-    ck_http_jwks_t *h1, *h2;
-    ck_http_jwt_t *v1 = verifier(one, NULL, &h1), *v2 = verifier(two_rsa(), NULL, &h2);
-    ck_assert_int_eq(verify(v1, mint(NULL, JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_OK);
-    ck_assert_int_eq(verify(v1, mint(NULL, JWT_ALG_RS256, g_rsa2.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v2, mint(NULL, JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(verify(v2, mint(NULL, JWT_ALG_RS256, g_rsa2.priv)), CK_HTTP_JWT_INVALID);
-    ck_http_jwt_free(v1);
-    ck_http_jwt_free(v2);
-    ck_http_jwks_free(h1);
-    ck_http_jwks_free(h2);
+    ck_auth_jwks_t *h1, *h2;
+    ck_auth_jwt_t *v1 = verifier(one, NULL, &h1), *v2 = verifier(two_rsa(), NULL, &h2);
+    ck_assert_int_eq(verify(v1, mint(NULL, JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_OK);
+    ck_assert_int_eq(verify(v1, mint(NULL, JWT_ALG_RS256, g_rsa2.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v2, mint(NULL, JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v2, mint(NULL, JWT_ALG_RS256, g_rsa2.priv)), CK_AUTH_JWT_INVALID);
+    ck_auth_jwt_free(v1);
+    ck_auth_jwt_free(v2);
+    ck_auth_jwks_free(h1);
+    ck_auth_jwks_free(h2);
 }
 END_TEST
 
 START_TEST(algorithm_confusion_fails)
 {
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(two_rsa(), NULL, &h);
-    ck_http_jwks_set_t *set = ck_http_jwks_acquire(h);
-    const ck_http_jwk_t *k = ck_http_jwks_find(set, "r1");
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(two_rsa(), NULL, &h);
+    ck_auth_jwks_set_t *set = ck_auth_jwks_acquire(h);
+    const ck_auth_jwk_t *k = ck_auth_jwks_find(set, "r1");
     const char *tok = craft_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"r1\"}", (const char *)k->pem, k->pem_len);
     /* Control: libjwt alone accepts the token with the key's PEM. */
     jwt_t *raw = NULL;
     ck_assert_int_eq(jwt_decode(&raw, tok, k->pem, (int)k->pem_len), 0);
     jwt_free(raw);
-    ck_http_jwks_set_release(set);
-    ck_assert_int_eq(verify(v, tok), CK_HTTP_JWT_INVALID);
+    ck_auth_jwks_set_release(set);
+    ck_assert_int_eq(verify(v, tok), CK_AUTH_JWT_INVALID);
     /* The same with the PEM OpenSSL writes for the key (identical bytes). */
     tok = craft_hs256("{\"alg\":\"HS256\",\"kid\":\"r2\"}", g_rsa2.pub, strlen(g_rsa2.pub));
-    ck_assert_int_eq(verify(v, tok), CK_HTTP_JWT_INVALID);
-    ck_http_jwt_free(v);
-    ck_http_jwks_free(h);
+    ck_assert_int_eq(verify(v, tok), CK_AUTH_JWT_INVALID);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
 START_TEST(unknown_kid_requests_a_throttled_refresh)
 {
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(two_rsa(), NULL, &h);
-    char user[CK_HTTP_JWT_SUB_MAX];
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_PERIOD);
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(two_rsa(), NULL, &h);
+    char user[CK_AUTH_JWT_SUB_MAX];
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_PERIOD);
     const char *tok = mint("r3", JWT_ALG_RS256, g_rsa1.priv);
-    ck_assert_int_eq(ck_http_jwt_verify(v, tok, strlen(tok), NOW, user), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_EARLY);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_PERIOD);
+    ck_assert_int_eq(ck_auth_jwt_verify(v, tok, strlen(tok), NOW, user), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_EARLY);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_PERIOD);
     /* Within 30 s: no new request. */
-    ck_assert_int_eq(ck_http_jwt_verify(v, tok, strlen(tok), NOW + 29, user), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_PERIOD);
+    ck_assert_int_eq(ck_auth_jwt_verify(v, tok, strlen(tok), NOW + 29, user), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_PERIOD);
     /* A known kid never asks. */
-    ck_assert_int_eq(ck_http_jwks_request_refresh(h, NOW + 29), 0);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_PERIOD);
-    ck_assert_int_eq(ck_http_jwt_verify(v, tok, strlen(tok), NOW + 30, user), CK_HTTP_JWT_INVALID);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 0), CK_HTTP_JWKS_WAKE_EARLY);
+    ck_assert_int_eq(ck_auth_jwks_request_refresh(h, NOW + 29), 0);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_PERIOD);
+    ck_assert_int_eq(ck_auth_jwt_verify(v, tok, strlen(tok), NOW + 30, user), CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 0), CK_AUTH_JWKS_WAKE_EARLY);
     /* Rotation: the new set knows r3. */
     char doc[8192];
     snprintf(doc, sizeof(doc), "{\"keys\":[%s]}", jwk(&g_rsa1, "r3", NULL));
-    ck_http_jwks_replace(h, parse_ok(doc));
-    ck_assert_int_eq(ck_http_jwt_verify(v, tok, strlen(tok), NOW + 31, user), CK_HTTP_JWT_OK);
-    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_HTTP_JWT_INVALID);
-    ck_http_jwks_stop(h);
-    ck_assert_int_eq(ck_http_jwks_wait(h, 60000), CK_HTTP_JWKS_WAKE_STOP);
-    ck_assert_int_eq(ck_http_jwks_stopping(h), 1);
-    ck_http_jwt_free(v);
-    ck_http_jwks_free(h);
+    ck_auth_jwks_replace(h, parse_ok(doc));
+    ck_assert_int_eq(ck_auth_jwt_verify(v, tok, strlen(tok), NOW + 31, user), CK_AUTH_JWT_OK);
+    ck_assert_int_eq(verify(v, mint("r1", JWT_ALG_RS256, g_rsa1.priv)), CK_AUTH_JWT_INVALID);
+    ck_auth_jwks_stop(h);
+    ck_assert_int_eq(ck_auth_jwks_wait(h, 60000), CK_AUTH_JWKS_WAKE_STOP);
+    ck_assert_int_eq(ck_auth_jwks_stopping(h), 1);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
 /* --- swaps under load ------------------------------------------------------ */
 
 typedef struct hammer {
-    const ck_http_jwt_t *v;
+    const ck_auth_jwt_t *v;
     char tok[4096];
     int failures;
 } hammer_t;
@@ -376,16 +376,16 @@ typedef struct hammer {
 static void *hammer_main(void *arg)
 {
     hammer_t *hm = arg;
-    char user[CK_HTTP_JWT_SUB_MAX];
+    char user[CK_AUTH_JWT_SUB_MAX];
     for (int i = 0; i < 300; i++)
-        hm->failures += ck_http_jwt_verify(hm->v, hm->tok, strlen(hm->tok), NOW, user) != CK_HTTP_JWT_OK;
+        hm->failures += ck_auth_jwt_verify(hm->v, hm->tok, strlen(hm->tok), NOW, user) != CK_AUTH_JWT_OK;
     return NULL;
 }
 
 START_TEST(swaps_while_verifying)
 {
-    ck_http_jwks_t *h;
-    ck_http_jwt_t *v = verifier(two_rsa(), NULL, &h);
+    ck_auth_jwks_t *h;
+    ck_auth_jwt_t *v = verifier(two_rsa(), NULL, &h);
     hammer_t hm[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
@@ -395,13 +395,13 @@ START_TEST(swaps_while_verifying)
         ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &hm[i]), 0);
     }
     for (int i = 0; i < 100; i++)
-        ck_http_jwks_replace(h, parse_ok(two_rsa()));
+        ck_auth_jwks_replace(h, parse_ok(two_rsa()));
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
         ck_assert_int_eq(hm[i].failures, 0);
     }
-    ck_http_jwt_free(v);
-    ck_http_jwks_free(h);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_free(h);
 }
 END_TEST
 
@@ -416,14 +416,14 @@ START_TEST(file_source)
     ck_assert_int_eq(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
     close(fd);
     char err[512] = "";
-    ck_http_jwks_source_t *src = ck_http_jwks_source_start(path, 300, err, sizeof(err));
+    ck_auth_jwks_source_t *src = ck_auth_jwks_source_start(path, 300, err, sizeof(err));
     ck_assert_msg(src != NULL, "%s", err);
-    ck_http_jwt_settings_t s = {NULL, NULL, NULL, NULL, NULL, 30, ck_http_jwks_source_keys(src)};
-    ck_http_jwt_t *v = ck_http_jwt_new(&s, err, sizeof(err));
+    ck_auth_jwt_settings_t s = {NULL, NULL, NULL, NULL, NULL, 30, ck_auth_jwks_source_keys(src)};
+    ck_auth_jwt_t *v = ck_auth_jwt_new(&s, err, sizeof(err));
     ck_assert_ptr_nonnull(v);
-    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS256, g_rsa2.priv)), CK_HTTP_JWT_OK);
-    ck_http_jwt_free(v);
-    ck_http_jwks_source_stop(src);
+    ck_assert_int_eq(verify(v, mint("r2", JWT_ALG_RS256, g_rsa2.priv)), CK_AUTH_JWT_OK);
+    ck_auth_jwt_free(v);
+    ck_auth_jwks_source_stop(src);
     /* Unusable documents and places refuse to start, with a reason. */
     fd = open(path, O_WRONLY | O_TRUNC);
     ck_assert_int_eq(write(fd, "{\"keys\":[]}", 11), 11);
@@ -431,10 +431,10 @@ START_TEST(file_source)
     const char *bad[] = {path, "/nonexistent/jwks.json", "http://127.0.0.1:1/jwks.json"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        ck_assert_ptr_null(ck_http_jwks_source_start(bad[i], 300, err, sizeof(err)));
+        ck_assert_ptr_null(ck_auth_jwks_source_start(bad[i], 300, err, sizeof(err)));
         ck_assert_msg(err[0] != '\0', "no reason for %s", bad[i]);
     }
-    ck_assert_ptr_null(ck_http_jwks_source_start(path, 0, err, sizeof(err)));
+    ck_assert_ptr_null(ck_auth_jwks_source_start(path, 0, err, sizeof(err)));
     unlink(path);
 }
 END_TEST

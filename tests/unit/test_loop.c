@@ -1,5 +1,5 @@
 /*
- * test_loop.c - unit tests of src/http/loop_h2o.c (the ck_loop over h2o's evloop):
+ * test_loop.c - unit tests of src/loop/loop_h2o.c (the ck_loop over h2o's evloop):
  * timer order, re-arm/cancel/free from inside callbacks, fd watches on a pipe
  * (readable, one-shot writable, stale write notifications, stop inside the
  * callback).
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/loop_h2o.h"
+#include "loop/loop_h2o.h"
 #include "check_main.h"
 
 static h2o_evloop_t *evloop;

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/loop_h2o.h"
+#include "loop/loop_h2o.h"
 #include "store/json_compact.h"
 #include "store/store.h"
 #include "check_main.h"

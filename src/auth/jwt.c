@@ -1,15 +1,15 @@
 /*
- * auth_jwt.c - JWT bearer-token verification on top of libjwt 1.10.
+ * jwt.c - JWT bearer-token verification on top of libjwt 1.10.
  *
  * libjwt checks the signature and nothing else, so every rule of RFC 8725
- * that matters here is enforced by hand (see auth_jwt.h for the list).  The
+ * that matters here is enforced by hand (see jwt.h for the list).  The
  * order is: cheap syntactic checks on the raw token, (with a JWK set: the
  * protected header's `kid` selects the key), jwt_decode() with the
  * configured or selected key, the algorithm pin, the header, then the claims re-parsed
  * with jansson so that their JSON types are checked (libjwt's integer
  * getters silently turn "123", 1.5 or a missing claim into 0 or -1).
  */
-#include "http/auth_jwt.h"
+#include "auth/jwt.h"
 
 #include "base/base64.h"
 #include "base/setting_list.h"
@@ -35,10 +35,10 @@ typedef enum ck_jwt_family {
 /* Longest `kid` looked up in a JWK set. */
 #define KID_MAX 256
 
-struct ck_http_jwt {
+struct ck_auth_jwt {
     unsigned char *key;   /* secret bytes or PEM text (NUL-terminated), owned; NULL with a JWK set */
     size_t key_len;       /* without the terminator */
-    ck_http_jwks_t *jwks; /* borrowed JWK set holder, or NULL */
+    ck_auth_jwks_t *jwks; /* borrowed JWK set holder, or NULL */
     ck_jwt_family_t family;
     int key_bits;         /* RSA modulus / EC field size; 0 for a secret or a JWK set */
     unsigned alg_mask;    /* bit (1u << jwt_alg_t) per accepted algorithm */
@@ -77,7 +77,7 @@ static unsigned family_mask(ck_jwt_family_t family, int bits)
 /* Learns the family and size of a PEM public key with OpenSSL.  Returns 0,
  * or -1 with `err` set when the PEM is not an RSA (>= 2048 bits) or
  * P-256/384/521 public key. */
-static int probe_public_key(ck_http_jwt_t *jwt, char *err, size_t errlen)
+static int probe_public_key(ck_auth_jwt_t *jwt, char *err, size_t errlen)
 {
     BIO *bio = BIO_new_mem_buf(jwt->key, (int)jwt->key_len);
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
@@ -111,7 +111,7 @@ static int probe_public_key(ck_http_jwt_t *jwt, char *err, size_t errlen)
 
 /* Parses the comma list `list` into jwt->alg_mask, every name having to fit
  * the key (family_mask).  Returns 0 or -1 with `err` set. */
-static int pin_algorithms(ck_http_jwt_t *jwt, const char *list, char *err, size_t errlen)
+static int pin_algorithms(ck_auth_jwt_t *jwt, const char *list, char *err, size_t errlen)
 {
     unsigned fits = family_mask(jwt->family, jwt->key_bits);
     if (!nonempty(list)) {
@@ -148,7 +148,7 @@ static int pin_algorithms(ck_http_jwt_t *jwt, const char *list, char *err, size_
 
 /* Copies the key material into `jwt` and learns its family.  Returns 0 or
  * -1 with `err` set. */
-static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *err, size_t errlen)
+static int load_key(ck_auth_jwt_t *jwt, const ck_auth_jwt_settings_t *s, char *err, size_t errlen)
 {
     if (nonempty(s->secret) + nonempty(s->public_key_pem) + (s->jwks != NULL) != 1) {
         ck_setting_error(err, errlen,
@@ -169,9 +169,9 @@ static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *e
     }
     if (nonempty(s->secret)) {
         jwt->family = CK_JWT_FAMILY_HS;
-        if (jwt->key_len < CK_HTTP_JWT_MIN_SECRET) {
+        if (jwt->key_len < CK_AUTH_JWT_MIN_SECRET) {
             ck_setting_error(err, errlen, "CHATKITD_JWT_SECRET has %zu bytes; at least %d are required (RFC 7518 3.2)",
-                    jwt->key_len, CK_HTTP_JWT_MIN_SECRET);
+                    jwt->key_len, CK_AUTH_JWT_MIN_SECRET);
             return -1;
         }
         return 0;
@@ -179,10 +179,10 @@ static int load_key(ck_http_jwt_t *jwt, const ck_http_jwt_settings_t *s, char *e
     return probe_public_key(jwt, err, errlen);
 }
 
-ck_http_jwt_t *ck_http_jwt_new(const ck_http_jwt_settings_t *s, char *err, size_t errlen)
+ck_auth_jwt_t *ck_auth_jwt_new(const ck_auth_jwt_settings_t *s, char *err, size_t errlen)
 {
     ck_setting_error(err, errlen, "%s", "");
-    ck_http_jwt_t *jwt = calloc(1, sizeof(*jwt));
+    ck_auth_jwt_t *jwt = calloc(1, sizeof(*jwt));
     if (jwt == NULL) {
         ck_setting_error(err, errlen, "out of memory");
         return NULL;
@@ -201,11 +201,11 @@ ck_http_jwt_t *ck_http_jwt_new(const ck_http_jwt_settings_t *s, char *err, size_
     }
     return jwt;
 fail:
-    ck_http_jwt_free(jwt);
+    ck_auth_jwt_free(jwt);
     return NULL;
 }
 
-void ck_http_jwt_free(ck_http_jwt_t *jwt)
+void ck_auth_jwt_free(ck_auth_jwt_t *jwt)
 {
     if (jwt == NULL)
         return;
@@ -218,7 +218,7 @@ void ck_http_jwt_free(ck_http_jwt_t *jwt)
     free(jwt);
 }
 
-void ck_http_jwt_describe(const ck_http_jwt_t *jwt, char *out, size_t len)
+void ck_auth_jwt_describe(const ck_auth_jwt_t *jwt, char *out, size_t len)
 {
     static const char *const kinds[] = {"HMAC secret", "RSA public key", "EC public key", "JWK set"};
     char algs[96] = "";
@@ -233,14 +233,14 @@ void ck_http_jwt_describe(const ck_http_jwt_t *jwt, char *out, size_t len)
              jwt->leeway_s);
 }
 
-const char *ck_http_jwt_result_code(ck_http_jwt_result_t result)
+const char *ck_auth_jwt_result_code(ck_auth_jwt_result_t result)
 {
     switch (result) {
-    case CK_HTTP_JWT_OK:
+    case CK_AUTH_JWT_OK:
         return "";
-    case CK_HTTP_JWT_EXPIRED:
+    case CK_AUTH_JWT_EXPIRED:
         return "token_expired";
-    case CK_HTTP_JWT_INVALID:
+    case CK_AUTH_JWT_INVALID:
         break;
     }
     return "invalid_token";
@@ -250,7 +250,7 @@ const char *ck_http_jwt_result_code(ck_http_jwt_result_t result)
  * (an empty signature is alg "none").  No padding, no whitespace. */
 static int well_formed(const char *token, size_t len)
 {
-    if (len == 0 || len > CK_HTTP_JWT_MAX_TOKEN)
+    if (len == 0 || len > CK_AUTH_JWT_MAX_TOKEN)
         return 0;
     size_t dots[2], ndots = 0;
     for (size_t i = 0; i < len; i++) {
@@ -290,7 +290,7 @@ static int valid_subject(const json_t *sub)
         return 0;
     const unsigned char *s = (const unsigned char *)json_string_value(sub);
     size_t n = json_string_length(sub);
-    if (n == 0 || n >= CK_HTTP_JWT_SUB_MAX || strlen((const char *)s) != n)
+    if (n == 0 || n >= CK_AUTH_JWT_SUB_MAX || strlen((const char *)s) != n)
         return 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f))
@@ -316,60 +316,60 @@ static int audience_matches(const json_t *aud, const char *want)
 }
 
 /* Checks the claims object; on success copies `sub` into `user_id`. */
-static ck_http_jwt_result_t check_claims(const ck_http_jwt_t *jwt, const json_t *claims, time_t now, char *user_id)
+static ck_auth_jwt_result_t check_claims(const ck_auth_jwt_t *jwt, const json_t *claims, time_t now, char *user_id)
 {
     const json_t *exp = json_object_get(claims, "exp");
     const json_t *nbf = json_object_get(claims, "nbf");
     const json_t *sub = json_object_get(claims, "sub");
     if (!json_is_integer(exp) || (nbf != NULL && !json_is_integer(nbf)) || !valid_subject(sub))
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     if (nbf != NULL && json_integer_value(nbf) > (json_int_t)now + jwt->leeway_s)
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     if (jwt->issuer != NULL) {
         const json_t *iss = json_object_get(claims, "iss");
         if (!json_is_string(iss) || strcmp(json_string_value(iss), jwt->issuer) != 0)
-            return CK_HTTP_JWT_INVALID;
+            return CK_AUTH_JWT_INVALID;
     }
     if (jwt->audience != NULL && !audience_matches(json_object_get(claims, "aud"), jwt->audience))
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     if (json_integer_value(exp) <= (json_int_t)now - jwt->leeway_s)
-        return CK_HTTP_JWT_EXPIRED;
+        return CK_AUTH_JWT_EXPIRED;
     memcpy(user_id, json_string_value(sub), json_string_length(sub) + 1);
-    return CK_HTTP_JWT_OK;
+    return CK_AUTH_JWT_OK;
 }
 
 /* Everything after a successful jwt_decode(): the pin (the configured list
  * and `key_mask`, the algorithms of the key used), the header, the claims. */
-static ck_http_jwt_result_t check_decoded(const ck_http_jwt_t *jwt, unsigned key_mask, jwt_t *decoded, time_t now,
+static ck_auth_jwt_result_t check_decoded(const ck_auth_jwt_t *jwt, unsigned key_mask, jwt_t *decoded, time_t now,
                                           char *user_id)
 {
     jwt_alg_t alg = jwt_get_alg(decoded);
     if ((int)alg < 0 || (int)alg >= 32 || (jwt->alg_mask & key_mask & 1u << alg) == 0)
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     json_t *header = object_from(jwt_get_headers_json(decoded, NULL));
     int header_ok = header != NULL && json_object_get(header, "crit") == NULL;
     json_decref(header);
     if (!header_ok)
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     json_t *claims = object_from(jwt_get_grants_json(decoded, NULL));
     if (claims == NULL)
-        return CK_HTTP_JWT_INVALID;
-    ck_http_jwt_result_t r = check_claims(jwt, claims, now, user_id);
+        return CK_AUTH_JWT_INVALID;
+    ck_auth_jwt_result_t r = check_claims(jwt, claims, now, user_id);
     json_decref(claims);
     return r;
 }
 
 /* Verifies the NUL-terminated, well-formed `token` with `key` (`key_len`
  * bytes, never NULL), which may verify the algorithms in `key_mask`. */
-static ck_http_jwt_result_t verify_with(const ck_http_jwt_t *jwt, const char *token, const unsigned char *key,
+static ck_auth_jwt_result_t verify_with(const ck_auth_jwt_t *jwt, const char *token, const unsigned char *key,
                                         size_t key_len, unsigned key_mask, time_t now, char *user_id)
 {
     jwt_t *decoded = NULL;
     if (jwt_decode(&decoded, token, key, (int)key_len) != 0 || decoded == NULL) {
         jwt_free(decoded);
-        return CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
     }
-    ck_http_jwt_result_t r = check_decoded(jwt, key_mask, decoded, now, user_id);
+    ck_auth_jwt_result_t r = check_decoded(jwt, key_mask, decoded, now, user_id);
     jwt_free(decoded);
     return r;
 }
@@ -379,7 +379,7 @@ static ck_http_jwt_result_t verify_with(const ck_http_jwt_t *jwt, const char *to
  * -1 when the header is not a JSON object or its kid not a short string. */
 static int header_kid(const char *token, char *kid)
 {
-    unsigned char header[CK_HTTP_JWT_MAX_TOKEN];
+    unsigned char header[CK_AUTH_JWT_MAX_TOKEN];
     long n = ck_base64url_decode(token, strcspn(token, "."), header, sizeof(header));
     json_t *h = n > 0 ? json_loadb((const char *)header, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
     const json_t *v = json_object_get(h, "kid");
@@ -397,30 +397,30 @@ static int header_kid(const char *token, char *kid)
 
 /* Verification with a JWK set: select the key by `kid`, ask for an early
  * refresh when the kid is unknown, verify with the selected key. */
-static ck_http_jwt_result_t verify_jwks(const ck_http_jwt_t *jwt, const char *token, time_t now, char *user_id)
+static ck_auth_jwt_result_t verify_jwks(const ck_auth_jwt_t *jwt, const char *token, time_t now, char *user_id)
 {
     char kid[KID_MAX];
     int has_kid = header_kid(token, kid);
     if (has_kid < 0)
-        return CK_HTTP_JWT_INVALID;
-    ck_http_jwks_set_t *set = ck_http_jwks_acquire(jwt->jwks);
-    const ck_http_jwk_t *key = ck_http_jwks_find(set, has_kid ? kid : NULL);
-    ck_http_jwt_result_t r = CK_HTTP_JWT_INVALID;
+        return CK_AUTH_JWT_INVALID;
+    ck_auth_jwks_set_t *set = ck_auth_jwks_acquire(jwt->jwks);
+    const ck_auth_jwk_t *key = ck_auth_jwks_find(set, has_kid ? kid : NULL);
+    ck_auth_jwt_result_t r = CK_AUTH_JWT_INVALID;
     if (key != NULL)
         r = verify_with(jwt, token, key->pem, key->pem_len, key->alg_mask, now, user_id);
     else if (has_kid)
-        ck_http_jwks_request_refresh(jwt->jwks, now);
-    ck_http_jwks_set_release(set);
+        ck_auth_jwks_request_refresh(jwt->jwks, now);
+    ck_auth_jwks_set_release(set);
     return r;
 }
 
-ck_http_jwt_result_t ck_http_jwt_verify(const ck_http_jwt_t *jwt, const char *token, size_t len, time_t now,
+ck_auth_jwt_result_t ck_auth_jwt_verify(const ck_auth_jwt_t *jwt, const char *token, size_t len, time_t now,
                                         char *user_id)
 {
     user_id[0] = '\0';
     if (jwt == NULL || (jwt->jwks == NULL && jwt->key_len == 0) || !well_formed(token, len))
-        return CK_HTTP_JWT_INVALID;
-    char copy[CK_HTTP_JWT_MAX_TOKEN + 1];
+        return CK_AUTH_JWT_INVALID;
+    char copy[CK_AUTH_JWT_MAX_TOKEN + 1];
     memcpy(copy, token, len);
     copy[len] = '\0';
     if (jwt->jwks != NULL)

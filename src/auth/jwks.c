@@ -1,13 +1,13 @@
 /*
- * auth_jwks.c - JWKS parsing into immutable, reference-counted key sets, and
- * the holder that swaps them (see auth_jwks.h).
+ * jwks.c - JWKS parsing into immutable, reference-counted key sets, and
+ * the holder that swaps them (see jwks.h).
  *
  * A JWK becomes an OpenSSL EVP_PKEY through OSSL_PARAM_BLD and
  * EVP_PKEY_fromdata() (RSA: n, e; EC: the group name and the uncompressed
  * point 04||x||y), is checked with EVP_PKEY_public_check(), and is stored as
  * SubjectPublicKeyInfo PEM, the key format libjwt 1.10 verifies with.
  */
-#include "http/auth_jwks.h"
+#include "auth/jwks.h"
 
 #include "base/base64.h"
 #include "base/log.h"
@@ -33,16 +33,16 @@
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BITS 8192
 
-struct ck_http_jwks_set {
+struct ck_auth_jwks_set {
     atomic_uint refs;
     size_t count;
-    ck_http_jwk_t keys[CK_HTTP_JWKS_MAX_KEYS]; /* kid and pem strings owned */
+    ck_auth_jwk_t keys[CK_AUTH_JWKS_MAX_KEYS]; /* kid and pem strings owned */
 };
 
-struct ck_http_jwks {
+struct ck_auth_jwks {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* CLOCK_MONOTONIC */
-    ck_http_jwks_set_t *current;
+    ck_auth_jwks_set_t *current;
     int early_pending;
     int early_granted_once;
     time_t early_last;
@@ -223,7 +223,7 @@ static unsigned usage_mask(const json_t *jwk, unsigned type, const char **why)
 
 /* Fills `key` from `jwk`.  Returns 0, or -1 with `why` set (nothing owned
  * left in `key`). */
-static int load_jwk(const json_t *jwk, ck_http_jwk_t *key, const char **why)
+static int load_jwk(const json_t *jwk, ck_auth_jwk_t *key, const char **why)
 {
     const char *kty = json_string_value(json_object_get(jwk, "kty"));
     const json_t *kid = json_object_get(jwk, "kid");
@@ -260,7 +260,7 @@ static int load_jwk(const json_t *jwk, ck_http_jwk_t *key, const char **why)
 
 /* --- sets ---------------------------------------------------------------------- */
 
-static void set_free(ck_http_jwks_set_t *set)
+static void set_free(ck_auth_jwks_set_t *set)
 {
     for (size_t i = 0; i < set->count; i++) {
         free((char *)set->keys[i].kid);
@@ -270,14 +270,14 @@ static void set_free(ck_http_jwks_set_t *set)
 }
 
 /* Adds the JWK at index `i` of the document to `set`, or warns why not. */
-static void add_key(ck_http_jwks_set_t *set, size_t i, const json_t *jwk)
+static void add_key(ck_auth_jwks_set_t *set, size_t i, const json_t *jwk)
 {
     const char *kid = json_string_value(json_object_get(jwk, "kid"));
     const char *why = "not a JSON object";
-    ck_http_jwk_t key = {0};
-    if (set->count == CK_HTTP_JWKS_MAX_KEYS)
+    ck_auth_jwk_t key = {0};
+    if (set->count == CK_AUTH_JWKS_MAX_KEYS)
         why = "too many keys";
-    else if (kid != NULL && ck_http_jwks_find(set, kid) != NULL)
+    else if (kid != NULL && ck_auth_jwks_find(set, kid) != NULL)
         why = "duplicate kid";
     else if (json_is_object(jwk) && load_jwk(jwk, &key, &why) == 0) {
         set->keys[set->count++] = key;
@@ -286,7 +286,7 @@ static void add_key(ck_http_jwks_set_t *set, size_t i, const json_t *jwk)
     ck_warn("JWKS: key %zu (kid \"%.64s\") skipped: %s", i, kid ? kid : "", why);
 }
 
-ck_http_jwks_set_t *ck_http_jwks_parse(const char *text, size_t len, char *err, size_t errlen)
+ck_auth_jwks_set_t *ck_auth_jwks_parse(const char *text, size_t len, char *err, size_t errlen)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -296,7 +296,7 @@ ck_http_jwks_set_t *ck_http_jwks_parse(const char *text, size_t len, char *err, 
         json_decref(doc);
         return NULL;
     }
-    ck_http_jwks_set_t *set = calloc(1, sizeof(*set));
+    ck_auth_jwks_set_t *set = calloc(1, sizeof(*set));
     if (set == NULL) {
         ck_setting_error(err, errlen, "out of memory");
         json_decref(doc);
@@ -315,17 +315,17 @@ ck_http_jwks_set_t *ck_http_jwks_parse(const char *text, size_t len, char *err, 
     return set;
 }
 
-void ck_http_jwks_set_release(ck_http_jwks_set_t *set)
+void ck_auth_jwks_set_release(ck_auth_jwks_set_t *set)
 {
     if (set != NULL && atomic_fetch_sub(&set->refs, 1) == 1)
         set_free(set);
 }
 
-size_t ck_http_jwks_count(const ck_http_jwks_set_t *set) { return set->count; }
+size_t ck_auth_jwks_count(const ck_auth_jwks_set_t *set) { return set->count; }
 
-const ck_http_jwk_t *ck_http_jwks_key(const ck_http_jwks_set_t *set, size_t i) { return &set->keys[i]; }
+const ck_auth_jwk_t *ck_auth_jwks_key(const ck_auth_jwks_set_t *set, size_t i) { return &set->keys[i]; }
 
-const ck_http_jwk_t *ck_http_jwks_find(const ck_http_jwks_set_t *set, const char *kid)
+const ck_auth_jwk_t *ck_auth_jwks_find(const ck_auth_jwks_set_t *set, const char *kid)
 {
     if (kid == NULL)
         return set->count == 1 ? &set->keys[0] : NULL;
@@ -338,11 +338,11 @@ const ck_http_jwk_t *ck_http_jwks_find(const ck_http_jwks_set_t *set, const char
 
 /* --- the holder ------------------------------------------------------------------ */
 
-ck_http_jwks_t *ck_http_jwks_new(ck_http_jwks_set_t *initial)
+ck_auth_jwks_t *ck_auth_jwks_new(ck_auth_jwks_set_t *initial)
 {
-    ck_http_jwks_t *jwks = calloc(1, sizeof(*jwks));
+    ck_auth_jwks_t *jwks = calloc(1, sizeof(*jwks));
     if (jwks == NULL) {
-        ck_http_jwks_set_release(initial);
+        ck_auth_jwks_set_release(initial);
         return NULL;
     }
     pthread_condattr_t attr;
@@ -355,39 +355,39 @@ ck_http_jwks_t *ck_http_jwks_new(ck_http_jwks_set_t *initial)
     return jwks;
 }
 
-void ck_http_jwks_free(ck_http_jwks_t *jwks)
+void ck_auth_jwks_free(ck_auth_jwks_t *jwks)
 {
     if (jwks == NULL)
         return;
-    ck_http_jwks_set_release(jwks->current);
+    ck_auth_jwks_set_release(jwks->current);
     pthread_cond_destroy(&jwks->wake);
     pthread_mutex_destroy(&jwks->lock);
     free(jwks);
 }
 
-ck_http_jwks_set_t *ck_http_jwks_acquire(ck_http_jwks_t *jwks)
+ck_auth_jwks_set_t *ck_auth_jwks_acquire(ck_auth_jwks_t *jwks)
 {
     pthread_mutex_lock(&jwks->lock);
-    ck_http_jwks_set_t *set = jwks->current;
+    ck_auth_jwks_set_t *set = jwks->current;
     atomic_fetch_add(&set->refs, 1);
     pthread_mutex_unlock(&jwks->lock);
     return set;
 }
 
-void ck_http_jwks_replace(ck_http_jwks_t *jwks, ck_http_jwks_set_t *next)
+void ck_auth_jwks_replace(ck_auth_jwks_t *jwks, ck_auth_jwks_set_t *next)
 {
     pthread_mutex_lock(&jwks->lock);
-    ck_http_jwks_set_t *old = jwks->current;
+    ck_auth_jwks_set_t *old = jwks->current;
     jwks->current = next;
     pthread_mutex_unlock(&jwks->lock);
-    ck_http_jwks_set_release(old);
+    ck_auth_jwks_set_release(old);
 }
 
-int ck_http_jwks_request_refresh(ck_http_jwks_t *jwks, time_t now)
+int ck_auth_jwks_request_refresh(ck_auth_jwks_t *jwks, time_t now)
 {
     pthread_mutex_lock(&jwks->lock);
     int granted = !jwks->early_granted_once || now < jwks->early_last ||
-                  now - jwks->early_last >= CK_HTTP_JWKS_EARLY_REFRESH_S;
+                  now - jwks->early_last >= CK_AUTH_JWKS_EARLY_REFRESH_S;
     if (granted) {
         jwks->early_granted_once = 1;
         jwks->early_last = now;
@@ -398,7 +398,7 @@ int ck_http_jwks_request_refresh(ck_http_jwks_t *jwks, time_t now)
     return granted;
 }
 
-ck_http_jwks_wake_t ck_http_jwks_wait(ck_http_jwks_t *jwks, long period_ms)
+ck_auth_jwks_wake_t ck_auth_jwks_wait(ck_auth_jwks_t *jwks, long period_ms)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -412,15 +412,15 @@ ck_http_jwks_wake_t ck_http_jwks_wait(ck_http_jwks_t *jwks, long period_ms)
     int timed_out = 0;
     while (!jwks->stopping && !jwks->early_pending && !timed_out)
         timed_out = pthread_cond_timedwait(&jwks->wake, &jwks->lock, &deadline) != 0;
-    ck_http_jwks_wake_t why = jwks->stopping        ? CK_HTTP_JWKS_WAKE_STOP
-                              : jwks->early_pending ? CK_HTTP_JWKS_WAKE_EARLY
-                                                    : CK_HTTP_JWKS_WAKE_PERIOD;
+    ck_auth_jwks_wake_t why = jwks->stopping        ? CK_AUTH_JWKS_WAKE_STOP
+                              : jwks->early_pending ? CK_AUTH_JWKS_WAKE_EARLY
+                                                    : CK_AUTH_JWKS_WAKE_PERIOD;
     jwks->early_pending = 0;
     pthread_mutex_unlock(&jwks->lock);
     return why;
 }
 
-void ck_http_jwks_stop(ck_http_jwks_t *jwks)
+void ck_auth_jwks_stop(ck_auth_jwks_t *jwks)
 {
     pthread_mutex_lock(&jwks->lock);
     jwks->stopping = 1;
@@ -428,7 +428,7 @@ void ck_http_jwks_stop(ck_http_jwks_t *jwks)
     pthread_mutex_unlock(&jwks->lock);
 }
 
-int ck_http_jwks_stopping(ck_http_jwks_t *jwks)
+int ck_auth_jwks_stopping(ck_auth_jwks_t *jwks)
 {
     pthread_mutex_lock(&jwks->lock);
     int stopping = jwks->stopping;

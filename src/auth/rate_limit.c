@@ -6,7 +6,7 @@
  * last time the entry was touched; levels are brought up to date lazily by
  * refill() whenever the entry is looked at, so there is no background timer.
  */
-#include "http/rate_limit.h"
+#include "auth/rate_limit.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,11 +31,11 @@ typedef struct rate_shard {
     size_t count;
 } rate_shard_t;
 
-struct ck_http_rate {
-    ck_http_rate_config_t cfg;
+struct ck_auth_rate {
+    ck_auth_rate_config_t cfg;
     size_t shard_cap; /* entries per shard */
     uint64_t seed;
-    rate_shard_t shards[CK_HTTP_RATE_SHARDS];
+    rate_shard_t shards[CK_AUTH_RATE_SHARDS];
 };
 
 static uint64_t monotonic_ms(void *ctx)
@@ -58,9 +58,9 @@ static uint64_t hash_user(uint64_t seed, const char *user)
     return h;
 }
 
-ck_http_rate_t *ck_http_rate_new(const ck_http_rate_config_t *config)
+ck_auth_rate_t *ck_auth_rate_new(const ck_auth_rate_config_t *config)
 {
-    ck_http_rate_t *rate = calloc(1, sizeof(*rate));
+    ck_auth_rate_t *rate = calloc(1, sizeof(*rate));
     if (rate == NULL)
         return NULL;
     rate->cfg = *config;
@@ -68,30 +68,30 @@ ck_http_rate_t *ck_http_rate_new(const ck_http_rate_config_t *config)
         rate->cfg.max_users = 100000;
     if (rate->cfg.clock == NULL)
         rate->cfg.clock = monotonic_ms;
-    rate->shard_cap = (rate->cfg.max_users + CK_HTTP_RATE_SHARDS - 1) / CK_HTTP_RATE_SHARDS;
+    rate->shard_cap = (rate->cfg.max_users + CK_AUTH_RATE_SHARDS - 1) / CK_AUTH_RATE_SHARDS;
     if (getrandom(&rate->seed, sizeof(rate->seed), 0) != (ssize_t)sizeof(rate->seed))
         rate->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)rate;
     size_t nchains = 16;
     while (nchains < rate->shard_cap)
         nchains *= 2;
-    for (size_t i = 0; i < CK_HTTP_RATE_SHARDS; i++) {
+    for (size_t i = 0; i < CK_AUTH_RATE_SHARDS; i++) {
         rate_shard_t *sh = &rate->shards[i];
         pthread_mutex_init(&sh->lock, NULL);
         sh->nchains = nchains;
         sh->chains = calloc(nchains, sizeof(*sh->chains));
         if (sh->chains == NULL) {
-            ck_http_rate_free(rate);
+            ck_auth_rate_free(rate);
             return NULL;
         }
     }
     return rate;
 }
 
-void ck_http_rate_free(ck_http_rate_t *rate)
+void ck_auth_rate_free(ck_auth_rate_t *rate)
 {
     if (rate == NULL)
         return;
-    for (size_t i = 0; i < CK_HTTP_RATE_SHARDS; i++) {
+    for (size_t i = 0; i < CK_AUTH_RATE_SHARDS; i++) {
         rate_shard_t *sh = &rate->shards[i];
         for (size_t c = 0; sh->chains != NULL && c < sh->nchains; c++) {
             rate_entry_t *e = sh->chains[c];
@@ -115,7 +115,7 @@ static double refilled(double level, unsigned per_min, uint64_t elapsed_ms)
     return v > per_min ? per_min : v;
 }
 
-static void refill(const ck_http_rate_t *rate, rate_entry_t *e, uint64_t now)
+static void refill(const ck_auth_rate_t *rate, rate_entry_t *e, uint64_t now)
 {
     uint64_t elapsed = now > e->seen_ms ? now - e->seen_ms : 0;
     e->requests = refilled(e->requests, rate->cfg.requests_per_min, elapsed);
@@ -125,7 +125,7 @@ static void refill(const ck_http_rate_t *rate, rate_entry_t *e, uint64_t now)
 
 /* An entry that carries no information: forgetting it changes nothing.
  * Leaves the entry untouched (its seen_ms orders the LRU fallback). */
-static int idle(const ck_http_rate_t *rate, const rate_entry_t *e, uint64_t now)
+static int idle(const ck_auth_rate_t *rate, const rate_entry_t *e, uint64_t now)
 {
     uint64_t elapsed = now > e->seen_ms ? now - e->seen_ms : 0;
     return e->streams == 0 && refilled(e->requests, rate->cfg.requests_per_min, elapsed) >= rate->cfg.requests_per_min &&
@@ -134,7 +134,7 @@ static int idle(const ck_http_rate_t *rate, const rate_entry_t *e, uint64_t now)
 
 /* Unlinks and frees every idle entry of `sh`; when none was idle, the least
  * recently seen one without open streams.  Returns the number removed. */
-static size_t evict(const ck_http_rate_t *rate, rate_shard_t *sh, uint64_t now)
+static size_t evict(const ck_auth_rate_t *rate, rate_shard_t *sh, uint64_t now)
 {
     size_t removed = 0;
     rate_entry_t **oldest = NULL;
@@ -165,7 +165,7 @@ static size_t evict(const ck_http_rate_t *rate, rate_shard_t *sh, uint64_t now)
 
 /* Finds `user` in `sh` or adds it with full buckets.  Returns NULL when the
  * shard is full of streaming users or memory ran out.  Shard locked. */
-static rate_entry_t *lookup(ck_http_rate_t *rate, rate_shard_t *sh, const char *user, uint64_t h, uint64_t now)
+static rate_entry_t *lookup(ck_auth_rate_t *rate, rate_shard_t *sh, const char *user, uint64_t h, uint64_t now)
 {
     size_t c = (size_t)(h >> 8) & (sh->nchains - 1);
     for (rate_entry_t *e = sh->chains[c]; e != NULL; e = e->next) {
@@ -201,20 +201,20 @@ static uint32_t wait_s(double level, unsigned per_min)
 }
 
 /* The verdict for entry `e` (shard locked); consumes on OK. */
-static ck_http_rate_verdict_t judge(const ck_http_rate_t *rate, rate_entry_t *e, int turn, uint32_t *retry)
+static ck_auth_rate_verdict_t judge(const ck_auth_rate_t *rate, rate_entry_t *e, int turn, uint32_t *retry)
 {
-    const ck_http_rate_config_t *cfg = &rate->cfg;
+    const ck_auth_rate_config_t *cfg = &rate->cfg;
     if (cfg->requests_per_min > 0 && e->requests < 1.0) {
         *retry = wait_s(e->requests, cfg->requests_per_min);
-        return CK_HTTP_RATE_REQUESTS;
+        return CK_AUTH_RATE_REQUESTS;
     }
     if (turn && cfg->turns_per_min > 0 && e->turns < 1.0) {
         *retry = wait_s(e->turns, cfg->turns_per_min);
-        return CK_HTTP_RATE_TURNS;
+        return CK_AUTH_RATE_TURNS;
     }
     if (turn && cfg->max_streams > 0 && e->streams >= cfg->max_streams) {
         *retry = 1;
-        return CK_HTTP_RATE_STREAMS;
+        return CK_AUTH_RATE_STREAMS;
     }
     if (cfg->requests_per_min > 0)
         e->requests -= 1.0;
@@ -223,18 +223,18 @@ static ck_http_rate_verdict_t judge(const ck_http_rate_t *rate, rate_entry_t *e,
             e->turns -= 1.0;
         e->streams++;
     }
-    return CK_HTTP_RATE_OK;
+    return CK_AUTH_RATE_OK;
 }
 
-ck_http_rate_verdict_t ck_http_rate_admit(ck_http_rate_t *rate, const char *user, int turn, uint32_t *retry_after_s)
+ck_auth_rate_verdict_t ck_auth_rate_admit(ck_auth_rate_t *rate, const char *user, int turn, uint32_t *retry_after_s)
 {
     uint32_t retry = 0;
     uint64_t h = hash_user(rate->seed, user);
-    rate_shard_t *sh = &rate->shards[h % CK_HTTP_RATE_SHARDS];
+    rate_shard_t *sh = &rate->shards[h % CK_AUTH_RATE_SHARDS];
     uint64_t now = rate->cfg.clock(rate->cfg.clock_ctx);
     pthread_mutex_lock(&sh->lock);
     rate_entry_t *e = lookup(rate, sh, user, h, now);
-    ck_http_rate_verdict_t v = CK_HTTP_RATE_FULL;
+    ck_auth_rate_verdict_t v = CK_AUTH_RATE_FULL;
     if (e != NULL)
         v = judge(rate, e, turn, &retry);
     else
@@ -255,10 +255,10 @@ static rate_entry_t *find(rate_shard_t *sh, const char *user, uint64_t h)
     return NULL;
 }
 
-void ck_http_rate_stream_end(ck_http_rate_t *rate, const char *user)
+void ck_auth_rate_stream_end(ck_auth_rate_t *rate, const char *user)
 {
     uint64_t h = hash_user(rate->seed, user);
-    rate_shard_t *sh = &rate->shards[h % CK_HTTP_RATE_SHARDS];
+    rate_shard_t *sh = &rate->shards[h % CK_AUTH_RATE_SHARDS];
     pthread_mutex_lock(&sh->lock);
     rate_entry_t *e = find(sh, user, h);
     if (e != NULL && e->streams > 0)
@@ -266,10 +266,10 @@ void ck_http_rate_stream_end(ck_http_rate_t *rate, const char *user)
     pthread_mutex_unlock(&sh->lock);
 }
 
-unsigned ck_http_rate_streams(ck_http_rate_t *rate, const char *user)
+unsigned ck_auth_rate_streams(ck_auth_rate_t *rate, const char *user)
 {
     uint64_t h = hash_user(rate->seed, user);
-    rate_shard_t *sh = &rate->shards[h % CK_HTTP_RATE_SHARDS];
+    rate_shard_t *sh = &rate->shards[h % CK_AUTH_RATE_SHARDS];
     pthread_mutex_lock(&sh->lock);
     rate_entry_t *e = find(sh, user, h);
     unsigned n = e != NULL ? e->streams : 0;
@@ -277,10 +277,10 @@ unsigned ck_http_rate_streams(ck_http_rate_t *rate, const char *user)
     return n;
 }
 
-size_t ck_http_rate_tracked(ck_http_rate_t *rate)
+size_t ck_auth_rate_tracked(ck_auth_rate_t *rate)
 {
     size_t n = 0;
-    for (size_t i = 0; i < CK_HTTP_RATE_SHARDS; i++) {
+    for (size_t i = 0; i < CK_AUTH_RATE_SHARDS; i++) {
         pthread_mutex_lock(&rate->shards[i].lock);
         n += rate->shards[i].count;
         pthread_mutex_unlock(&rate->shards[i].lock);

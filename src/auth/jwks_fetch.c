@@ -1,13 +1,13 @@
 /*
- * auth_jwks_fetch.c - loading a JWK set from a file or URL, and the thread
- * that refreshes a URL's set (see auth_jwks_fetch.h).
+ * jwks_fetch.c - loading a JWK set from a file or URL, and the thread
+ * that refreshes a URL's set (see jwks_fetch.h).
  *
- * The refresh thread loops on ck_http_jwks_wait(): on a period or an early
+ * The refresh thread loops on ck_auth_jwks_wait(): on a period or an early
  * request it fetches with a blocking libcurl easy handle, parses, and swaps
  * the new set in; a stop request ends it, and aborts a fetch in progress
  * through the transfer-progress callback.
  */
-#include "http/auth_jwks_fetch.h"
+#include "auth/jwks_fetch.h"
 
 #include "base/file.h"
 #include "base/log.h"
@@ -21,10 +21,10 @@
 
 #include <curl/curl.h>
 
-struct ck_http_jwks_source {
+struct ck_auth_jwks_source {
     char *url;  /* owned; NULL for a file source */
     long refresh_ms;
-    ck_http_jwks_t *keys;
+    ck_auth_jwks_t *keys;
     pthread_t thread;
     int thread_started;
 };
@@ -42,11 +42,11 @@ static int is_url(const char *location)
 }
 
 /* Logs what a freshly loaded set holds (one line per key). */
-static void log_set(const char *location, const ck_http_jwks_set_t *set)
+static void log_set(const char *location, const ck_auth_jwks_set_t *set)
 {
-    ck_info("auth: JWKS %s: %zu usable key(s)", location, ck_http_jwks_count(set));
-    for (size_t i = 0; i < ck_http_jwks_count(set); i++) {
-        const ck_http_jwk_t *k = ck_http_jwks_key(set, i);
+    ck_info("auth: JWKS %s: %zu usable key(s)", location, ck_auth_jwks_count(set));
+    for (size_t i = 0; i < ck_auth_jwks_count(set); i++) {
+        const ck_auth_jwk_t *k = ck_auth_jwks_key(set, i);
         ck_info("auth: JWKS key kid \"%.64s\": %s %d bits", k->kid ? k->kid : "(none)", k->rsa ? "RSA" : "EC",
                 k->bits);
     }
@@ -62,10 +62,10 @@ static int read_file(const char *path, doc_t *d, char *err, size_t errlen)
         ck_setting_error(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    d->data = ck_file_read_all(f, CK_HTTP_JWKS_DOC_MAX, &d->len);
+    d->data = ck_file_read_all(f, CK_AUTH_JWKS_DOC_MAX, &d->len);
     fclose(f);
     if (d->data == NULL || d->len == 0) {
-        ck_setting_error(err, errlen, "%s is empty, unreadable or larger than %d bytes", path, CK_HTTP_JWKS_DOC_MAX);
+        ck_setting_error(err, errlen, "%s is empty, unreadable or larger than %d bytes", path, CK_AUTH_JWKS_DOC_MAX);
         free(d->data);
         d->data = NULL;
         return -1;
@@ -79,7 +79,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     doc_t *d = userdata;
     size_t n = size * nmemb;
-    if (d->len + n > CK_HTTP_JWKS_DOC_MAX) {
+    if (d->len + n > CK_AUTH_JWKS_DOC_MAX) {
         d->too_big = 1;
         return 0;
     }
@@ -96,12 +96,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return clientp != NULL && ck_http_jwks_stopping(clientp);
+    return clientp != NULL && ck_auth_jwks_stopping(clientp);
 }
 
 /* GETs `url` into `d` (malloc'd) with a blocking easy handle; `keys` (or
  * NULL) lets a stop abort it.  Returns 0 on a 200 answer, or -1 with `err`. */
-static int fetch_url(const char *url, ck_http_jwks_t *keys, doc_t *d, char *err, size_t errlen)
+static int fetch_url(const char *url, ck_auth_jwks_t *keys, doc_t *d, char *err, size_t errlen)
 {
     CURL *h = curl_easy_init();
     if (h == NULL) {
@@ -112,8 +112,8 @@ static int fetch_url(const char *url, ck_http_jwks_t *keys, doc_t *d, char *err,
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CK_HTTP_JWKS_FETCH_TIMEOUT_S);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CK_HTTP_JWKS_FETCH_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CK_AUTH_JWKS_FETCH_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)CK_AUTH_JWKS_FETCH_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
@@ -127,7 +127,7 @@ static int fetch_url(const char *url, ck_http_jwks_t *keys, doc_t *d, char *err,
     curl_easy_cleanup(h);
     if (rc != CURLE_OK || status != 200 || d->len == 0) {
         if (d->too_big)
-            ck_setting_error(err, errlen, "GET %s: larger than %d bytes", url, CK_HTTP_JWKS_DOC_MAX);
+            ck_setting_error(err, errlen, "GET %s: larger than %d bytes", url, CK_AUTH_JWKS_DOC_MAX);
         else if (rc != CURLE_OK)
             ck_setting_error(err, errlen, "GET %s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
         else
@@ -141,14 +141,14 @@ static int fetch_url(const char *url, ck_http_jwks_t *keys, doc_t *d, char *err,
 
 /* Loads and parses the set at `location`.  Returns a new set or NULL with
  * `err` set. */
-static ck_http_jwks_set_t *load(const char *location, ck_http_jwks_t *keys, char *err, size_t errlen)
+static ck_auth_jwks_set_t *load(const char *location, ck_auth_jwks_t *keys, char *err, size_t errlen)
 {
     doc_t d = {0};
     int rc = is_url(location) ? fetch_url(location, keys, &d, err, errlen) : read_file(location, &d, err, errlen);
     if (rc != 0)
         return NULL;
     char why[200];
-    ck_http_jwks_set_t *set = ck_http_jwks_parse(d.data, d.len, why, sizeof(why));
+    ck_auth_jwks_set_t *set = ck_auth_jwks_parse(d.data, d.len, why, sizeof(why));
     free(d.data);
     if (set == NULL)
         ck_setting_error(err, errlen, "%s: %s", location, why);
@@ -159,68 +159,68 @@ static ck_http_jwks_set_t *load(const char *location, ck_http_jwks_t *keys, char
 
 static void *refresh_main(void *arg)
 {
-    ck_http_jwks_source_t *src = arg;
-    ck_http_jwks_wake_t why;
-    while ((why = ck_http_jwks_wait(src->keys, src->refresh_ms)) != CK_HTTP_JWKS_WAKE_STOP) {
+    ck_auth_jwks_source_t *src = arg;
+    ck_auth_jwks_wake_t why;
+    while ((why = ck_auth_jwks_wait(src->keys, src->refresh_ms)) != CK_AUTH_JWKS_WAKE_STOP) {
         char err[512];
-        ck_http_jwks_set_t *set = load(src->url, src->keys, err, sizeof(err));
+        ck_auth_jwks_set_t *set = load(src->url, src->keys, err, sizeof(err));
         if (set == NULL) {
-            if (!ck_http_jwks_stopping(src->keys))
+            if (!ck_auth_jwks_stopping(src->keys))
                 ck_warn("auth: JWKS refresh failed, keeping the current keys: %s", err);
             continue;
         }
-        ck_debug("auth: JWKS refreshed (%s)", why == CK_HTTP_JWKS_WAKE_EARLY ? "unknown kid seen" : "period");
-        ck_http_jwks_replace(src->keys, set);
+        ck_debug("auth: JWKS refreshed (%s)", why == CK_AUTH_JWKS_WAKE_EARLY ? "unknown kid seen" : "period");
+        ck_auth_jwks_replace(src->keys, set);
     }
     return NULL;
 }
 
-ck_http_jwks_source_t *ck_http_jwks_source_start(const char *location, long refresh_s, char *err, size_t errlen)
+ck_auth_jwks_source_t *ck_auth_jwks_source_start(const char *location, long refresh_s, char *err, size_t errlen)
 {
     if (refresh_s < 1 || refresh_s > 86400) {
         ck_setting_error(err, errlen, "CHATKITD_JWT_JWKS_REFRESH_S must be between 1 and 86400");
         return NULL;
     }
-    ck_http_jwks_source_t *src = calloc(1, sizeof(*src));
+    ck_auth_jwks_source_t *src = calloc(1, sizeof(*src));
     if (src == NULL || (is_url(location) && (src->url = strdup(location)) == NULL)) {
         ck_setting_error(err, errlen, "out of memory");
         free(src);
         return NULL;
     }
     src->refresh_ms = refresh_s * 1000;
-    ck_http_jwks_set_t *set = load(location, NULL, err, errlen);
+    ck_auth_jwks_set_t *set = load(location, NULL, err, errlen);
     if (set != NULL)
         log_set(location, set);
-    if (set == NULL || (src->keys = ck_http_jwks_new(set)) == NULL) {
+    if (set == NULL || (src->keys = ck_auth_jwks_new(set)) == NULL) {
         if (set != NULL)
             ck_setting_error(err, errlen, "out of memory");
-        ck_http_jwks_source_stop(src);
+        ck_auth_jwks_source_stop(src);
         return NULL;
     }
     if (src->url != NULL) {
         if (pthread_create(&src->thread, NULL, refresh_main, src) != 0) {
             ck_setting_error(err, errlen, "cannot start the JWKS refresh thread");
-            ck_http_jwks_source_stop(src);
+            ck_auth_jwks_source_stop(src);
             return NULL;
         }
         src->thread_started = 1;
         ck_info("auth: JWKS refreshed every %ld s, and early (at most every %d s) on an unknown kid", refresh_s,
-                CK_HTTP_JWKS_EARLY_REFRESH_S);
+                CK_AUTH_JWKS_EARLY_REFRESH_S);
     }
     return src;
 }
 
-ck_http_jwks_t *ck_http_jwks_source_keys(ck_http_jwks_source_t *src) { return src->keys; }
+ck_auth_jwks_t *ck_auth_jwks_source_keys(ck_auth_jwks_source_t *src) { return src->keys; }
 
-void ck_http_jwks_source_stop(ck_http_jwks_source_t *src)
+void ck_auth_jwks_source_stop(ck_auth_jwks_source_t *src)
 {
     if (src == NULL)
         return;
     if (src->thread_started) {
-        ck_http_jwks_stop(src->keys);
+        ck_auth_jwks_stop(src->keys);
         pthread_join(src->thread, NULL);
     }
-    ck_http_jwks_free(src->keys);
+    ck_auth_jwks_free(src->keys);
     free(src->url);
     free(src);
 }

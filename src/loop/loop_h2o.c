@@ -16,7 +16,7 @@
  * timers are firing never fires in the same pass, so a callback re-arming
  * itself with 0 ms cannot starve the loop.
  */
-#include "http/loop_h2o.h"
+#include "loop/loop_h2o.h"
 
 #include <stdlib.h>
 #include <unistd.h>

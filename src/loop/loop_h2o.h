@@ -7,8 +7,8 @@
  * due) and then fires the ck_timers that are due.  Only src/http and main.c
  * include this header.
  */
-#ifndef CK_HTTP_LOOP_H2O_H
-#define CK_HTTP_LOOP_H2O_H
+#ifndef CK_LOOP_H2O_H
+#define CK_LOOP_H2O_H
 
 #include <h2o.h>
 

@@ -6,7 +6,7 @@
  * (browsers serialize origins in lowercase).  With "*", any syntactically
  * valid origin other than "null" is allowed and echoed.
  */
-#include "http/cors.h"
+#include "auth/cors.h"
 
 #include "base/setting_list.h"
 
@@ -17,7 +17,7 @@
 #define ORIGIN_MAX 255
 #define MAX_LISTED 64
 
-struct ck_http_cors {
+struct ck_auth_cors {
     int any;                      /* "*" */
     size_t norigins;
     char *origins[MAX_LISTED];    /* owned, lowercase */
@@ -112,10 +112,10 @@ static int valid_token(const char *s, size_t n)
     return 1;
 }
 
-ck_http_cors_t *ck_http_cors_new(const ck_http_cors_settings_t *settings, char *err, size_t errlen)
+ck_auth_cors_t *ck_auth_cors_new(const ck_auth_cors_settings_t *settings, char *err, size_t errlen)
 {
     ck_setting_error(err, errlen, "%s", "");
-    ck_http_cors_t *cors = calloc(1, sizeof(*cors));
+    ck_auth_cors_t *cors = calloc(1, sizeof(*cors));
     if (cors == NULL) {
         ck_setting_error(err, errlen, "out of memory");
         return NULL;
@@ -144,11 +144,11 @@ ck_http_cors_t *ck_http_cors_new(const ck_http_cors_settings_t *settings, char *
     }
     return cors;
 fail:
-    ck_http_cors_free(cors);
+    ck_auth_cors_free(cors);
     return NULL;
 }
 
-void ck_http_cors_free(ck_http_cors_t *cors)
+void ck_auth_cors_free(ck_auth_cors_t *cors)
 {
     if (cors == NULL)
         return;
@@ -159,9 +159,9 @@ void ck_http_cors_free(ck_http_cors_t *cors)
     free(cors);
 }
 
-int ck_http_cors_enabled(const ck_http_cors_t *cors) { return cors != NULL && (cors->any || cors->norigins > 0); }
+int ck_auth_cors_enabled(const ck_auth_cors_t *cors) { return cors != NULL && (cors->any || cors->norigins > 0); }
 
-static int origin_allowed(const ck_http_cors_t *cors, const char *o, size_t n)
+static int origin_allowed(const ck_auth_cors_t *cors, const char *o, size_t n)
 {
     if (o == NULL || !valid_origin(o, n))
         return 0;
@@ -182,7 +182,7 @@ static int method_allowed(const char *m, size_t n)
     return 0;
 }
 
-static int header_listed(const ck_http_cors_t *cors, const char *name, size_t n)
+static int header_listed(const ck_auth_cors_t *cors, const char *name, size_t n)
 {
     if (cors->nheaders == 0)
         return 1;
@@ -195,7 +195,7 @@ static int header_listed(const ck_http_cors_t *cors, const char *name, size_t n)
 
 /* The body of echo_request_headers(); may leave a partial list behind on
  * failure. */
-static int write_request_headers(const ck_http_cors_t *cors, const char *list, size_t len, ck_http_cors_decision_t *out)
+static int write_request_headers(const ck_auth_cors_t *cors, const char *list, size_t len, ck_auth_cors_decision_t *out)
 {
     size_t i = 0, w = 0;
     while (i < len) {
@@ -226,7 +226,7 @@ static int write_request_headers(const ck_http_cors_t *cors, const char *list, s
 /* Validates the Access-Control-Request-Headers list and writes it,
  * lowercased and ", "-joined, into out->allow_headers.  Returns 0, or -1
  * with out->allow_headers left empty. */
-static int echo_request_headers(const ck_http_cors_t *cors, const char *list, size_t len, ck_http_cors_decision_t *out)
+static int echo_request_headers(const ck_auth_cors_t *cors, const char *list, size_t len, ck_auth_cors_decision_t *out)
 {
     if (write_request_headers(cors, list, len, out) == 0)
         return 0;
@@ -235,24 +235,24 @@ static int echo_request_headers(const ck_http_cors_t *cors, const char *list, si
     return -1;
 }
 
-void ck_http_cors_decide(const ck_http_cors_t *cors, const ck_http_cors_request_t *req, ck_http_cors_decision_t *out)
+void ck_auth_cors_decide(const ck_auth_cors_t *cors, const ck_auth_cors_request_t *req, ck_auth_cors_decision_t *out)
 {
     memset(out, 0, sizeof(*out));
-    out->action = CK_HTTP_CORS_NONE;
-    out->vary = ck_http_cors_enabled(cors);
+    out->action = CK_AUTH_CORS_NONE;
+    out->vary = ck_auth_cors_enabled(cors);
     int preflight = req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0 && req->origin != NULL &&
                     req->request_method != NULL;
     int allowed = out->vary && origin_allowed(cors, req->origin, req->origin_len);
     if (preflight) {
-        out->action = CK_HTTP_CORS_FORBIDDEN;
+        out->action = CK_AUTH_CORS_FORBIDDEN;
         if (!allowed || !method_allowed(req->request_method, req->request_method_len) ||
             echo_request_headers(cors, req->request_headers ? req->request_headers : "",
                                  req->request_headers ? req->request_headers_len : 0, out) != 0)
             return;
-        out->action = CK_HTTP_CORS_PREFLIGHT;
+        out->action = CK_AUTH_CORS_PREFLIGHT;
         out->max_age_s = cors->max_age_s;
     } else if (allowed) {
-        out->action = CK_HTTP_CORS_ALLOW;
+        out->action = CK_AUTH_CORS_ALLOW;
     } else {
         return;
     }
