@@ -1,5 +1,8 @@
-/* log.c - see log.h. */
+/* log.c - see log.h.  Every message is passed through ck_redact_inplace()
+ * (e-mails, phones, cards, IBANs, SSNs masked), whatever CHATKITD_REDACT_PII says. */
 #include "base/log.h"
+
+#include "base/redact.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,8 +39,10 @@ void ck_log(enum ck_log_level level, const char *fmt, ...)
                      level_names[level], (long)syscall(SYS_gettid));
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof line)
+    if (n > 0 && (size_t)n < sizeof line) {
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+        ck_redact_inplace(line + n, sizeof line - (size_t)n);
+    }
     va_end(ap);
     size_t len = strlen(line);
     if (len > sizeof line - 2)

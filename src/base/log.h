@@ -1,7 +1,8 @@
 /*
  * log.h - one line per message on stderr: "<UTC time> <level> [<thread>] message".
  * Thread-safe (a single fputs per line). Level threshold from CHATKITD_LOG_LEVEL
- * (debug|info|warn|error, default info).
+ * (debug|info|warn|error, default info).  The message part is always
+ * PII-masked (src/base/redact.h): [EMAIL] [PHONE] [CARD] [IBAN] [SSN].
  */
 #ifndef CK_BASE_LOG_H
 #define CK_BASE_LOG_H

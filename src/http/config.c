@@ -116,6 +116,18 @@ static int public_url(ck_http_config_t *c)
     return c->public_url != NULL ? 0 : -1;
 }
 
+/* CHATKITD_REDACT_PII: off (default) or on; anything else refuses to start. */
+static int env_redact(int *out)
+{
+    const char *v = env_or("CHATKITD_REDACT_PII", "off");
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        ck_error("config: CHATKITD_REDACT_PII=%s must be on or off", v);
+        return -1;
+    }
+    *out = strcmp(v, "on") == 0;
+    return 0;
+}
+
 int ck_http_config_from_env(ck_http_config_t *c)
 {
     memset(c, 0, sizeof *c);
@@ -138,7 +150,7 @@ int ck_http_config_from_env(ck_http_config_t *c)
     }
     if (env_workers(&c->workers) != 0 || env_size("CHATKITD_MAX_BODY", 1 << 20, &c->max_body) != 0 ||
         env_size("CHATKITD_UPLOAD_MAX_BYTES", 10 << 20, &c->upload_max_bytes) != 0 || upload_secret(c) != 0 ||
-        public_url(c) != 0)
+        public_url(c) != 0 || env_redact(&c->redact_pii) != 0)
         return -1;
     return 0;
 }

@@ -43,6 +43,7 @@ typedef struct ck_http_config {
     size_t upload_secret_len;
     int model_configured;     /* OPENAI_API_KEY or OPENAI_BASE_URL is set */
     uint64_t heartbeat_ms;    /* CHATKITD_HEARTBEAT_MS: SSE comment after this much silence, default 15000 */
+    int redact_pii;           /* CHATKITD_REDACT_PII=on: user text is redacted before it is stored (default off) */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()

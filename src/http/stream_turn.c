@@ -37,6 +37,7 @@
 
 #include "agent/agent.h"
 #include "base/log.h"
+#include "base/redact.h"
 #include "http/gate.h"
 #include "http/respond.h"
 #include "http/server.h"
@@ -448,6 +449,48 @@ static void start_agent(turn_t *t)
 
 /* --- pre-flight --------------------------------------------------------- */
 
+/* CHATKITD_REDACT_PII=on: replaces the `text` of every content part and the
+ * quoted_text of the user's `input` (a copy the caller owns) by their
+ * redacted form, before anything stores, forwards or logs them. */
+static void redact_string(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        return;
+    unsigned found = 0;
+    size_t n;
+    char *r = ck_redact(json_string_value(v), json_string_length(v), &n, &found);
+    if (r != NULL && found != 0)
+        json_object_set_new(obj, key, json_stringn(r, n));
+    free(r);
+}
+
+static json_t *redacted_input(const json_t *input)
+{
+    json_t *copy = json_deep_copy(input);
+    size_t i;
+    json_t *part;
+    json_array_foreach(json_object_get(copy, "content"), i, part)
+    {
+        const char *type = json_string_value(json_object_get(part, "type"));
+        if (type != NULL && strcmp(type, "input_text") == 0)
+            redact_string(part, "text");
+    }
+    redact_string(copy, "quoted_text");
+    return copy;
+}
+
+/* The user message item of a new turn from `input` (redacted when set). */
+static json_t *user_message_item(turn_t *t, const char *thread_id, const json_t *input)
+{
+    if (!t->worker->config->redact_pii)
+        return ck_proto_user_message_new(thread_id, input);
+    json_t *clean = redacted_input(input);
+    json_t *item = clean ? ck_proto_user_message_new(thread_id, clean) : NULL;
+    json_decref(clean);
+    return item;
+}
+
 /* The pre-flight op and its params for the request type; params owned by caller. */
 static const char *preflight_op(turn_t *t, json_t **params)
 {
@@ -459,13 +502,13 @@ static const char *preflight_op(turn_t *t, json_t **params)
     case CK_REQ_THREADS_CREATE: {
         t->thread = ck_proto_thread_new();
         const char *id = json_string_value(json_object_get(t->thread, "id"));
-        *params = json_pack("{s:O,s:o,s:O}", "thread", t->thread, "item", ck_proto_user_message_new(id, input),
+        *params = json_pack("{s:O,s:o,s:O}", "thread", t->thread, "item", user_message_item(t, id, input),
                             "attachment_ids", json_object_get(input, "attachments"));
         return "turn.create";
     }
     case CK_REQ_THREADS_ADD_USER_MESSAGE:
         *params = json_pack("{s:O,s:o,s:O}", "thread_id", tid, "item",
-                            ck_proto_user_message_new(json_string_value(tid), input), "attachment_ids",
+                            user_message_item(t, json_string_value(tid), input), "attachment_ids",
                             json_object_get(input, "attachments"));
         return "turn.add_message";
     case CK_REQ_THREADS_ADD_CLIENT_TOOL_OUTPUT:
