@@ -32,7 +32,7 @@ DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
 DEPS_BENCH := wrk nghttp2-client postgresql-contrib
 
-.PHONY: all deps deps-test run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval clean
+.PHONY: all deps deps-test deps-node deps-node-apt run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval bench-tokens clean
 all: $(BUILD)/chatkitd
 
 # --- dependencies ----------------------------------------------------------
@@ -49,6 +49,14 @@ deps:
 	$(call apt_install,$(DEPS_BUILD) $(DEPS_RUN))
 deps-test: deps
 	$(call apt_install,$(DEPS_TEST))
+
+# Node.js + npm (the machine's own when present, else Debian's) and the
+# reference tokenizer of bench/tokens (package-lock.json pins it).
+deps-node:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then $(MAKE) --no-print-directory deps-node-apt; fi
+	cd bench/tokens && npm ci --no-audit --no-fund --loglevel=error
+deps-node-apt:
+	$(call apt_install,nodejs npm)
 
 # --- build -------------------------------------------------------------------
 $(BUILD)/gen/migrations.c: $(SQLS) scripts/embed-sql.sh
@@ -70,6 +78,10 @@ $(BUILD)/libchatkitd.a: $(OBJS)
 $(BUILD)/chatkitd: $(MAIN) $(BUILD)/libchatkitd.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libchatkitd.a $(PKG_LIBS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/token_estimate: bench/tokens/estimate.c $(BUILD)/libchatkitd.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $< $(BUILD)/libchatkitd.a $(PKG_LIBS) $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libchatkitd.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) $< $(BUILD)/libchatkitd.a $(PKG_LIBS) $(CHECK_LIBS) $(LDLIBS) -o $@
@@ -84,7 +96,7 @@ run: deps all
 	@scripts/run-local.sh $(BUILD)/chatkitd
 
 # --- tests -------------------------------------------------------------------
-test: deps-test all $(UNIT_BINS)
+test: deps-test deps-node all $(UNIT_BINS) $(BUILD)/bench/token_estimate
 	tests/run.sh $(BUILD)
 
 acceptance: all
@@ -124,6 +136,11 @@ fuzz:
 bench: all
 	$(call apt_install,$(DEPS_BENCH) $(DEPS_TEST))
 	bench/run.sh $(BUILD)/chatkitd
+
+# The token estimator (src/agent/tokens.c) against a real BPE tokenizer:
+# error per kind of text (English, code, JSON, non-Latin); see bench/tokens.
+bench-tokens: deps-node $(BUILD)/bench/token_estimate
+	node bench/tokens/compare.mjs $(BUILD)/bench/token_estimate .
 
 # Retrieval quality of the search tool vs Okapi BM25 (installs postgresql-doc-15).
 bench-retrieval: all
