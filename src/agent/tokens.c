@@ -2,7 +2,7 @@
  * tokens.c - the token estimator (see tokens.h).  Costs are kept in
  * thousandths of a token per piece and rounded up once per text.
  */
-#include "tokens.h"
+#include "agent/tokens.h"
 
 #include <stdlib.h>
 #include <string.h>
