@@ -11,6 +11,7 @@
 #       protocol -> base, protocol
 #       store    -> base, store
 #       agent    -> base, protocol, store, agent
+#       corpus   -> base, store, corpus  (`chatkitd ingest`, called by main.c)
 #       http     -> everything above
 # Prints every violation and exits 1 when there is one.
 set -uo pipefail
@@ -23,6 +24,7 @@ declare -A allowed=(
   [protocol]="base protocol"
   [store]="base store"
   [agent]="base protocol store agent"
+  [corpus]="base store corpus"
   [http]="base loop auth protocol store agent http"
 )
 bad=0

@@ -15,7 +15,7 @@
 
 #include <curl/curl.h>
 
-#include "agent/ingest.h"
+#include "corpus/ingest.h"
 #include "base/log.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -144,7 +144,7 @@ static int ingest(int npaths, char **paths)
         ck_error("ingest: DATABASE_URL is not set");
         return 2;
     }
-    return ck_agent_ingest(url, npaths, paths);
+    return ck_corpus_ingest(url, npaths, paths);
 }
 
 int main(int argc, char **argv)

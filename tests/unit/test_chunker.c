@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/chunker.h"
+#include "corpus/chunker.h"
 #include "check_main.h"
 
 static int chunk_doc(const char *s, ck_doc_kind_t kind, ck_doc_t *doc) {

@@ -1,6 +1,6 @@
 /*
  * ingest.c - `chatkitd ingest PATH...`: walk files and directories, chunk
- * every .md/.markdown/.txt/.html/.htm file (src/agent/chunker.h) and store it
+ * every .md/.markdown/.txt/.html/.htm file (src/corpus/chunker.h) and store it
  * with chatkit.corpus_put_document (sql/003_corpus.sql), which skips files
  * whose SHA-256 is unchanged and replaces changed ones atomically.
  *
@@ -8,7 +8,7 @@
  * given, or for a directory argument the directory as given joined with the
  * file's path below it ("docs" -> "docs/a.md", "./docs/" -> "./docs/a.md").
  */
-#include "agent/ingest.h"
+#include "corpus/ingest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/chunker.h"
+#include "corpus/chunker.h"
 #include "base/file.h"
 #include "store/store.h"
 
@@ -226,7 +226,7 @@ static void refresh_visibility(PGconn *db) {
     PQclear(r);
 }
 
-int ck_agent_ingest(const char *conninfo, int npaths, char **paths) {
+int ck_corpus_ingest(const char *conninfo, int npaths, char **paths) {
     if (ck_store_migrate(conninfo) != 0) {
         fprintf(stderr, "ingest: cannot migrate the database schema\n");
         return 1;

@@ -8,7 +8,7 @@
  * chunks of CK_CHUNK_TARGET..CK_CHUNK_MAX characters under the current
  * heading path, cutting long paragraphs on sentence boundaries.
  */
-#include "agent/chunker.h"
+#include "corpus/chunker.h"
 
 #include "base/strbuf.h"
 

@@ -2,7 +2,7 @@
  * chunker.h - split one Markdown, plain-text or HTML document into search
  * chunks for the corpus (see docs/ingest.md).
  *
- * Pure C, no I/O: the caller (src/agent/ingest.c) reads the file and stores
+ * Pure C, no I/O: the caller (src/corpus/ingest.c) reads the file and stores
  * the chunks.  A document becomes a title plus a list of chunks; each chunk
  * carries the heading path it sits under ("Doc title > Section > Sub") and a
  * body of roughly CK_CHUNK_TARGET characters cut on heading, paragraph and,
@@ -19,8 +19,8 @@
  * Output is always valid UTF-8 without NUL bytes: invalid sequences become
  * U+FFFD, NUL becomes a space.
  */
-#ifndef CK_AGENT_CHUNKER_H
-#define CK_AGENT_CHUNKER_H
+#ifndef CK_CORPUS_CHUNKER_H
+#define CK_CORPUS_CHUNKER_H
 
 #include <stddef.h>
 
