@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "agent/assistants.h"
 #include "corpus/ingest.h"
 #include "base/log.h"
 #include "http/server.h"
@@ -57,6 +58,7 @@ static void usage(FILE *out)
           "    CHATKITD_UPSTREAM_STALL_TIMEOUT_MS        longest silence mid-stream [30000]\n"
           "    CHATKITD_UPSTREAM_RETRIES   retries before any text reached the user [2]\n"
           "    CHATKITD_TRANSCRIBE_MODEL   model for input.transcribe [whisper-1]\n"
+          "    CHATKITD_ASSISTANTS         JSON file of assistants and HTTP/client tools (docs/assistants.md) [one assistant]\n"
           "  streams\n"
           "    CHATKITD_HEARTBEAT_MS       SSE comment after this much silence [15000]\n"
           "    CHATKITD_MAX_STREAM_SECONDS a stream is ended after this long [300]\n"
@@ -105,6 +107,10 @@ static int serve(void)
     int sig = 0;
     if (ck_http_config_from_env(&config) != 0)
         return 2;
+    if (ck_assistants_init_from_env() != 0) {
+        ck_http_config_release(&config);
+        return 2;
+    }
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
@@ -114,12 +120,14 @@ static int serve(void)
     ck_http_server_t *server = ck_http_server_start(&config);
     if (server == NULL) {
         ck_http_config_release(&config);
+        ck_assistants_shutdown();
         return 1;
     }
     sigwait(&stop_signals, &sig);
     ck_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     ck_http_server_stop(server);
     ck_http_config_release(&config);
+    ck_assistants_shutdown();
     return 0;
 }
 

@@ -85,6 +85,7 @@ void ck_agent_config_from_env(ck_agent_config_t *config)
     }
     config->system_prompt = prompt_file_text ? prompt_file_text : DEFAULT_SYSTEM_PROMPT;
     config->allow_model_override = env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE");
+    config->assistants = ck_assistants_get();
     config->max_turns = env_int("CHATKITD_MAX_TURNS", 10);
     if (config->max_turns < 1)
         config->max_turns = 1;
@@ -181,6 +182,7 @@ static void run_free(ck_agent_run_t *run)
     json_decref(run->item);
     json_decref(run->annotations);
     json_decref(run->seen_sources);
+    json_decref(run->thread_metadata);
     if (run->reaper)
         ck_timer_free(run->reaper);
     if (run->starter)
@@ -201,11 +203,14 @@ static void abort_calls(ck_agent_run_t *run)
         ck_store_cancel(run->store_call);
         run->store_call = NULL;
     }
-    for (size_t i = 0; i < run->tool_count; i++)
+    for (size_t i = 0; i < run->tool_count; i++) {
         if (run->tools[i].store_call) {
             ck_store_cancel(run->tools[i].store_call);
             run->tools[i].store_call = NULL;
         }
+        ck_agent_llm_cancel(run->tools[i].llm_call);
+        run->tools[i].llm_call = NULL;
+    }
     ck_agent_llm_cancel(run->llm_call);
     run->llm_call = NULL;
 }
@@ -483,6 +488,8 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     run->metadata = json_is_object(turn->request_metadata) ? json_deep_copy(turn->request_metadata) : NULL;
     run->action = json_is_object(turn->action) ? json_deep_copy(turn->action) : NULL;
     run->sender_item = json_is_object(turn->sender_item) ? json_deep_copy(turn->sender_item) : NULL;
+    const json_t *metadata = json_object_get(turn->thread, "metadata");
+    run->thread_metadata = json_is_object(metadata) ? json_deep_copy(metadata) : NULL;
     run->history = json_array();
     run->annotations = json_array();
     run->seen_sources = json_object();
@@ -503,10 +510,25 @@ static void on_start(ck_timer_t *timer, void *user)
     ck_agent_run_t *run = user;
     if (run->cancelled)
         return;
+    if (run->agent->config.assistants)
+        ck_agent_choose(run);
+    else
+        ck_agent_begin(run);
+}
+
+void ck_agent_begin(ck_agent_run_t *run)
+{
     if (run->agent->config.retrieval_only)
         ck_agent_retrieval_start(run);
     else
         load_history(run);
+}
+
+int ck_agent_model_allowed(const ck_agent_t *agent, const char *model)
+{
+    if (agent == NULL || agent->config.assistants == NULL)
+        return 1;
+    return ck_assistants_model_allowed(agent->config.assistants, model, agent->config.allow_model_override);
 }
 
 ck_agent_run_t *ck_agent_respond(ck_agent_t *agent, const ck_turn_t *turn, const ck_agent_sink_t *sink, void *user)

@@ -42,10 +42,17 @@ typedef struct ck_agent_config {
     int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
     int max_retries;             /* before the first token reached the client */
     const char *transcribe_model;/* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
+    const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */
 } ck_agent_config_t;
 
 /* Fills `config` from the environment (see README "Configuration"). */
 void ck_agent_config_from_env(ck_agent_config_t *config);
+
+/* Whether a turn may carry inference_options.model `model` (NULL or "" is
+ * always fine): without a registry, any (today's rule: used only with
+ * CHATKITD_ALLOW_MODEL_OVERRIDE); with one, an assistant id, or any name when
+ * overrides are allowed.  Thread-safe. */
+int ck_agent_model_allowed(const ck_agent_t *agent, const char *model);
 
 typedef struct ck_turn {
     const char *user_id;

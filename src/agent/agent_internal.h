@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/assistants.h"
 #include "agent/llm.h"
 
 #define CK_AGENT_HISTORY_LIMIT 10
@@ -59,6 +60,9 @@ typedef struct ck_agent_tool_run {
     char *call_id;   /* owned */
     char *output;    /* owned: content of the `tool` message, set when done */
     ck_store_call_t *store_call;
+    ck_agent_llm_call_t *llm_call; /* an HTTP tool's call (http_tool.c) */
+    const ck_tool_def_t *def;      /* the HTTP tool being called */
+    double started_ms;             /* when the HTTP call started (monotonic) */
 } ck_agent_tool_run_t;
 
 struct ck_agent_run {
@@ -88,6 +92,8 @@ struct ck_agent_run {
     size_t tool_count, tools_pending;
     json_t *annotations; /* sources found this turn (Annotation objects) */
     json_t *seen_sources;
+    const ck_assistant_t *assistant; /* with a registry: the assistant of this turn (routing.c) */
+    json_t *thread_metadata;         /* owned copy of the thread's stored metadata, or NULL */
     ck_timer_t *reaper;  /* frees a cancelled run outside our callbacks */
     ck_timer_t *starter; /* first step, on the next tick */
 };
@@ -122,8 +128,46 @@ void ck_agent_collect_sources(ck_agent_run_t *run, const json_t *search_result);
 /* Sets a title from the first words of the user's message (no model). */
 void ck_agent_title_from_words(ck_agent_run_t *run);
 
+/* Loads the history and runs the model, or answers from the corpus
+ * (retrieval only): what a run does once its assistant is chosen. */
+void ck_agent_begin(ck_agent_run_t *run);
+
+/* routing.c ------------------------------------------------------------- */
+
+/* With a registry: chooses the turn's assistant (explicit choice, the one
+ * recorded on the thread, routing of the first message, the default),
+ * records it in the thread metadata, sets run->model, then ck_agent_begin(). */
+void ck_agent_choose(ck_agent_run_t *run);
+
+/* http_tool.c ----------------------------------------------------------- */
+
+/* The `tools` array offered to the model this round: `search` (built by
+ * `search_tool`, when the assistant lists it or without a registry) and the
+ * assistant's registry tools.  New reference; an empty array = no tools. */
+json_t *ck_agent_tools_offered(ck_agent_run_t *run, json_t *(*search_tool)(void));
+/* 1 when `name` is the built-in search and the turn may use it. */
+int ck_agent_search_allowed(const ck_agent_run_t *run, const char *name);
+/* The client tool `name` when the turn's assistant lists it, else NULL. */
+const ck_tool_def_t *ck_agent_client_tool(const ck_agent_run_t *run, const char *name);
+/* Runs a registry tool call (anything but `search`): checks the arguments,
+ * POSTs them to the tool's URL, or sets an error output the model sees (a
+ * tool the assistant does not list is never run).  Completes `tool` with
+ * ck_agent_tool_finished() (at once or from a loop callback).  Returns -1
+ * when the run was cancelled meanwhile. */
+int ck_agent_http_tool_start(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char *name, const char *arguments);
+/* 1 when `arguments` (JSON text) fit the client tool's parameters. */
+int ck_agent_client_tool_args_ok(const ck_tool_def_t *def, const char *arguments);
+/* Emits a pending client_tool_call item for `def` (the browser runs it;
+ * threads.add_client_tool_output resumes the thread); the caller then ends
+ * the turn.  Returns -1 when the run was cancelled. */
+int ck_agent_client_tool_call(ck_agent_run_t *run, const ck_tool_def_t *def, const char *call_id,
+                              const char *arguments);
+
 /* turn.c ---------------------------------------------------------------- */
 
+/* One tool call of the round has its output: the round goes on with the
+ * model once every call has one. */
+void ck_agent_tool_finished(ck_agent_run_t *run);
 /* Runs the first model round (the prompt is assembled from run->history,
  * run->user_message, run->attachments and, for a custom action,
  * run->action and run->sender_item). */

@@ -9,7 +9,7 @@
  * refused too: a misspelt "instuctions" would otherwise silently fall back
  * to the default prompt.
  */
-#include "assistants.h"
+#include "agent/assistants.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../base/file.h"
-#include "../base/log.h"
+#include "base/file.h"
+#include "base/log.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 #define ID_MAX 64

@@ -65,6 +65,7 @@ struct ck_agent_llm_call {
     int timed_out;
     int start_failed;   /* curl_multi_add_handle refused the handle */
     int paused;
+    int too_large;      /* raw_answer: the body went over opts.max_body */
     long status;
     long retry_after_ms; /* -1: none */
     ck_agent_sse_t sse;
@@ -317,6 +318,16 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
         return CURL_WRITEFUNC_PAUSE;
     if (call->status == 0)
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
+    if (call->opts.raw_answer && call->status >= 200 && call->status <= 299) {
+        if (call->raw_len + n > call->opts.max_body) {
+            call->too_large = 1;
+            return 0; /* aborts the transfer */
+        }
+        if (append_raw(call, data, n, call->opts.max_body) < 0)
+            return 0;
+        arm_watchdog(call);
+        return n;
+    }
     if (call->status != 200) {
         append_raw(call, data, n, ERROR_BODY_MAX);
         return n;
@@ -381,7 +392,9 @@ static uint64_t backoff_ms(const ck_agent_llm_call_t *call)
 /* Describes a failed attempt into `buf`. */
 static const char *describe(ck_agent_llm_call_t *call, CURLcode res, char *buf, size_t len)
 {
-    if (call->timed_out)
+    if (call->too_large)
+        snprintf(buf, len, "the answer is larger than %zu bytes", call->opts.max_body);
+    else if (call->timed_out || res == CURLE_OPERATION_TIMEDOUT)
         snprintf(buf, len, "timed out waiting for %s", call->got_data ? "more data (stall)" : "the first token");
     else if (call->status != 0 && call->status != 200)
         snprintf(buf, len, "HTTP %ld: %.300s", call->status, call->raw ? call->raw : "");
@@ -397,6 +410,8 @@ static const char *describe(ck_agent_llm_call_t *call, CURLcode res, char *buf, 
 /* 1 when the finished transfer delivered a complete, usable answer. */
 static int complete(ck_agent_llm_call_t *call, CURLcode res, json_t **body)
 {
+    if (call->opts.raw_answer)
+        return res == CURLE_OK && !call->timed_out && call->status >= 200 && call->status <= 299;
     if (res != CURLE_OK || call->timed_out || call->status != 200)
         return 0;
     if (call->opts.stream)
@@ -427,6 +442,8 @@ static void finish_attempt(ck_agent_llm_call_t *call, CURLcode res)
         result.error = why;
     }
     result.body = body;
+    result.raw = call->raw ? call->raw : "";
+    result.raw_len = call->raw_len;
     ck_agent_llm_callbacks_t cb = call->cb;
     call->state = CALL_CANCELLED; /* from now on nothing reaches the user */
     if (cb.on_done)
@@ -478,6 +495,7 @@ static void start_attempt(ck_agent_llm_call_t *call)
     call->attempt++;
     call->got_data = call->timed_out = call->start_failed = 0;
     call->status = 0;
+    call->too_large = 0;
     call->retry_after_ms = -1;
     call->raw_len = 0;
     ck_agent_sse_free(&call->sse);
@@ -524,6 +542,8 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", call->opts.api_key);
         call->headers = curl_slist_append(call->headers, auth);
     }
+    for (const char *const *h = call->opts.headers; h && *h && call->headers; h++)
+        call->headers = curl_slist_append(call->headers, *h);
     CURL *e = call->easy;
     curl_easy_setopt(e, CURLOPT_URL, call->opts.url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -535,6 +555,8 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
         return -1;
     }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)call->opts.connect_timeout_ms);
+    if (call->opts.total_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->opts.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -567,6 +589,7 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->opts.first_token_timeout_ms = or_default(opts->first_token_timeout_ms, 60000);
     call->opts.stall_timeout_ms = or_default(opts->stall_timeout_ms, 30000);
     call->opts.max_retries = opts->max_retries > 0 ? opts->max_retries : 0;
+    call->opts.max_body = opts->max_body > 0 ? opts->max_body : BUFFERED_BODY_MAX;
     call->cb = *callbacks;
     call->user = user;
     call->body = body ? strdup(body) : NULL;
@@ -582,6 +605,7 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
         return NULL;
     }
     call->opts.api_key = NULL;
+    call->opts.headers = NULL; /* likewise */
     start_attempt(call);
     return call;
 }

@@ -39,6 +39,15 @@ typedef struct ck_agent_llm_opts {
     int first_token_timeout_ms; /* until the first SSE event (streamed) or the whole answer (buffered); <= 0: 60000 */
     int stall_timeout_ms;       /* longest silence once data flows; <= 0: 30000 */
     int max_retries;            /* < 0: 0 */
+    /* Plain HTTP calls (HTTP tools): with raw_answer = 1 (and stream = 0)
+     * any 2xx answer is a success whatever its body, which is handed over
+     * as bytes (result.raw); a body above max_body bytes (0: 4 MiB) fails
+     * the call ("answer larger than ..."); total_timeout_ms > 0 bounds the
+     * whole call. */
+    int raw_answer;
+    size_t max_body;
+    int total_timeout_ms;
+    const char *const *headers; /* NULL-terminated extra "Name: value" lines, or NULL */
 } ck_agent_llm_opts_t;
 
 typedef struct ck_agent_llm_result {
@@ -48,6 +57,8 @@ typedef struct ck_agent_llm_result {
     int attempts;                 /* 1 + retries done */
     const ck_agent_sse_t *stream; /* streamed: tool calls, finish_reason (valid during the callback) */
     const json_t *body;           /* buffered: the decoded answer (borrowed, valid during the callback) */
+    const char *raw;              /* raw_answer: the body bytes (NUL-terminated), valid during the callback */
+    size_t raw_len;
 } ck_agent_llm_result_t;
 
 typedef struct ck_agent_llm_callbacks {

@@ -78,7 +78,7 @@ static void tools_done(ck_agent_run_t *run)
 }
 
 /* One tool finished (its output is set). */
-static void tool_finished(ck_agent_run_t *run)
+void ck_agent_tool_finished(ck_agent_run_t *run)
 {
     if (--run->tools_pending == 0 && run->state == CK_RUN_TOOLS && !run->cancelled)
         tools_done(run);
@@ -107,7 +107,7 @@ static void on_search(const ck_store_reply_t *reply, void *user)
         snprintf(msg, sizeof(msg), "search failed: %s", reply->message ? reply->message : "unknown error");
         tool->output = error_output(msg);
     }
-    tool_finished(run);
+    ck_agent_tool_finished(run);
 }
 
 /* Starts one tool call; completes it at once (tool_finished) when it
@@ -120,6 +120,10 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
     json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : CK_AGENT_SEARCH_LIMIT_DEFAULT;
     n = n < 1 ? 1 : n > CK_AGENT_SEARCH_LIMIT_MAX ? CK_AGENT_SEARCH_LIMIT_MAX : n;
     int rc = 0;
+    if (run->assistant != NULL && !ck_agent_search_allowed(run, name)) {
+        json_decref(args);
+        return ck_agent_http_tool_start(run, tool, name, arguments);
+    }
     if (name == NULL || strcmp(name, "search") != 0)
         tool->output = error_output("unknown tool; the only tool is `search`");
     else if (query == NULL || *query == '\0')
@@ -129,6 +133,8 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
         rc = ck_agent_emit(run, ck_proto_ev_progress("search", json_string_value(text)));
         json_decref(text);
         json_t *params = json_pack("{s:s,s:I}", "query", query, "limit", n);
+        if (params && run->assistant && run->assistant->sources)
+            json_object_set(params, "sources", run->assistant->sources);
         char *p = rc == 0 && params ? json_dumps(params, JSON_COMPACT) : NULL;
         json_decref(params);
         tool->store_call = p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
@@ -138,7 +144,7 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
     }
     json_decref(args);
     if (rc == 0 && tool->output && tool->store_call == NULL)
-        tool_finished(run);
+        ck_agent_tool_finished(run);
     return rc;
 }
 
@@ -160,7 +166,7 @@ static void run_tools(ck_agent_run_t *run, const ck_agent_sse_t *s, json_t *call
     for (size_t i = 0; i < s->tool_call_count; i++)
         if (start_tool(run, &run->tools[i], s->tool_calls[i].name, s->tool_calls[i].arguments) < 0)
             return;
-    tool_finished(run);
+    ck_agent_tool_finished(run);
 }
 
 /* Frees the previous round's tool bookkeeping. */
@@ -209,6 +215,18 @@ static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
         return;
     }
     clear_tools(run);
+    for (size_t i = 0; run->assistant && i < s->tool_call_count; i++) {
+        const ck_tool_def_t *client = ck_agent_client_tool(run, s->tool_calls[i].name);
+        if (client && ck_agent_client_tool_args_ok(client, s->tool_calls[i].arguments)) {
+            /* the browser runs it: the turn ends here (other calls of the round are dropped) */
+            const char *call_id = json_string_value(
+                json_object_get(json_array_get(json_object_get(msg, "tool_calls"), i), "id"));
+            if (ck_agent_client_tool_call(run, client, call_id ? call_id : "call", s->tool_calls[i].arguments) < 0)
+                return;
+            maybe_title(run);
+            return;
+        }
+    }
     run_tools(run, s, json_object_get(msg, "tool_calls"));
 }
 
@@ -243,9 +261,12 @@ static void start_round(ck_agent_run_t *run)
 {
     static const ck_agent_llm_callbacks_t cb = {on_model_text, on_model_done};
     run->state = CK_RUN_MODEL;
-    json_t *body = json_pack("{s:s,s:O,s:b,s:[o]}", "model", run->model, "messages", run->messages, "stream", 1,
-                             "tools", search_tool());
-    if (body && run->rounds == 0 && run->force_search)
+    json_t *tools = ck_agent_tools_offered(run, search_tool);
+    json_t *body = json_pack("{s:s,s:O,s:b}", "model", run->model, "messages", run->messages, "stream", 1);
+    if (body && json_array_size(tools) > 0)
+        json_object_set(body, "tools", tools);
+    json_decref(tools);
+    if (body && run->rounds == 0 && run->force_search && ck_agent_search_allowed(run, "search"))
         json_object_set_new(body, "tool_choice", json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", "search"));
     if (post(run, body, 1, &cb) < 0)
         ck_agent_fail(run, "cannot start the model call");
@@ -254,7 +275,8 @@ static void start_round(ck_agent_run_t *run)
 void ck_agent_turn_start(ck_agent_run_t *run)
 {
     ck_agent_prompt_t prompt = {
-        .system_prompt = run->agent->config.system_prompt,
+        .system_prompt = run->assistant && run->assistant->instructions ? run->assistant->instructions
+                                                                        : run->agent->config.system_prompt,
         .request_metadata = run->metadata,
         .history = run->history,
         .user_message = run->user_message,

@@ -5,7 +5,10 @@
  * (src/protocol), then the gate with the kind the request type needs (a
  * streamed turn takes a stream slot), so that every answer except a
  * transport-level failure is given to an admitted caller.  Then:
- *   - the six streaming types go to ck_http_stream_turn() (stream_turn.c);
+ *   - the six streaming types go to ck_http_stream_turn() (stream_turn.c),
+ *     after the check of inference_options.model against the assistants
+ *     registry (CHATKITD_ASSISTANTS: 400 for a name that is neither an
+ *     assistant id nor an allowed model override);
  *   - attachments.create builds the upload descriptor (attachments.c);
  *   - input.transcribe decodes the audio and hands it to the worker's agent
  *     (ck_agent_transcribe, the model endpoint's /audio/transcriptions),
@@ -144,6 +147,14 @@ int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *w)
             ck_request_free(&request);
             ck_http_gate_turn_end(user_id);
             return ck_http_send_db_unavailable(req, w);
+        }
+        const json_t *options = json_object_get(json_object_get(request.params, "input"), "inference_options");
+        const char *model = json_string_value(json_object_get(options, "model"));
+        if (!ck_agent_model_allowed(w->agent, model)) {
+            ck_request_free(&request);
+            ck_http_gate_turn_end(user_id);
+            return ck_http_send_error(req, 400, "invalid_params",
+                                      "params.input.inference_options.model is neither an assistant id nor an allowed model");
         }
         return ck_http_stream_turn(req, w, &request, user_id);
     }

@@ -22,6 +22,9 @@ int ck_http_handle_pages(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t p
 /* POST /chatkit (and its OPTIONS preflight). */
 int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *worker);
 
+/* GET /assistants (and its OPTIONS preflight): the configured assistants. */
+int ck_http_handle_assistants(h2o_req_t *req, ck_http_worker_t *worker);
+
 /* Everything under /attachments/ ; `rest` is the path after that prefix. */
 int ck_http_handle_attachments(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t rest);
 

@@ -14,6 +14,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     static const char attachments[] = "/attachments/";
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/chatkit")))
         return ck_http_handle_chatkit(req, w);
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/assistants")))
+        return ck_http_handle_assistants(req, w);
     if (path.len > sizeof attachments - 1 && memcmp(path.base, attachments, sizeof attachments - 1) == 0)
         return ck_http_handle_attachments(req, w,
                                           h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));
