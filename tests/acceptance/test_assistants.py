@@ -163,3 +163,188 @@ def test_assistants_model_override_when_allowed(env):
     body = fake.chat_requests()[-1]
     check(body["model"] == "big-model" and system_of(body).startswith("You are Ledger."),
           "override: model %r, system %r" % (body["model"], system_of(body)[:40]))
+
+
+# --- HTTP tools -------------------------------------------------------------------
+
+class ToolServer:
+    """A threaded HTTP server answering tool calls by path: /ok echoes what it
+    got, /slow answers after 3 s, /fail answers 500, /big answers 200 KB of
+    JSON, /text answers plain text.  Records every request."""
+
+    def __init__(self, env):
+        self.calls = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.calls.append({"path": self.path, "body": json.loads(raw),
+                                    "headers": {k.lower(): v for k, v in self.headers.items()}})
+                if self.path == "/slow":
+                    time.sleep(3)
+                if self.path == "/fail":
+                    return self.answer(500, b'{"error":"boom"}')
+                if self.path == "/big":
+                    return self.answer(200, json.dumps({"rows": ["x" * 100] * 2000}).encode())
+                if self.path == "/text":
+                    return self.answer(200, b"not json at all", "text/plain")
+                self.answer(200, json.dumps({"rate": 1.08, "got": json.loads(raw)["arguments"]}).encode())
+
+            def answer(self, status, data, ctype="application/json"):
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        env._cleanups.append(self.stop)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+RATE_PARAMS = {"type": "object", "additionalProperties": False, "required": ["from"],
+               "properties": {"from": {"type": "string", "enum": ["EUR", "USD"]}, "amount": {"type": "number"}}}
+
+
+def tools_config(tool_url):
+    return {"assistants": [
+        {"id": "money", "name": "Money", "description": "Exchange rates", "instructions": "You are Money.",
+         "tools": ["search", "rate", "slow", "fail", "big", "text", "pick_color"], "default": True},
+        {"id": "plain", "name": "Plain", "description": "No tools", "tools": []}],
+        "tools": [
+            {"name": "rate", "description": "Exchange rate", "parameters": RATE_PARAMS, "url": tool_url + "/ok",
+             "headers": {"Authorization": "Bearer ${CK_ACCEPTANCE_TOOL_TOKEN}", "X-Tenant": "acme"}},
+            {"name": "slow", "url": tool_url + "/slow", "timeout_ms": 400},
+            {"name": "fail", "url": tool_url + "/fail"},
+            {"name": "big", "url": tool_url + "/big"},
+            {"name": "text", "url": tool_url + "/text"},
+            {"name": "pick_color", "description": "Ask the user for a colour", "client": True,
+             "parameters": {"type": "object", "properties": {"palette": {"type": "string"}}}}]}
+
+
+def tool_outputs(body):
+    return {m["tool_call_id"]: json.loads(m["content"]) for m in body["messages"] if m["role"] == "tool"}
+
+
+def test_assistants_http_tools(env):
+    fake = Fake(env)
+    tools = ToolServer(env)
+    srv = assistants_server(env, fake, write_config(env, "tools.json", tools_config(tools.url)),
+                            CK_ACCEPTANCE_TOOL_TOKEN="tok-123")
+    c = env.client("1.1", base=srv.url)
+    calls = [{"id": "c_ok", "name": "rate", "arguments": {"from": "EUR", "amount": 3}},
+             {"id": "c_type", "name": "rate", "arguments": {"from": 7}},
+             {"id": "c_enum", "name": "rate", "arguments": {"from": "GBP"}},
+             {"id": "c_extra", "name": "rate", "arguments": {"from": "EUR", "secret": "do-not-log"}},
+             {"id": "c_missing", "name": "rate", "arguments": {}},
+             {"id": "c_slow", "name": "slow", "arguments": {}},
+             {"id": "c_fail", "name": "fail", "arguments": {}},
+             {"id": "c_big", "name": "big", "arguments": {}},
+             {"id": "c_text", "name": "text", "arguments": {}},
+             {"id": "c_unknown", "name": "launch_rockets", "arguments": {}}]
+    fake.script([{"tool_calls": calls}, {"text": "Done."}])
+    resp = c.stream("threads.create", {"input": message("What is the rate?")})
+    no_error(resp.events, "tools turn")
+    tid = resp.events[0]["thread"]["id"]
+    progress = [e["text"] for e in resp.events if e["type"] == "progress_update"]
+    check("Calling rate" in progress and "Calling slow" in progress, "progress %r" % progress)
+    final = [e["item"] for e in resp.events if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"]
+    check(final and final[-1]["content"][0]["text"] == "Done.", "final answer %r" % final)
+    first, second = fake.chat_requests()[0], fake.chat_requests()[1]
+    offered = sorted(t["function"]["name"] for t in first["tools"])
+    check(offered == ["big", "fail", "pick_color", "rate", "search", "slow", "text"], "offered %r" % offered)
+    rate = [t["function"] for t in first["tools"] if t["function"]["name"] == "rate"][0]
+    check(rate["parameters"] == RATE_PARAMS and rate["description"] == "Exchange rate", "rate tool %r" % rate)
+    out = tool_outputs(second)
+    check(out["c_ok"] == {"rate": 1.08, "got": {"from": "EUR", "amount": 3}}, "ok output %r" % out["c_ok"])
+    check(out["c_type"] == {"error": "invalid arguments for rate: $.from: expected string"}, "%r" % out["c_type"])
+    check(out["c_enum"] == {"error": "invalid arguments for rate: $.from: not one of the allowed values"}, "%r" % out["c_enum"])
+    check(out["c_extra"] == {"error": "invalid arguments for rate: $.secret: unknown argument"}, "%r" % out["c_extra"])
+    check(out["c_missing"] == {"error": "invalid arguments for rate: $.from: required"}, "%r" % out["c_missing"])
+    check("timed out" in out["c_slow"]["error"], "slow %r" % out["c_slow"])
+    check("HTTP 500" in out["c_fail"]["error"], "fail %r" % out["c_fail"])
+    check("larger than 65536 bytes" in out["c_big"]["error"], "big %r" % out["c_big"])
+    check("not JSON" in out["c_text"]["error"], "text %r" % out["c_text"])
+    check("unknown tool launch_rockets" in out["c_unknown"]["error"], "unknown %r" % out["c_unknown"])
+    # what the tool server got: only the valid call and the four others, with the headers
+    ok = [r for r in tools.calls if r["path"] == "/ok"]
+    check(len(ok) == 1, "invalid calls reached the tool server: %r" % [r["body"] for r in ok])
+    check(ok[0]["body"] == {"arguments": {"from": "EUR", "amount": 3}, "user": c.user, "thread_id": tid,
+                            "assistant": "money"}, "tool request body %r" % ok[0]["body"])
+    check(ok[0]["headers"].get("authorization") == "Bearer tok-123" and ok[0]["headers"].get("x-tenant") == "acme",
+          "tool headers %r" % ok[0]["headers"])
+    check(ok[0]["headers"].get("content-type") == "application/json", "content type %r" % ok[0]["headers"])
+    check(sorted(r["path"] for r in tools.calls) == ["/big", "/fail", "/ok", "/slow", "/text"], "%r" % tools.calls)
+    with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    check(re.search(r"tool rate on thread \S+ answered HTTP 200, \d+ bytes, in \d+ ms", log), "no duration logged")
+    check("do-not-log" not in log, "arguments were logged")
+
+
+def test_assistants_unlisted_tools_never_run(env):
+    fake = Fake(env)
+    tools = ToolServer(env)
+    srv = assistants_server(env, fake, write_config(env, "tools.json", tools_config(tools.url)),
+                            CK_ACCEPTANCE_TOOL_TOKEN="tok-123")
+    c = env.client("1.1", base=srv.url)
+    fake.script([{"tool_calls": [{"id": "c1", "name": "rate", "arguments": {"from": "EUR"}},
+                                 {"id": "c2", "name": "pick_color", "arguments": {}},
+                                 {"id": "c3", "name": "search", "arguments": {"query": "x"}}]},
+                 {"text": "Fine."}])
+    resp = c.stream("threads.create", {"input": message("Rates?", model="plain")})
+    no_error(resp.events, "plain turn")
+    check(not any(e["type"] == "thread.item.done" and e["item"]["type"] == "client_tool_call" for e in resp.events),
+          "a client tool call item for an assistant that does not list it")
+    first, second = fake.chat_requests()[0], fake.chat_requests()[1]
+    check("tools" not in first, "plain was offered tools: %r" % first.get("tools"))
+    out = tool_outputs(second)
+    check(all("unknown tool" in out[k]["error"] for k in ("c1", "c2", "c3")), "outputs %r" % out)
+    check(tools.calls == [], "the tool server was called: %r" % tools.calls)
+
+
+# --- client tools ------------------------------------------------------------------
+
+def test_assistants_client_tool(env):
+    fake = Fake(env)
+    tools = ToolServer(env)
+    srv = assistants_server(env, fake, write_config(env, "tools.json", tools_config(tools.url)),
+                            CK_ACCEPTANCE_TOOL_TOKEN="tok-123")
+    c = env.client("1.1", base=srv.url)
+    fake.script([{"tool_calls": [{"id": "call_col", "name": "pick_color", "arguments": {"palette": "warm"}}]},
+                 {"text": "Red it is."}])
+    resp = c.stream("threads.create", {"input": message("Pick a colour for me")})
+    no_error(resp.events, "client tool turn")
+    tid = resp.events[0]["thread"]["id"]
+    items = [e["item"] for e in resp.events if e["type"] == "thread.item.done"]
+    call = items[-1]
+    check(call["type"] == "client_tool_call" and call["status"] == "pending" and call["name"] == "pick_color" and
+          call["arguments"] == {"palette": "warm"} and call["call_id"] == "call_col", "last item %r" % call)
+    check(len(fake.chat_requests()) == 1, "the model was called again before the client answered")
+    stored = c.call("items.list", {"thread_id": tid, "order": "asc"})["data"]
+    check(stored[-1] == call, "stored %r" % stored[-1])
+    resp = c.stream("threads.add_client_tool_output", {"thread_id": tid, "result": {"color": "red"}})
+    no_error(resp.events, "continuation")
+    final = [e["item"] for e in resp.events if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"]
+    check(final and final[-1]["content"][0]["text"] == "Red it is.", "continuation answer %r" % resp.events)
+    msgs = fake.chat_requests()[-1]["messages"]
+    check(system_of(fake.chat_requests()[-1]).startswith("You are Money."), "continuation lost the assistant")
+    calls = [m for m in msgs if m["role"] == "assistant" and m.get("tool_calls")]
+    check(calls and calls[-1]["tool_calls"][0]["function"]["name"] == "pick_color", "messages %r" % msgs)
+    outs = [m for m in msgs if m["role"] == "tool"]
+    check(outs and json.loads(outs[-1]["content"]) == {"color": "red"}, "tool message %r" % outs)
+    check(tools.calls == [], "a client tool reached the tool server")
