@@ -70,8 +70,10 @@ json_t *ck_agent_tools_offered(ck_agent_run_t *run, json_t *(*search_tool)(void)
         json_array_append_new(tools, search_tool());
     for (size_t i = 0; run->assistant && i < run->assistant->tool_count; i++) {
         const ck_tool_def_t *t = run->assistant->tools[i];
-        json_array_append_new(tools, json_pack("{s:s,s:{s:s,s:s,s:O}}", "type", "function", "function", "name", t->name,
-                                               "description", t->description, "parameters", t->parameters));
+        /* the registry is shared by every worker thread: copy, never take a reference */
+        json_array_append_new(tools, json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "function", "function", "name", t->name,
+                                               "description", t->description, "parameters",
+                                               json_deep_copy(t->parameters)));
     }
     return tools;
 }

@@ -107,5 +107,7 @@ void ck_agent_retrieval_start(ck_agent_run_t *run)
     }
     json_t *params = json_pack("{s:s,s:i}", "query", query, "limit", CK_AGENT_RETRIEVAL_LIMIT);
     free(query);
+    if (params && run->assistant && run->assistant->sources) /* the assistant's documents only */
+        json_object_set_new(params, "sources", json_deep_copy(run->assistant->sources));
     ck_agent_store_start(run, "search", params, on_results, "the corpus search");
 }

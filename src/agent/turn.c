@@ -134,7 +134,7 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
         json_decref(text);
         json_t *params = json_pack("{s:s,s:I}", "query", query, "limit", n);
         if (params && run->assistant && run->assistant->sources)
-            json_object_set(params, "sources", run->assistant->sources);
+            json_object_set_new(params, "sources", json_deep_copy(run->assistant->sources)); /* shared: copy */
         char *p = rc == 0 && params ? json_dumps(params, JSON_COMPACT) : NULL;
         json_decref(params);
         tool->store_call = p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
