@@ -394,6 +394,8 @@ static const char *describe(ck_agent_llm_call_t *call, CURLcode res, char *buf, 
 {
     if (call->too_large)
         snprintf(buf, len, "the answer is larger than %zu bytes", call->opts.max_body);
+    else if (call->opts.raw_answer && (call->timed_out || res == CURLE_OPERATION_TIMEDOUT))
+        snprintf(buf, len, "timed out after %d ms", call->opts.total_timeout_ms);
     else if (call->timed_out || res == CURLE_OPERATION_TIMEDOUT)
         snprintf(buf, len, "timed out waiting for %s", call->got_data ? "more data (stall)" : "the first token");
     else if (call->status != 0 && call->status != 200)
