@@ -23,6 +23,7 @@
 #include "store/store_impl.h"
 
 #define TEXT_OID 25
+#define CK_STORE_RECONNECT_MAX_MS 30000
 #define BYTEA_OID 17
 
 static const char *const stmt_name[CK_STORE_STMT_COUNT] = {"ck_op", "ck_op_bytes"};
@@ -97,16 +98,44 @@ static void conn_teardown(ck_store_conn_t *conn)
     conn->state = CK_STORE_CONN_DOWN;
 }
 
-/* The connection failed or broke: log why (loudly only the first time in a
- * row), fail its calls with 503 and retry after reconnect_ms. */
+/* The delay before the next connection attempt: at once (0-50 ms) after a
+ * working connection broke (a terminated backend, a restart: PostgreSQL is
+ * usually back), else reconnect_ms/4 doubled per consecutive failure up to
+ * CK_STORE_RECONNECT_MAX_MS, each drawn at random from [d/2, d] so the
+ * connections of every worker do not knock at once. */
+static uint64_t conn_backoff(const ck_store_conn_t *conn, int was_ready)
+{
+    if (was_ready)
+        return (uint64_t)(rand() % 50);
+    uint64_t d = (uint64_t)(conn->store->reconnect_ms > 4 ? conn->store->reconnect_ms / 4 : 1);
+    for (unsigned i = 1; i < conn->failures && d < CK_STORE_RECONNECT_MAX_MS; i++)
+        d *= 2;
+    if (d > CK_STORE_RECONNECT_MAX_MS)
+        d = CK_STORE_RECONNECT_MAX_MS;
+    return d / 2 + (uint64_t)rand() % (d / 2 + 1);
+}
+
+/* The connection failed or broke: log why (as a warning when the cause
+ * changed since the last warning, else at debug level, so a database down
+ * for an hour logs once), fail its calls with 503 and retry with backoff. */
 static void conn_fail(ck_store_conn_t *conn, const char *why)
 {
     int was_ready = conn->state == CK_STORE_CONN_READY;
     const char *msg = conn->pg != NULL ? PQerrorMessage(conn->pg) : "out of memory";
+    char cause[sizeof(conn->last_cause)];
+    snprintf(cause, sizeof(cause), "%s: %s", why, msg);
+    int changed = strcmp(cause, conn->last_cause) != 0;
     conn->failures++;
-    conn_log(conn, conn->failures == 1 || was_ready ? CK_LOG_WARN : CK_LOG_DEBUG, why, msg);
+    conn_log(conn, changed || was_ready ? CK_LOG_WARN : CK_LOG_DEBUG, why, msg);
+    memcpy(conn->last_cause, cause, sizeof(cause));
     conn_teardown(conn);
-    ck_timer_arm(conn->retry, (uint64_t)conn->store->reconnect_ms);
+    uint64_t delay = conn_backoff(conn, was_ready);
+    if (!was_ready && changed)
+        ck_info("store: connection %d: next attempt in %llu ms (then backing off up to %d s)", conn->index,
+                (unsigned long long)delay, CK_STORE_RECONNECT_MAX_MS / 1000);
+    ck_timer_arm(conn->retry, delay);
+    if (was_ready)
+        ck_store_conn_changed(conn->store);
 }
 
 /* Replaces the watch by one on the current PQsocket (libpq may switch
@@ -183,9 +212,11 @@ static void conn_ready(ck_store_conn_t *conn)
     }
     memset(conn->prepared, 0, sizeof(conn->prepared));
     conn->state = CK_STORE_CONN_READY;
-    conn->failures = 0;
-    ck_watch_want(conn->watch, CK_READABLE);
     ck_info("store: connection %d up", conn->index);
+    conn->failures = 0;
+    conn->last_cause[0] = 0;
+    ck_watch_want(conn->watch, CK_READABLE);
+    ck_store_conn_changed(conn->store);
 }
 
 /* One PQconnectPoll step, then wait for what libpq asked for. */

@@ -10,6 +10,7 @@
  * start calls, cancel calls or destroy the store; destruction from a callback
  * is deferred to the end of the drain.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 
 #define DEFAULT_CONNECTIONS 2
 #define DEFAULT_RECONNECT_MS 1000
+#define DEFAULT_WAIT_MS 2000
+#define WAIT_POLL_MS 50 /* waiting calls look for readiness this often (the schema flag has no event) */
 /* PostgreSQL cannot take a single value of 1 GiB or more (MaxAllocSize). */
 #define MAX_PARAM_LEN ((size_t)0x3fffffff)
 
@@ -37,6 +40,10 @@ static const struct {
 };
 
 static void drain_on_timer(ck_timer_t *timer, void *user);
+static void wait_on_timer(ck_timer_t *timer, void *user);
+
+/* Stores with a connection up (ck_store_stores_up). */
+static atomic_int stores_up;
 
 /* --- lifetime ---------------------------------------------------------------- */
 
@@ -47,8 +54,10 @@ ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config)
         return NULL;
     store->loop = loop;
     store->reconnect_ms = config->reconnect_ms > 0 ? config->reconnect_ms : DEFAULT_RECONNECT_MS;
+    store->wait_ms = config->wait_ms != 0 ? config->wait_ms : DEFAULT_WAIT_MS;
     store->drain_timer = ck_timer_new(loop, drain_on_timer, store);
-    if (store->drain_timer == NULL)
+    store->wait_timer = ck_timer_new(loop, wait_on_timer, store);
+    if (store->drain_timer == NULL || store->wait_timer == NULL)
         goto fail;
     if (config->conninfo == NULL)
         return store; /* no database: never ready, every call gets 503 */
@@ -71,12 +80,22 @@ static void store_free(ck_store_t *store)
 {
     for (int i = 0; i < store->nconns; i++)
         ck_store_conn_close(&store->conns[i]);
+    if (store->up)
+        atomic_fetch_sub(&stores_up, 1);
     while (store->done_head != NULL) {
         ck_store_call_t *call = store->done_head;
         store->done_head = call->next;
         ck_store_call_free(call);
     }
-    ck_timer_free(store->drain_timer);
+    while (store->wait_head != NULL) {
+        ck_store_call_t *call = store->wait_head;
+        store->wait_head = call->next;
+        ck_store_call_free(call);
+    }
+    if (store->drain_timer != NULL)
+        ck_timer_free(store->drain_timer);
+    if (store->wait_timer != NULL)
+        ck_timer_free(store->wait_timer);
     free(store->conns);
     free(store->conninfo);
     ck_store_conninfo_free(&store->params);
@@ -107,9 +126,17 @@ int ck_store_ready(const ck_store_t *store)
 
 /* --- calls ------------------------------------------------------------------- */
 
+int ck_store_stores_up(void)
+{
+    return atomic_load(&stores_up);
+}
+
 void ck_store_call_free(ck_store_call_t *call)
 {
     PQclear(call->res);
+    free(call->user_id);
+    free(call->params);
+    free(call->data);
     free(call);
 }
 
@@ -131,6 +158,90 @@ static ck_store_conn_t *pick_conn(ck_store_t *store)
     return best;
 }
 
+/* Keeps a call until a connection is up (copies of its arguments). */
+static int wait_for_conn(ck_store_t *store, ck_store_call_t *call, const char *user_id, const char *params,
+                         size_t params_len, const void *data, size_t data_len)
+{
+    call->user_id = strdup(user_id != NULL ? user_id : "");
+    call->params = malloc(params_len + 1);
+    call->data = data != NULL ? malloc(data_len + 1) : NULL;
+    if (call->user_id == NULL || call->params == NULL || (data != NULL && call->data == NULL))
+        return -1;
+    memcpy(call->params, params, params_len);
+    call->params_len = params_len;
+    if (data != NULL)
+        memcpy(call->data, data, data_len);
+    call->data_len = data_len;
+    call->wait_until = ck_loop_now_ms(store->loop) + (uint64_t)store->wait_ms;
+    call->next = NULL;
+    if (store->wait_tail != NULL)
+        store->wait_tail->next = call;
+    else
+        store->wait_head = call;
+    store->wait_tail = call;
+    if (!ck_timer_is_armed(store->wait_timer))
+        ck_timer_arm(store->wait_timer, WAIT_POLL_MS);
+    return 0;
+}
+
+/* Sends the waiting calls while a connection is ready; drops cancelled
+ * ones; fails those whose wait is over with 503. */
+static void serve_waiting(ck_store_t *store)
+{
+    static _Thread_local int busy; /* a send that fails a connection calls back into here */
+    if (busy)
+        return;
+    busy = 1;
+    uint64_t now = ck_loop_now_ms(store->loop);
+    ck_store_call_t **link = &store->wait_head, *last = NULL;
+    while (*link != NULL) {
+        ck_store_call_t *call = *link;
+        ck_store_conn_t *conn = ck_store_ready(store) ? pick_conn(store) : NULL;
+        if (call->cb != NULL && conn == NULL && now < call->wait_until) {
+            last = call;
+            link = &call->next;
+            continue;
+        }
+        *link = call->next;
+        call->next = NULL;
+        if (call->cb == NULL) {
+            ck_store_call_free(call);
+        } else if (conn == NULL) {
+            call->failed_status = 503;
+            ck_store_complete(call);
+        } else {
+            ck_store_conn_send(conn, call, call->user_id, call->params, call->params_len, call->data, call->data_len);
+        }
+    }
+    store->wait_tail = last;
+    if (store->wait_head == NULL)
+        ck_timer_cancel(store->wait_timer);
+    else if (!ck_timer_is_armed(store->wait_timer))
+        ck_timer_arm(store->wait_timer, WAIT_POLL_MS);
+    busy = 0;
+}
+
+static void wait_on_timer(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    ck_store_t *store = user;
+    serve_waiting(store);
+    ck_store_drain(store); /* last: may free the store */
+}
+
+void ck_store_conn_changed(ck_store_t *store)
+{
+    int up = 0;
+    for (int i = 0; i < store->nconns; i++)
+        up |= store->conns[i].state == CK_STORE_CONN_READY;
+    if (up != store->up) {
+        store->up = up;
+        atomic_fetch_add(&stores_up, up ? 1 : -1);
+    }
+    if (up && store->wait_head != NULL)
+        serve_waiting(store);
+}
+
 static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, const char *op, const char *user_id,
                                    const char *params, size_t params_len, const void *data, size_t data_len,
                                    ck_store_cb cb, void *user)
@@ -146,15 +257,20 @@ static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, c
     call->cb = cb;
     call->user = user;
     memcpy(call->op, op, op_len + 1);
-    ck_store_conn_t *conn = ck_store_ready(store) ? pick_conn(store) : NULL;
+    ck_store_conn_t *conn = ck_store_ready(store) && store->wait_head == NULL ? pick_conn(store) : NULL;
     if (params_len >= MAX_PARAM_LEN || data_len >= MAX_PARAM_LEN) {
         call->failed_status = 413;
         ck_store_complete(call);
-    } else if (conn == NULL) {
+    } else if (conn != NULL) {
+        ck_store_conn_send(conn, call, user_id, params, params_len, data, data_len);
+    } else if (store->nconns > 0 && store->wait_ms > 0) {
+        if (wait_for_conn(store, call, user_id, params, params_len, data, data_len) != 0) {
+            ck_store_call_free(call);
+            return NULL;
+        }
+    } else {
         call->failed_status = 503;
         ck_store_complete(call);
-    } else {
-        ck_store_conn_send(conn, call, user_id, params, params_len, data, data_len);
     }
     return call;
 }
@@ -194,11 +310,21 @@ static void reply_error(ck_store_reply_t *reply, int status)
     }
 }
 
-/* A statement failed: map its SQLSTATE, or log it and answer 500. */
+/* A statement failed: map its SQLSTATE, or log it and answer 500.  The
+ * server going away under the statement (class 08 connection exception,
+ * 57P01-57P05: shutdown, crash, starting up, idle timeouts) is the database
+ * being unavailable: 503, which callers may retry. */
 static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *reply)
 {
     const char *state = PQresultErrorField(call->res, PG_DIAG_SQLSTATE);
     const char *primary = PQresultErrorField(call->res, PG_DIAG_MESSAGE_PRIMARY);
+    if (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)) {
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "store: op %s interrupted", call->op);
+        ck_store_log_pg(CK_LOG_WARN, prefix, PQresultErrorMessage(call->res));
+        reply_error(reply, 503);
+        return;
+    }
     for (size_t i = 0; state != NULL && primary != NULL && i < sizeof(error_map) / sizeof(error_map[0]); i++) {
         if (strcmp(state, error_map[i].sqlstate) == 0) {
             reply->ok = 0;

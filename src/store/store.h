@@ -13,7 +13,10 @@
  *
  * Errors raised by the SQL functions carry a SQLSTATE that maps to an HTTP
  * status (see ck_store_reply_t.http_status): not found -> 404, bad params ->
- * 400, conflict/state -> 409, too large -> 413, database down -> 503, else 500.
+ * 400, conflict/state -> 409, too large -> 413, database down (no
+ * connection, connection lost, server shutting down or starting: classes 08
+ * and 57P) -> 503, else 500.  A 503 means the op may or may not have
+ * committed: callers that retry must retry only idempotent ops.
  *
  * Must never: block, include h2o, or keep a pointer into a reply after the
  * callback returns.
@@ -46,17 +49,23 @@ typedef void (*ck_store_cb)(const ck_store_reply_t *reply, void *user);
 typedef struct ck_store_config {
     const char *conninfo;  /* libpq URI or key=value string; NULL = no database */
     int connections;       /* connections per worker (default 2) */
-    int reconnect_ms;      /* delay between reconnect attempts (default 1000) */
+    int reconnect_ms;      /* first reconnect delay, doubled per failure up to 30 s, with jitter (default 1000) */
+    int wait_ms;           /* how long a call waits for a connection (default 2000; <0: not at all) */
 } ck_store_config_t;
 
 /* Creates the per-worker store and starts connecting in the background.
- * Never fails because the database is down: calls then fail with 503 until a
- * connection is up (it keeps retrying, also after a restart of PostgreSQL). */
+ * Never fails because the database is down: a call made while no connection
+ * is up waits for one up to wait_ms, then fails with 503 (it keeps
+ * reconnecting, with backoff, also after a restart of PostgreSQL). */
 ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config);
 void ck_store_destroy(ck_store_t *store);
 
 /* 1 when at least one connection is up and the schema is migrated. */
 int ck_store_ready(const ck_store_t *store);
+
+/* Process-wide: how many stores (one per worker) have a connection up right
+ * now (schema not counted).  Readable from any thread. */
+int ck_store_stores_up(void);
 
 /* Run `op` (a name from src/store/README.md) for `user_id` with the JSON
  * object `params_json` (len bytes, need not be NUL-terminated).  The callback

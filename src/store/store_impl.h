@@ -7,6 +7,7 @@
 #define CK_STORE_STORE_IMPL_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "base/log.h"
 #include "store/resolve.h"
@@ -27,6 +28,11 @@ struct ck_store_call {
     void *user;
     PGresult *res;              /* the command's result, once it arrived */
     int failed_status;          /* 0, or the HTTP status of a failure without result (503, 413) */
+    uint64_t wait_until;        /* waiting for a connection: give up then (loop ms) */
+    char *user_id, *params;     /* waiting: owned copies of the call's arguments */
+    size_t params_len;
+    void *data;                 /* waiting: owned copy of the bytea, or NULL */
+    size_t data_len;
     char op[];                  /* op name, for logs */
 };
 
@@ -47,6 +53,7 @@ typedef struct ck_store_conn {
     size_t queued;                /* calls in the FIFO (the pick metric) */
     int prepared[CK_STORE_STMT_COUNT]; /* PREPARE sent on this connection */
     unsigned failures;            /* consecutive failed connection attempts */
+    char last_cause[160];         /* the failure last logged as a warning (logged again when it changes) */
 } ck_store_conn_t;
 
 struct ck_store {
@@ -54,10 +61,14 @@ struct ck_store {
     char *conninfo;               /* owned copy; NULL = no database */
     ck_store_conninfo_t params;   /* parsed conninfo when its host is a name to resolve (resolve.h) */
     int reconnect_ms;
+    int wait_ms;                  /* < 0: calls never wait for a connection */
+    int up;                       /* counted in ck_store_stores_up() */
     int nconns;
     ck_store_conn_t *conns;
     ck_store_call_t *done_head, *done_tail; /* completed calls whose callbacks are due */
     ck_timer_t *drain_timer;      /* delivers completions queued outside an event handler */
+    ck_store_call_t *wait_head, *wait_tail; /* calls waiting for a connection, oldest first */
+    ck_timer_t *wait_timer;       /* polls for readiness / expires waiting calls */
     int draining;                 /* inside ck_store_drain(): callbacks are running */
     int destroy_requested;        /* ck_store_destroy() called from a callback */
 };
@@ -76,6 +87,9 @@ void ck_store_conn_send(ck_store_conn_t *conn, ck_store_call_t *call, const char
                         size_t params_len, const void *data, size_t data_len);
 
 /* store.c */
+/* A connection came up or went down: updates ck_store_stores_up() and sends
+ * the calls waiting for a connection. */
+void ck_store_conn_changed(ck_store_t *store);
 /* Moves a finished call to the completion queue; its callback runs at the
  * next ck_store_drain() (at the end of the current event handler, or from a
  * 0 ms timer), never inside the function that completed it. */

@@ -502,16 +502,18 @@ END_TEST
 
 START_TEST(test_not_ready_unreachable_or_unmigrated)
 {
-    ck_store_config_t config = {.conninfo = "host=/nonexistent port=1", .reconnect_ms = 20};
+    ck_store_config_t config = {.conninfo = "host=/nonexistent port=1", .reconnect_ms = 20, .wait_ms = 100};
     ck_store_t *store = ck_store_create(loop, &config);
     run_for(100); /* several failed attempts */
     ck_assert(!ck_store_ready(store));
     result_t r;
-    call_op(store, "echo", "{}", &r);
+    call_op(store, "echo", "{}", &r); /* waits 100 ms for a connection, then 503 */
     ck_assert_int_eq(r.status, 503);
     ck_store_destroy(store);
 
-    store = fake_store(1, 100);
+    ck_store_config_t quick = {.conninfo = fake_conninfo, .connections = 1, .reconnect_ms = 100, .wait_ms = 100};
+    store = ck_store_create(loop, &quick);
+    wait_ready(store);
     ck_store_set_schema_ready(0);
     ck_assert(!ck_store_ready(store));
     call_op(store, "echo", "{}", &r);
@@ -519,6 +521,32 @@ START_TEST(test_not_ready_unreachable_or_unmigrated)
     ck_store_set_schema_ready(1);
     call_op(store, "echo", "{}", &r);
     ck_assert(r.ok);
+    ck_store_destroy(store);
+}
+END_TEST
+
+/* A call made while the connections are still being established waits for
+ * one instead of failing (readiness right after start-up, reconnects). */
+START_TEST(test_call_waits_for_a_connection)
+{
+    ck_store_config_t config = {.conninfo = fake_conninfo, .connections = 2, .reconnect_ms = 100};
+    int up_before = ck_store_stores_up();
+    ck_store_t *store = ck_store_create(loop, &config);
+    ck_assert(!ck_store_ready(store));
+    result_t r = {0};
+    ck_assert_ptr_nonnull(ck_store_op(store, "echo", "u1", "{}", 2, record_reply, &r));
+    ck_assert(run_until(&r.calls, 3000));
+    ck_assert_msg(r.ok, "status %d: %s", r.status, r.message);
+    ck_assert_int_eq(ck_store_stores_up(), up_before + 1);
+    /* cancelled while waiting: never called back */
+    ck_store_destroy(store);
+    ck_assert_int_eq(ck_store_stores_up(), up_before);
+    store = ck_store_create(loop, &config);
+    result_t cancelled = {0};
+    ck_store_cancel(ck_store_op(store, "echo", "u1", "{}", 2, record_reply, &cancelled));
+    wait_ready(store);
+    run_for(100);
+    ck_assert_int_eq(cancelled.calls, 0);
     ck_store_destroy(store);
 }
 END_TEST
@@ -659,6 +687,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_error_mapping);
     tcase_add_test(tc, test_cancel);
     tcase_add_test(tc, test_not_ready_unreachable_or_unmigrated);
+    tcase_add_test(tc, test_call_waits_for_a_connection);
     tcase_add_test(tc, test_reconnect_after_terminate);
     tcase_add_test(tc, test_many_pipelined_calls);
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
