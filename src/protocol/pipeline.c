@@ -242,15 +242,6 @@ void ck_proto_pipeline_finish(ck_proto_pipeline_t *pipe)
         pipe->state = CK_PROTO_PIPE_FINISHED;
 }
 
-void ck_proto_pipeline_fail(ck_proto_pipeline_t *pipe, const char *code, const char *message, int allow_retry)
-{
-    if (pipe->state != CK_PROTO_PIPE_LEADING && pipe->state != CK_PROTO_PIPE_STREAMING)
-        return;
-    drop_steps(pipe, 0);
-    push_forward(pipe, ck_proto_ev_error(code ? code : "stream.error", message, allow_retry));
-    pipe->state = CK_PROTO_PIPE_FAILED;
-}
-
 /* --- pending items ------------------------------------------------------ */
 
 /* Non-whitespace text in any content part of an assistant message. */
@@ -269,21 +260,43 @@ static int has_text(const json_t *item)
     return 0;
 }
 
-void ck_proto_pipeline_cancel(ck_proto_pipeline_t *pipe)
+/* The turn ends early: queues item.add of every pending assistant_message
+ * with non-whitespace text (as accumulated), each followed by its
+ * thread.item.done when `forward`, and forgets every pending item. */
+static void keep_partials(ck_proto_pipeline_t *pipe, int forward)
 {
     const char *id;
     json_t *item;
-    if (pipe->state != CK_PROTO_PIPE_LEADING && pipe->state != CK_PROTO_PIPE_STREAMING)
-        return;
-    drop_steps(pipe, 1);
     sync_texts(pipe, NULL, 1);
     json_object_foreach(pipe->pending, id, item)
     {
         const char *type = json_string_value(json_object_get(item, "type"));
-        if (type != NULL && strcmp(type, "assistant_message") == 0 && has_text(item))
-            push_persist(pipe, "item.add", "item", json_deep_copy(item));
+        if (type == NULL || strcmp(type, "assistant_message") != 0 || !has_text(item))
+            continue;
+        push_persist(pipe, "item.add", "item", json_deep_copy(item));
+        if (forward)
+            push_forward(pipe, ck_proto_ev_item_done(item));
     }
     json_object_clear(pipe->pending);
+}
+
+void ck_proto_pipeline_fail(ck_proto_pipeline_t *pipe, const char *code, const char *message, int allow_retry)
+{
+    if (pipe->state == CK_PROTO_PIPE_FAILED || pipe->state == CK_PROTO_PIPE_CANCELLED)
+        return;
+    drop_steps(pipe, 1);
+    if (pipe->state == CK_PROTO_PIPE_STREAMING)
+        keep_partials(pipe, 0);
+    push_forward(pipe, ck_proto_ev_error(code ? code : "stream.error", message, allow_retry));
+    pipe->state = CK_PROTO_PIPE_FAILED;
+}
+
+void ck_proto_pipeline_cancel(ck_proto_pipeline_t *pipe)
+{
+    if (pipe->state != CK_PROTO_PIPE_LEADING && pipe->state != CK_PROTO_PIPE_STREAMING)
+        return;
+    drop_steps(pipe, 1);
+    keep_partials(pipe, 0);
     push_persist(pipe, "item.add", "item", ck_proto_sdk_hidden_new(pipe->thread_id, CK_PROTO_CANCEL_NOTE));
     pipe->state = CK_PROTO_PIPE_CANCELLED;
 }
@@ -451,6 +464,8 @@ static int dispatch(ck_proto_pipeline_t *pipe, const char *type, json_t *event)
         return feed_item_event(pipe, type, event);
     if (strcmp(type, "thread.item.removed") == 0)
         return feed_removed(pipe, event);
+    if (strcmp(type, "error") == 0)
+        keep_partials(pipe, 1); /* the text already shown is kept (and finished) before the error */
     if (strcmp(type, "thread.item.updated") == 0)
         return feed_updated(pipe, event);
     if (is_plain_event(type)) {

@@ -18,7 +18,13 @@
  * done -> item.add then forward (hidden items: persisted, never forwarded);
  * replaced -> item.save; removed -> item.delete; added -> remembered as
  * pending (deep copy); updated -> applied to the pending copy (assistant
- * content parts, workflow tasks); every other event is only forwarded.
+ * content parts, workflow tasks); error -> every pending assistant message
+ * with text is kept first (item.add, then its thread.item.done), since the
+ * user saw that text; every other event is only forwarded.
+ *
+ * Partial answers are kept on every early end: an error event from the
+ * source (model failure, maximum duration, shutdown), fail() (a store
+ * write that could not be made) and cancel() (the client left).
  *
  * States:
  *
@@ -29,7 +35,8 @@
  *                 |  forward(): leading events          |   |  \
  *                 |                              finish()|   |   \ fail(): error event
  *                 |                                     v   |    v
- *                 |                               [FINISHED] | [FAILED]
+ *                 |                               [FINISHED]-|->[FAILED]
+ *                 |                                 fail()   |
  *                 |                                          |
  *                 +------------------ cancel() --------------+--> [CANCELLED]
  *                   (from LEADING or STREAMING: forwards still queued are
@@ -105,10 +112,13 @@ void ck_proto_pipeline_thread_changed(ck_proto_pipeline_t *pipe, const json_t *c
 /* STREAMING -> FINISHED: the source ended normally. */
 void ck_proto_pipeline_finish(ck_proto_pipeline_t *pipe);
 
-/* LEADING/STREAMING -> FAILED: something failed (e.g. a store write in the
- * loop).  Drops queued steps, queues one error event
+/* LEADING/STREAMING/FINISHED -> FAILED: something failed (e.g. a store
+ * write in the loop, also after the source finished: the forwards queued
+ * behind a failed write must never go out).  Drops queued forwards, keeps
+ * queued persistence, in STREAMING queues item.add of the pending assistant
+ * messages with text (as cancel() does), then one error event
  * {"type":"error","code":code,"message"?:message,"allow_retry":allow_retry}
- * (code NULL = "stream.error"). */
+ * (code NULL = "stream.error").  No-op in FAILED and CANCELLED. */
 void ck_proto_pipeline_fail(ck_proto_pipeline_t *pipe, const char *code, const char *message, int allow_retry);
 
 /* LEADING/STREAMING -> CANCELLED: the client went away (spec §5.7).  Drops

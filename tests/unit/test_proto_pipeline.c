@@ -202,7 +202,7 @@ START_TEST(test_thread_change_detection)
 }
 END_TEST
 
-START_TEST(test_fail_drops_queue_and_ends)
+START_TEST(test_fail_drops_forwards_and_ends)
 {
     start();
     feed(ADD_MSG);
@@ -210,6 +210,9 @@ START_TEST(test_fail_drops_queue_and_ends)
     ck_proto_pipeline_fail(pipe_, NULL, NULL, 1);
     ck_assert_int_eq(ck_proto_pipeline_state(pipe_), CK_PROTO_PIPE_FAILED);
     ck_proto_step_t step;
+    ck_assert(ck_proto_pipeline_next(pipe_, &step)); /* queued persistence is kept, its forward is not */
+    ck_assert_int_eq(step.kind, CK_PROTO_STEP_PERSIST);
+    json_decref(step.json);
     ck_assert(ck_proto_pipeline_next(pipe_, &step));
     char *text = ck_proto_dumps(step.json);
     ck_assert_str_eq(text, "{\"type\":\"error\",\"code\":\"stream.error\",\"allow_retry\":true}");
@@ -219,6 +222,53 @@ START_TEST(test_fail_drops_queue_and_ends)
     ck_proto_pipeline_cancel(pipe_); /* no cancellation after failure */
     ck_assert_int_eq(ck_proto_pipeline_state(pipe_), CK_PROTO_PIPE_FAILED);
     ck_assert_str_eq(drain(), "");
+}
+END_TEST
+
+/* A write that fails after the source finished: the done queued behind it
+ * must not go out (it did before: fail() ignored FINISHED). */
+START_TEST(test_fail_after_finish_withholds_the_done)
+{
+    start();
+    feed(ADD_MSG);
+    ck_assert_str_eq(drain(), "F:thread.item.added");
+    feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"m1\",\"type\":\"assistant_message\",\"content\":[]}}");
+    ck_proto_pipeline_finish(pipe_);
+    ck_proto_step_t step;
+    ck_assert(ck_proto_pipeline_next(pipe_, &step)); /* the write of m1 is carried out ... */
+    ck_assert_int_eq(step.kind, CK_PROTO_STEP_PERSIST);
+    json_decref(step.json);
+    ck_proto_pipeline_fail(pipe_, NULL, "not saved", 1); /* ... and fails */
+    ck_assert_int_eq(ck_proto_pipeline_state(pipe_), CK_PROTO_PIPE_FAILED);
+    ck_assert_str_eq(drain(), "F:error");
+}
+END_TEST
+
+/* An error from the source (model failure mid-answer, maximum duration,
+ * shutdown): the text shown so far is kept and finished before the error. */
+START_TEST(test_error_keeps_partial_text)
+{
+    start();
+    feed(ADD_MSG);
+    feed(PART_ADDED(0));
+    feed(DELTA(0, "partial "));
+    feed(DELTA(0, "answer"));
+    feed("{\"type\":\"thread.item.added\",\"item\":{\"id\":\"m2\",\"type\":\"assistant_message\",\"content\":[]}}");
+    ck_assert_str_eq(drain(), "F:thread.item.added F:thread.item.updated F:thread.item.updated F:thread.item.updated "
+                              "F:thread.item.added");
+    ck_assert_int_eq(feed("{\"type\":\"error\",\"code\":\"stream.error\",\"message\":\"m\",\"allow_retry\":true}"), 0);
+    ck_assert_str_eq(drain(), "P:item.add:m1 F:thread.item.done F:error");
+    json_t *msg = json_object_get(json_array_get(params_log, 0), "item");
+    json_t *part = json_array_get(json_object_get(msg, "content"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(part, "text")), "partial answer");
+    ck_assert_ptr_null(ck_proto_pipeline_pending(pipe_, "m1"));
+    /* failing while a partial is pending keeps it too, without a done */
+    feed(ADD_MSG);
+    feed(PART_ADDED(0));
+    feed(DELTA(0, "again"));
+    drain();
+    ck_proto_pipeline_fail(pipe_, NULL, "x", 1);
+    ck_assert_str_eq(drain(), "P:item.add:m1 F:error");
 }
 END_TEST
 
@@ -379,7 +429,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_hidden_items_persisted_not_forwarded);
     tcase_add_test(tc, test_malformed_events_ignored);
     tcase_add_test(tc, test_thread_change_detection);
-    tcase_add_test(tc, test_fail_drops_queue_and_ends);
+    tcase_add_test(tc, test_fail_drops_forwards_and_ends);
+    tcase_add_test(tc, test_fail_after_finish_withholds_the_done);
+    tcase_add_test(tc, test_error_keeps_partial_text);
     tcase_add_test(tc, test_cancel_with_partial_text);
     tcase_add_test(tc, test_cancel_whitespace_and_done_messages_dropped);
     tcase_add_test(tc, test_cancel_before_begin_keeps_queued_persistence);
