@@ -40,12 +40,21 @@ the `file` part).  Entry keys (all optional):
   stall_ms      after the chunks, wait that long before finishing (stall timeout)
   truncate      end the body right after the chunks (no finish_reason, no [DONE])
   error         an {"error":{"message":...}} chunk after the chunks
+  reset         after the chunks, close the connection with a TCP reset
+  garbage_after raw text sent as one `data:` line after the chunks
+
+While it hangs or stalls, the fake watches its socket: when chatkitd closes
+the upstream connection, the request's entry in /_requests gets
+"client_closed": true (tests poll for it).
 
 Standalone: fake_openai.py --port 8089 [--script FILE.json]
 """
 import argparse
 import base64
 import json
+import select
+import socket
+import struct
 import sys
 import threading
 import time
@@ -157,7 +166,27 @@ class Handler(BaseHTTPRequestHandler):
             entry["form"] = form
         with STATE.lock:
             STATE.requests.append(entry)
+        self.entry = entry
         return body
+
+    def wait_watching(self, seconds):
+        """Sleeps `seconds`, returning early (and marking the request's
+        entry client_closed) when the peer closes the connection."""
+        deadline = time.monotonic() + seconds
+        sock = self.connection
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([sock], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
+            if not ready:
+                continue
+            try:
+                data = sock.recv(1, socket.MSG_PEEK)
+            except OSError:
+                data = b""
+            if data == b"":
+                with STATE.lock:
+                    self.entry["client_closed"] = True
+                raise ConnectionResetError("peer closed")
+            time.sleep(0.05)
 
     def send_json(self, status, obj, extra=None):
         data = json.dumps(obj).encode()
@@ -249,7 +278,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b": fake-openai\n\n")
         self.wfile.flush()
         if spec.get("hang_ms"):
-            time.sleep(spec["hang_ms"] / 1000.0)
+            self.wait_watching(spec["hang_ms"] / 1000.0)
             return
         if "garbage" in spec:
             self.event(spec["garbage"])
@@ -264,7 +293,15 @@ class Handler(BaseHTTPRequestHandler):
             finish = "tool_calls"
             self.stream_tool_call(i, call, delay)
         if spec.get("stall_ms"):
-            time.sleep(spec["stall_ms"] / 1000.0)
+            self.wait_watching(spec["stall_ms"] / 1000.0)
+        if spec.get("reset"):
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
+        if "garbage_after" in spec:
+            self.event(spec["garbage_after"])
+            return
         if spec.get("error"):
             self.event({"error": {"message": spec["error"], "type": "server_error"}})
             return
