@@ -17,6 +17,7 @@
 # BENCH_PORT (random), BENCH_PG_FUNC (op_text).  Without a runnable BINARY only the pgbench half runs
 # (the migrations are then applied with psql).
 set -euo pipefail
+export PG_LOCAL_FSYNC=${PG_LOCAL_FSYNC:-off} # throwaway cluster, as when the figures were recorded
 bin=${1:-build/chatkitd}
 root=$(cd "$(dirname "$0")/.." && pwd)
 clients=${BENCH_CLIENTS:-50}

@@ -62,6 +62,8 @@ static void usage(FILE *out)
           "  streams\n"
           "    CHATKITD_HEARTBEAT_MS       SSE comment after this much silence [15000]\n"
           "    CHATKITD_MAX_STREAM_SECONDS a stream is ended after this long [300]\n"
+          "    CHATKITD_PERSIST_RETRY_SECONDS  a write that lost its connection is retried this long [10]\n"
+          "    CHATKITD_SHUTDOWN_GRACE_SECONDS after SIGTERM, open streams may finish this long [10]\n"
           "  security (see docs/security.md)\n"
           "    CHATKITD_JWT_SECRET         HMAC secret (HS256/384/512, >= 32 bytes); enables JWT auth\n"
           "    CHATKITD_JWT_PUBLIC_KEY     PEM public key file (RS*/ES*); enables JWT auth\n"

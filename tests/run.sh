@@ -20,6 +20,7 @@ chmod 0755 "$pgdir"
 cleanup() { "$root/scripts/pg-local.sh" stop "$pgdir/pg"; rm -rf "$pgdir"; }
 trap cleanup EXIT
 
+export PG_LOCAL_FSYNC=${PG_LOCAL_FSYNC:-off} # throwaway clusters: no need to sync (scripts/pg-local.sh)
 port=$((20000 + RANDOM % 20000))
 CHATKITD_TEST_DATABASE_URL=$("$root/scripts/pg-local.sh" start "$pgdir/pg" "$port") || { echo "cannot start PostgreSQL"; exit 1; }
 export CHATKITD_TEST_DATABASE_URL

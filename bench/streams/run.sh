@@ -27,6 +27,7 @@
 # that other jobs on a shared machine cannot preempt them; needs root or
 # CAP_SYS_NICE; the kernel's RT throttling still leaves 5% to the rest).
 set -euo pipefail
+export PG_LOCAL_FSYNC=${PG_LOCAL_FSYNC:-off} # throwaway cluster, as when the figures were recorded
 bin=$(realpath "${1:-build/chatkitd}")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

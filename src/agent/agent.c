@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +69,7 @@ static char *read_file(const char *path)
     return buf;
 }
 
-void ck_agent_config_from_env(ck_agent_config_t *config)
+int ck_agent_config_from_env(ck_agent_config_t *config)
 {
     static char *prompt_file_text; /* read once; lives for the process */
     memset(config, 0, sizeof(*config));
@@ -80,8 +81,10 @@ void ck_agent_config_from_env(ck_agent_config_t *config)
     const char *prompt_path = env_str("CHATKITD_SYSTEM_PROMPT_FILE");
     if (prompt_path && prompt_file_text == NULL) {
         prompt_file_text = read_file(prompt_path);
-        if (prompt_file_text == NULL)
-            ck_warn("agent: cannot read CHATKITD_SYSTEM_PROMPT_FILE %s; using the built-in prompt", prompt_path);
+        if (prompt_file_text == NULL) {
+            ck_error("config: cannot read CHATKITD_SYSTEM_PROMPT_FILE=%s: %s", prompt_path, strerror(errno));
+            return -1;
+        }
     }
     config->system_prompt = prompt_file_text ? prompt_file_text : DEFAULT_SYSTEM_PROMPT;
     config->allow_model_override = env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE");
@@ -94,6 +97,7 @@ void ck_agent_config_from_env(ck_agent_config_t *config)
     config->stall_timeout_ms = env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS", 30000);
     config->max_retries = env_int("CHATKITD_UPSTREAM_RETRIES", 2);
     config->transcribe_model = env_str("CHATKITD_TRANSCRIBE_MODEL") ? env_str("CHATKITD_TRANSCRIBE_MODEL") : "whisper-1";
+    return 0;
 }
 
 /* --- agent ------------------------------------------------------------------ */
@@ -257,7 +261,7 @@ void ck_agent_finish(ck_agent_run_t *run)
 void ck_agent_fail(ck_agent_run_t *run, const char *why)
 {
     ck_warn("agent: turn on thread %s failed: %s", run->thread_id, why);
-    if (ck_agent_emit(run, ck_proto_ev_error("stream.error", NULL, 1)) < 0)
+    if (ck_agent_emit(run, ck_proto_ev_error("stream.error", CK_AGENT_FAIL_MESSAGE, 1)) < 0)
         return;
     ck_agent_finish(run);
 }

@@ -45,8 +45,11 @@ typedef struct ck_agent_config {
     const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */
 } ck_agent_config_t;
 
-/* Fills `config` from the environment (see README "Configuration"). */
-void ck_agent_config_from_env(ck_agent_config_t *config);
+/* Fills `config` from the environment (see README "Configuration").
+ * Returns 0, or -1 (logged) when CHATKITD_SYSTEM_PROMPT_FILE is set but
+ * cannot be read: the server then refuses to start rather than answer
+ * with a prompt the operator did not choose. */
+int ck_agent_config_from_env(ck_agent_config_t *config);
 
 /* Whether a turn may carry inference_options.model `model` (NULL or "" is
  * always fine): without a registry, any (today's rule: used only with

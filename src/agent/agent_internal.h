@@ -105,8 +105,11 @@ struct ck_agent_run {
 int ck_agent_emit(ck_agent_run_t *run, json_t *event);
 /* Ends the turn: on_finish, then frees the run.  Must be a tail call. */
 void ck_agent_finish(ck_agent_run_t *run);
-/* Logs `why`, emits {"type":"error","code":"stream.error","allow_retry":true}
- * and finishes.  Must be a tail call. */
+/* The human message of the error event of a failed run (`why` goes to the
+ * log only: it may name upstream internals). */
+#define CK_AGENT_FAIL_MESSAGE "The assistant could not finish this answer. Please try again."
+/* Logs `why`, emits {"type":"error","code":"stream.error","message":
+ * CK_AGENT_FAIL_MESSAGE,"allow_retry":true} and finishes.  Must be a tail call. */
 void ck_agent_fail(ck_agent_run_t *run, const char *why);
 /* Starts store op `op` for `run` with `params` (stolen; NULL counts as a
  * failure) into run->store_call, the reply going to `cb` with `run`.  When

@@ -58,6 +58,20 @@ static uint64_t env_heartbeat_ms(void)
     return n > 0 ? (uint64_t)n : 15000;
 }
 
+/* A whole number of seconds in 0..max (default `fallback`), as ms. */
+static int env_seconds(const char *name, long fallback, long max, uint64_t *out_ms)
+{
+    const char *v = env_or(name, NULL);
+    char *end = NULL;
+    long n = v != NULL ? strtol(v, &end, 10) : fallback;
+    if (v != NULL && (end == v || *end != '\0' || n < 0 || n > max)) {
+        ck_error("config: %s=%s must be a whole number of seconds in 0..%ld", name, v, max);
+        return -1;
+    }
+    *out_ms = (uint64_t)n * 1000;
+    return 0;
+}
+
 static int env_workers(int *out)
 {
     const char *v = env_or("CHATKITD_WORKERS", NULL);
@@ -144,13 +158,20 @@ int ck_http_config_from_env(ck_http_config_t *c)
         ck_error("config: CHATKITD_TLS_CERT and CHATKITD_TLS_KEY must be set together");
         return -1;
     }
+    char why[256];
+    if (c->database_url != NULL && ck_store_conninfo_check(c->database_url, why, sizeof why) != 0) {
+        ck_error("config: DATABASE_URL is not a valid libpq URI or conninfo string: %s", why);
+        return -1;
+    }
     if (c->tls_listen != NULL && c->tls_cert == NULL) {
         ck_error("config: CHATKITD_TLS_LISTEN needs CHATKITD_TLS_CERT and CHATKITD_TLS_KEY");
         return -1;
     }
     if (env_workers(&c->workers) != 0 || env_size("CHATKITD_MAX_BODY", 1 << 20, &c->max_body) != 0 ||
         env_size("CHATKITD_UPLOAD_MAX_BYTES", 10 << 20, &c->upload_max_bytes) != 0 || upload_secret(c) != 0 ||
-        public_url(c) != 0 || env_redact(&c->redact_pii) != 0)
+        public_url(c) != 0 || env_redact(&c->redact_pii) != 0 ||
+        env_seconds("CHATKITD_PERSIST_RETRY_SECONDS", 10, 300, &c->persist_retry_ms) != 0 ||
+        env_seconds("CHATKITD_SHUTDOWN_GRACE_SECONDS", 10, 3600, &c->shutdown_grace_ms) != 0)
         return -1;
     return 0;
 }

@@ -36,7 +36,7 @@ static const ck_http_doc_t *doc_for_path(const ck_http_worker_t *w, h2o_iovec_t 
 
 static int handle_readyz(h2o_req_t *req, const ck_http_worker_t *w)
 {
-    if (ck_http_store_available(w))
+    if (ck_http_all_workers_ready(w))
         return ck_http_send_json(req, 200, H2O_STRLIT("{\"status\":\"ready\"}"));
     return ck_http_send_db_unavailable(req, w);
 }

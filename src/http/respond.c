@@ -69,6 +69,8 @@ int ck_http_send_error(h2o_req_t *req, int status, const char *code, const char 
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         return ck_http_send_json(req, 500, oom, sizeof oom - 1);
     }
+    if (status == 503) /* every 503 is temporary: the database or a worker is not there yet */
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, H2O_STRLIT("1"), 1);
     ck_http_send_json(req, status, text, strlen(text));
     free(text);
     return 0;

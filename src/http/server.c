@@ -3,16 +3,20 @@
  * (see server.h).
  *
  * Start-up (main thread): load the docs, build the shared h2o configuration
- * (one globalconf for all workers, one SSL_CTX when TLS is on), bind one
- * listening socket per worker and address with SO_REUSEPORT (so the kernel
- * spreads connections over the workers and a bind error is reported before
- * any thread starts), start the admin thread, then the workers.
+ * (one globalconf for all workers, one SSL_CTX when TLS is on), check that
+ * no other process serves the address (a probe bind without SO_REUSEPORT),
+ * bind one listening socket per worker and address with SO_REUSEPORT (so
+ * the kernel spreads connections over the workers and a bind error is
+ * reported before any thread starts), start the admin thread, then the
+ * workers.
  *
  * Worker thread: creates its evloop, h2o context, ck_loop, store and agent,
  * accepts on its own sockets and runs the loop until the stop pipe becomes
  * readable.  Then it closes its listeners, asks h2o to shut connections down
- * (HTTP/2 GOAWAY), keeps serving what is in flight for at most
- * CK_HTTP_DRAIN_MS, and frees everything it created on its own thread.
+ * (HTTP/2 GOAWAY), lets open streams finish for the grace time
+ * (CHATKITD_SHUTDOWN_GRACE_SECONDS), ends those still running (their
+ * partial text saved), serves what is left for at most CK_HTTP_DRAIN_MS,
+ * and frees everything it created on its own thread.
  *
  * Admin thread: with DATABASE_URL set, applies the migrations every second
  * until they succeed, then re-applies them every CK_HTTP_RECHECK_MS (a no-op
@@ -44,7 +48,7 @@
 #include "http/stream_turn.h"
 #include "store/resolve.h"
 
-#define CK_HTTP_DRAIN_MS 3000       /* how long in-flight requests may finish at shutdown */
+#define CK_HTTP_DRAIN_MS 3000       /* after the grace time: how long the ended turns and other requests may finish */
 #define CK_HTTP_DRAIN_TICK_MS 50
 #define CK_HTTP_RETRY_MS 1000       /* admin thread: migration retry while failing */
 #define CK_HTTP_RECHECK_MS 10000    /* admin thread: re-check once migrated */
@@ -103,13 +107,30 @@ static int split_address(const char *addr, char *host, size_t host_cap, char *po
     return 0;
 }
 
-/* A non-blocking listening socket on `addr` with SO_REUSEPORT, or -1 (logged). */
-static int open_listener(const char *addr)
+/* The port of "host:port" must be a number in 1..65535 (getaddrinfo
+ * would take 99999 modulo 65536, or a service name). */
+static int valid_port(const char *port)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(port, &end, 10);
+    return port[0] >= '0' && port[0] <= '9' && *end == '\0' && errno == 0 && n >= 1 && n <= 65535;
+}
+
+/* A non-blocking listening socket on `addr`, or -1 (logged).  `shared`:
+ * with SO_REUSEPORT, so that every worker of this process binds its own
+ * socket to the address; without it the bind fails when any socket
+ * listens there already (the probe of open_listeners()). */
+static int open_listener(const char *addr, int shared)
 {
     char host[256], port[16];
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
     if (split_address(addr, host, sizeof host, port, sizeof port) != 0) {
         ck_error("listen: %s is not host:port", addr);
+        return -1;
+    }
+    if (!valid_port(port)) {
+        ck_error("listen: %s: the port must be a number in 1..65535", addr);
         return -1;
     }
     int rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &res);
@@ -119,16 +140,33 @@ static int open_listener(const char *addr)
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, CK_HTTP_LISTEN_BACKLOG) != 0) {
-        ck_error("listen: %s: %s", addr, strerror(errno));
+        if (errno == EADDRINUSE)
+            ck_error("listen: %s is already served by another process (or in use): refusing to share it", addr);
+        else
+            ck_error("listen: %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
     return fd;
+}
+
+/* Refuses an address another process serves already: the workers' sockets
+ * use SO_REUSEPORT, which would let them join that process's sockets
+ * (same user) and silently split the traffic with it.  So a probe socket
+ * without SO_REUSEPORT binds first (this fails when anything listens
+ * there) and is closed right before the workers bind. */
+static int probe_address(const char *addr)
+{
+    int fd = open_listener(addr, 0);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 static SSL_CTX *create_ssl_ctx(const ck_http_config_t *c)
@@ -200,8 +238,10 @@ static int has_connections(h2o_context_t *ctx)
     return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
-/* Stops accepting and serves in-flight requests for up to CK_HTTP_DRAIN_MS.
- * Returns 1 when every connection closed. */
+/* Stops accepting and serves in-flight requests: streamed turns may finish
+ * for up to the grace time (CHATKITD_SHUTDOWN_GRACE_SECONDS), then those
+ * still running are ended (their partial text saved) and everything gets
+ * CK_HTTP_DRAIN_MS more.  Returns 1 when every connection closed. */
 static int drain(ck_http_worker_t *w)
 {
     if (w->listener != NULL)
@@ -217,13 +257,18 @@ static int drain(ck_http_worker_t *w)
     ck_timer_t *tick = ck_timer_new(w->loop, on_drain_tick, NULL);
     if (tick != NULL)
         ck_timer_arm(tick, CK_HTTP_DRAIN_TICK_MS);
-    uint64_t deadline = ck_loop_now_ms(w->loop) + CK_HTTP_DRAIN_MS;
+    uint64_t grace_end = ck_loop_now_ms(w->loop) + w->config->shutdown_grace_ms;
+    uint64_t deadline = grace_end + CK_HTTP_DRAIN_MS;
     int turns_stopped = 0;
+    if (ck_http_stream_turns_open(w))
+        ck_info("worker %d: letting open streams finish for up to %llu ms", w->index,
+                (unsigned long long)w->config->shutdown_grace_ms);
     while (tick != NULL && has_connections(&w->ctx) && ck_loop_now_ms(w->loop) < deadline) {
-        /* streamed turns get half the time, then are stopped so they end */
-        if (!turns_stopped && ck_loop_now_ms(w->loop) >= deadline - CK_HTTP_DRAIN_MS / 2) {
+        /* streamed turns get the grace time, then are ended (partial text saved) */
+        if (!turns_stopped && (ck_loop_now_ms(w->loop) >= grace_end || !ck_http_stream_turns_open(w))) {
             ck_http_stream_turn_shutdown(w);
             turns_stopped = 1;
+            deadline = ck_loop_now_ms(w->loop) + CK_HTTP_DRAIN_MS;
         }
         if (ck_loop_run_once(w->loop) != 0)
             break;
@@ -366,10 +411,12 @@ static void *admin_main(void *arg)
 static int open_listeners(ck_http_server_t *s)
 {
     const ck_http_config_t *c = &s->config;
+    if (probe_address(c->listen) != 0 || (c->tls_listen != NULL && probe_address(c->tls_listen) != 0))
+        return -1;
     for (int i = 0; i < c->workers; i++) {
-        if ((s->listen_fds[i] = open_listener(c->listen)) < 0)
+        if ((s->listen_fds[i] = open_listener(c->listen, 1)) < 0)
             return -1;
-        if (c->tls_listen != NULL && (s->tls_fds[i] = open_listener(c->tls_listen)) < 0)
+        if (c->tls_listen != NULL && (s->tls_fds[i] = open_listener(c->tls_listen, 1)) < 0)
             return -1;
     }
     if (c->tls_cert == NULL)
@@ -431,8 +478,8 @@ static int server_init(ck_http_server_t *s)
         return -1;
     if (c->database_url == NULL)
         ck_warn("DATABASE_URL is not set: serving documentation and health endpoints only; POST /chatkit answers 503");
-    else
-        ck_agent_config_from_env(&s->agent_config);
+    else if (ck_agent_config_from_env(&s->agent_config) != 0)
+        return -1;
     return open_listeners(s);
 }
 

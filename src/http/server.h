@@ -44,6 +44,10 @@ typedef struct ck_http_config {
     int model_configured;     /* OPENAI_API_KEY or OPENAI_BASE_URL is set */
     uint64_t heartbeat_ms;    /* CHATKITD_HEARTBEAT_MS: SSE comment after this much silence, default 15000 */
     int redact_pii;           /* CHATKITD_REDACT_PII=on: user text is redacted before it is stored (default off) */
+    uint64_t persist_retry_ms;  /* CHATKITD_PERSIST_RETRY_SECONDS: a stream's write retried this long on
+                                   a lost database connection, default 10 s */
+    uint64_t shutdown_grace_ms; /* CHATKITD_SHUTDOWN_GRACE_SECONDS: open streams may finish this long
+                                   after SIGTERM before they are ended, default 10 s */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()

@@ -41,7 +41,12 @@ static void on_store_reply(const ck_store_reply_t *reply, void *user)
 
 int ck_http_store_available(const ck_http_worker_t *worker)
 {
-    return worker->store != NULL && ck_store_ready(worker->store);
+    return worker->store != NULL;
+}
+
+int ck_http_all_workers_ready(const ck_http_worker_t *worker)
+{
+    return worker->store != NULL && ck_store_schema_ready() && ck_store_stores_up() >= worker->config->workers;
 }
 
 int ck_http_send_db_unavailable(h2o_req_t *req, const ck_http_worker_t *worker)

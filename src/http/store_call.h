@@ -40,10 +40,16 @@ int ck_http_store_call(h2o_req_t *req, ck_http_worker_t *worker, const ck_http_s
 /* The pass-through answer for `reply` (200 JSON or the error). */
 void ck_http_send_store_reply(h2o_req_t *req, const ck_store_reply_t *reply);
 
-/* 1 when `worker` has a store that is ready (connected and migrated). */
+/* 1 when `worker` has a store.  Whether it is connected is not checked
+ * here: a call made while its connections are being (re)established waits
+ * for one (up to 2 s, see ck_store_config_t.wait_ms), then fails with 503. */
 int ck_http_store_available(const ck_http_worker_t *worker);
 
-/* Answers 503 {"error":{"code":"db_unavailable",...}}. */
+/* 1 when every worker of the process can serve: the schema is migrated and
+ * each worker's store has a connection up (GET /readyz). */
+int ck_http_all_workers_ready(const ck_http_worker_t *worker);
+
+/* Answers 503 {"error":{"code":"db_unavailable",...}} with Retry-After. */
 int ck_http_send_db_unavailable(h2o_req_t *req, const ck_http_worker_t *worker);
 
 #endif

@@ -32,8 +32,10 @@
  */
 #include "http/stream_turn.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "agent/agent.h"
 #include "base/log.h"
@@ -45,6 +47,15 @@
 #include "protocol/pipeline.h"
 
 #define PAUSE_BYTES (1024 * 1024)
+#define PERSIST_RETRY_DELAY_MS 100 /* between attempts of a write that lost its connection */
+#define HTTP1_PROBE_MS 250         /* how often an HTTP/1.x stream's socket is checked for the client leaving */
+
+/* The human messages of the error events this file sends. */
+#define MSG_NOT_SAVED "Your conversation could not be saved, so this answer was stopped. Please try again."
+#define MSG_DB_DOWN "The database is unavailable, so this answer could not be saved. Please try again in a moment."
+#define MSG_SHUTDOWN "The server is restarting, so this answer was stopped. Please try again in a moment."
+#define MSG_NOT_STARTED "The assistant could not be started. Please try again."
+#define MSG_NOT_A_WIDGET "This action can only be sent from a widget."
 
 typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
 typedef enum { AGENT_IDLE, AGENT_RUNNING, AGENT_DONE } agent_state_t;
@@ -81,7 +92,13 @@ struct turn {
     int cancel_requested; /* a stop was asked while ck_agent_respond() had not returned */
     int paused;
 
-    int store_busy; /* one store op (pre-flight or a PERSIST step) in flight */
+    int store_busy; /* one store op (pre-flight or a PERSIST step) in flight, or waiting for its retry */
+    const char *retry_op; /* the PERSIST step in flight: op and params, kept to retry it */
+    char *retry_params;
+    uint64_t retry_since; /* loop ms of the first failed attempt of the current write, or 0 */
+    ck_timer_t *retry;    /* the next attempt */
+    ck_timer_t *probe;    /* HTTP/1.x: looks for the client leaving a silent stream */
+    int client_left;      /* the probe saw the client leave: the turn is cancelled, the request ends */
     int advancing, again;
     int hold; /* >0 while a caller up the stack still uses the turn: it must not be freed */
 
@@ -170,6 +187,17 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     advance(t);
 }
 
+/* The client is gone: a running turn is cancelled (spec §5.7: the partial
+ * text and the hidden note are persisted, nothing more is forwarded). */
+static void cancel_turn(turn_t *t)
+{
+    if (t->phase == TURN_STREAMING) {
+        if (t->agent_state == AGENT_RUNNING)
+            ck_proto_pipeline_cancel(t->pipe);
+        agent_stop(t);
+    }
+}
+
 /* The client went away (generator stop or request disposal). */
 static void client_gone(turn_t *t)
 {
@@ -180,11 +208,7 @@ static void client_gone(turn_t *t)
     t->req = NULL;
     t->link = NULL;
     t->sending = 0; /* h2o no longer references `inflight` */
-    if (t->phase == TURN_STREAMING) {
-        if (t->agent_state == AGENT_RUNNING)
-            ck_proto_pipeline_cancel(t->pipe);
-        agent_stop(t);
-    }
+    cancel_turn(t);
     advance(t);
 }
 
@@ -256,8 +280,47 @@ static void on_deadline(ck_timer_t *timer, void *user)
     advance(t);
 }
 
+/* 1 when the peer of HTTP/1.x request `req` has closed (or reset) its
+ * side.  h2o reads nothing from an HTTP/1 connection while its response
+ * is being generated, so without this look a silent stream (model
+ * thinking, or hung) notices the client leaving only at the next write. */
+static int http1_peer_left(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+    if (fd < 0)
+        return 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return 1;
+    char c;
+    return (p.revents & POLLIN) && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static void on_probe(ck_timer_t *timer, void *user)
+{
+    turn_t *t = user;
+    if (t->req == NULL || t->client_left)
+        return;
+    if (!http1_peer_left(t->req)) {
+        ck_timer_arm(timer, HTTP1_PROBE_MS);
+        return;
+    }
+    ck_info("stream_turn: the HTTP/1.1 client of user %s left; cancelling the turn", t->user_id);
+    t->client_left = 1;
+    cancel_turn(t);
+    advance(t); /* the request ends with FINAL once the cancellation is persisted */
+}
+
 static void start_timers(turn_t *t)
 {
+    if (t->req->version < 0x200) {
+        t->probe = ck_timer_new(t->worker->loop, on_probe, t);
+        if (t->probe != NULL)
+            ck_timer_arm(t->probe, HTTP1_PROBE_MS);
+    }
     t->heartbeat = ck_timer_new(t->worker->loop, on_heartbeat, t);
     if (t->heartbeat != NULL)
         ck_timer_arm(t->heartbeat, t->worker->config->heartbeat_ms);
@@ -280,6 +343,11 @@ static void turn_free(turn_t *t)
         ck_timer_free(t->heartbeat);
     if (t->deadline != NULL)
         ck_timer_free(t->deadline);
+    if (t->retry != NULL)
+        ck_timer_free(t->retry);
+    if (t->probe != NULL)
+        ck_timer_free(t->probe);
+    free(t->retry_params);
     ck_http_gate_turn_end(t->user_id);
     ck_proto_pipeline_free(t->pipe);
     json_decref(t->thread);
@@ -324,33 +392,90 @@ static void maybe_end(turn_t *t)
 
 /* --- persistence -------------------------------------------------------- */
 
+static void on_retry_persist(ck_timer_t *timer, void *user);
+
+/* A PERSIST step failed for good: nothing queued behind it may be
+ * forwarded (its done above all); the client gets an error event instead. */
+static void persist_give_up(turn_t *t, const char *why, const char *message)
+{
+    ck_warn("stream_turn: persisting %s for user %s failed: %s", t->retry_op, t->user_id, why);
+    free(t->retry_params);
+    t->retry_params = NULL;
+    t->retry_since = 0;
+    agent_stop(t);
+    ck_proto_pipeline_fail(t->pipe, "stream.error", message, 1);
+}
+
 static void on_persisted(const ck_store_reply_t *reply, void *user)
 {
     turn_t *t = user;
-    t->store_busy = 0;
-    if (!reply->ok) {
-        ck_warn("stream_turn: persisting failed: %s", reply->message ? reply->message : "?");
-        agent_stop(t);
-        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+    if (reply->ok) {
+        t->store_busy = 0;
+        t->retry_since = 0;
+        free(t->retry_params);
+        t->retry_params = NULL;
+        advance(t);
+        return;
     }
+    /* 503: the connection was lost or is being re-established, and the op
+     * (idempotent: upserts, updates, deletes by id) may or may not have
+     * committed: run it again on the next connection, for a while.  Once
+     * the turn has failed, its remaining writes are tried once. */
+    uint64_t now = ck_loop_now_ms(t->worker->loop);
+    if (t->retry_since == 0)
+        t->retry_since = now;
+    int failed = ck_proto_pipeline_state(t->pipe) == CK_PROTO_PIPE_FAILED;
+    if (reply->http_status == 503 && !failed && now - t->retry_since < t->worker->config->persist_retry_ms &&
+        (t->retry != NULL || (t->retry = ck_timer_new(t->worker->loop, on_retry_persist, t)) != NULL)) {
+        ck_timer_arm(t->retry, PERSIST_RETRY_DELAY_MS); /* store_busy stays set: nothing moves meanwhile */
+        return;
+    }
+    t->store_busy = 0;
+    if (failed) {
+        ck_warn("stream_turn: persisting %s for user %s failed: %s", t->retry_op, t->user_id,
+                reply->message ? reply->message : "?");
+        free(t->retry_params);
+        t->retry_params = NULL;
+    } else {
+        persist_give_up(t, reply->message ? reply->message : "?", reply->http_status == 503 ? MSG_DB_DOWN : MSG_NOT_SAVED);
+    }
+    advance(t);
+}
+
+/* Starts (or starts again) the PERSIST step kept in retry_op/retry_params. */
+static void persist_start(turn_t *t)
+{
+    t->store_busy = 1;
+    if (ck_store_op(t->worker->store, t->retry_op, t->user_id, t->retry_params, strlen(t->retry_params), on_persisted,
+                    t) == NULL &&
+        t->store_busy) {
+        t->store_busy = 0;
+        persist_give_up(t, "the store could not start it", MSG_NOT_SAVED);
+    }
+}
+
+static void on_retry_persist(ck_timer_t *timer, void *user)
+{
+    turn_t *t = user;
+    (void)timer;
+    ck_debug("stream_turn: retrying %s for user %s", t->retry_op, t->user_id);
+    t->hold++;
+    persist_start(t);
+    t->hold--;
     advance(t);
 }
 
 static void persist(turn_t *t, const char *op, const json_t *params)
 {
-    char *text = ck_proto_dumps(params);
-    if (text == NULL) {
-        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+    free(t->retry_params);
+    t->retry_op = op;
+    t->retry_params = ck_proto_dumps(params);
+    t->retry_since = 0;
+    if (t->retry_params == NULL) {
+        persist_give_up(t, "out of memory", MSG_NOT_SAVED);
         return;
     }
-    t->store_busy = 1;
-    if (ck_store_op(t->worker->store, op, t->user_id, text, strlen(text), on_persisted, t) == NULL && t->store_busy) {
-        t->store_busy = 0;
-        ck_warn("stream_turn: the store could not start %s", op);
-        agent_stop(t);
-        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
-    }
-    free(text);
+    persist_start(t);
 }
 
 /* Carries out pipeline steps until a store op is in flight or none is left. */
@@ -439,7 +564,7 @@ static void start_agent(turn_t *t)
         return; /* finished inside ck_agent_respond() */
     if (run == NULL) {
         t->agent_state = AGENT_DONE;
-        ck_proto_pipeline_fail(t->pipe, "stream.error", NULL, 1);
+        ck_proto_pipeline_fail(t->pipe, "stream.error", MSG_NOT_STARTED, 1);
         return;
     }
     t->run = run;
@@ -550,7 +675,7 @@ static int check_sender(turn_t *t, json_t *item)
 {
     const char *type = json_string_value(json_object_get(item, "type"));
     if (type == NULL || strcmp(type, "widget") != 0) {
-        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", NULL, 0));
+        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", MSG_NOT_A_WIDGET, 0));
         return 1;
     }
     t->sender_item = json_incref(item);
@@ -673,8 +798,17 @@ void ck_http_stream_turn_shutdown(struct ck_http_worker *worker)
         node = node->next; /* advance() may free t */
         if (t->agent_state != AGENT_RUNNING)
             continue;
+        ck_info("stream_turn: ending the turn of user %s for the shutdown", t->user_id);
         agent_stop(t);
-        ck_proto_pipeline_fail(t->pipe, "stream.error", "The server is shutting down.", 1);
+        /* like the maximum duration: the text shown so far is kept (the
+         * pipeline finishes it before the error), then the stream ends */
+        ck_proto_pipeline_feed(t->pipe, ck_proto_ev_error("stream.error", MSG_SHUTDOWN, 1));
+        ck_proto_pipeline_finish(t->pipe);
         advance(t);
     }
+}
+
+int ck_http_stream_turns_open(struct ck_http_worker *worker)
+{
+    return !h2o_linklist_is_empty(&worker->turns);
 }

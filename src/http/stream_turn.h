@@ -31,11 +31,16 @@ struct ck_http_worker;
  * request is being answered). */
 int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_request_t *request, const char *user_id);
 
-/* Server shutdown, on the worker's thread while it drains: stops the agent
- * of every turn of `worker` that is still running one, as the maximum
- * stream duration does (an error event with allow_retry, then the response
- * ends), so that the connections can close before the drain deadline.
- * Turns still end and free themselves as usual. */
+/* Server shutdown, on the worker's thread while it drains, once the grace
+ * time (CHATKITD_SHUTDOWN_GRACE_SECONDS) is over: stops the agent of every
+ * turn of `worker` that is still running one, as the maximum stream
+ * duration does (the text shown so far is saved and finished, then an
+ * error event with a message and allow_retry, then the response ends), so
+ * that the connections can close before the drain deadline.  Turns still
+ * end and free themselves as usual. */
 void ck_http_stream_turn_shutdown(struct ck_http_worker *worker);
+
+/* 1 while `worker` has streamed turns alive. */
+int ck_http_stream_turns_open(struct ck_http_worker *worker);
 
 #endif

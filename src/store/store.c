@@ -126,6 +126,22 @@ int ck_store_ready(const ck_store_t *store)
 
 /* --- calls ------------------------------------------------------------------- */
 
+int ck_store_conninfo_check(const char *conninfo, char *why, size_t cap)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    if (opts != NULL) {
+        PQconninfoFree(opts);
+        return 0;
+    }
+    snprintf(why, cap, "%s", err != NULL ? err : "out of memory");
+    size_t n = strlen(why);
+    while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+        why[--n] = 0;
+    PQfreemem(err);
+    return -1;
+}
+
 int ck_store_stores_up(void)
 {
     return atomic_load(&stores_up);

@@ -83,6 +83,11 @@ ck_store_call_t *ck_store_op_bytes(ck_store_t *store, const char *op, const char
  * server (its result is dropped). */
 void ck_store_cancel(ck_store_call_t *call);
 
+/* 0 when `conninfo` parses as a libpq URI or key=value string, else -1
+ * with libpq's reason in `why` (a start-up check: such a string can never
+ * connect, so retrying it forever would only hide the mistake). */
+int ck_store_conninfo_check(const char *conninfo, char *why, size_t cap);
+
 /* --- process-wide set-up, outside any event loop (blocking; main thread or
  *     the admin thread only) ---------------------------------------------- */
 

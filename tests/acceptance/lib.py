@@ -52,6 +52,9 @@ VALGRIND_CMD = ["valgrind", "-q", "--error-exitcode=%d" % VALGRIND_STATUS, "--le
 # settings win.  Harmless for a binary built without sanitizers.
 os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:halt_on_error=1")
 os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+# The suite's PostgreSQL clusters are throwaway: no fsync (scripts/pg-local.sh
+# is durable by default, for `make run`).
+os.environ.setdefault("PG_LOCAL_FSYNC", "off")
 
 # What ASan, LeakSanitizer and UBSan print when they find something
 # ("==123==ERROR: AddressSanitizer: ...", "src/x.c:10:5: runtime error: ...").
@@ -410,6 +413,9 @@ class Server:
                if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES}
         env["CHATKITD_LISTEN"] = "127.0.0.1:%d" % self.port
         env.setdefault("CHATKITD_LOG_LEVEL", "debug")
+        # Streams still open at SIGTERM may finish for this long (default 10 s,
+        # more than stop() waits); tests that care set their own.
+        env["CHATKITD_SHUTDOWN_GRACE_SECONDS"] = "1"
         if database_url:
             env["DATABASE_URL"] = database_url
         if tls:

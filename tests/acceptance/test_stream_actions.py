@@ -105,7 +105,8 @@ def test_custom_action_on_widget_and_non_widget(env, http):
     check(ev and ev[0]["type"] == "stream_options", "custom action stream starts with %r" % ev[:1])
     check(not any(e["type"] == "error" for e in ev), "error in a widget action: %r" % ev)
     ev = c.stream("threads.custom_action", {"thread_id": tid, "item_id": "msg_a", "action": {"type": "go"}}).events
-    check(ev == [{"type": "error", "code": "stream.error", "allow_retry": False}],
+    check(ev == [{"type": "error", "code": "stream.error", "allow_retry": False,
+                  "message": "This action can only be sent from a widget."}],
           "an action on a non-widget is exactly one stream.error event (spec 2.6): %r" % ev)
     c.stream("threads.custom_action", {"thread_id": tid, "item_id": "w_nosuch", "action": {"type": "go"}}, expect=404)
     c.stream("threads.custom_action", {"thread_id": tid, "item_id": "w_a"}, expect=400)

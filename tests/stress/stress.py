@@ -55,6 +55,8 @@ import threading
 import time
 import uuid
 
+os.environ.setdefault("PG_LOCAL_FSYNC", "off")  # a throwaway cluster (scripts/pg-local.sh)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "acceptance"))
