@@ -394,12 +394,18 @@ static void *admin_main(void *arg)
     int ready = 0, failures = 0;
     do {
         ck_store_resolve_refresh(s->config.database_url); /* DNS here, never on a worker loop */
-        int ok = ck_store_migrate(s->config.database_url) == 0;
+        int rc = ck_store_migrate(s->config.database_url);
+        /* a schema once migrated stays usable while the database cannot be
+         * reached (a restart): the workers' calls wait for their own
+         * connections instead of failing at once on the flag */
+        int ok = rc == 0 || (rc == -2 && ready);
         if (ok != ready)
             ck_log(ok ? CK_LOG_INFO : CK_LOG_WARN, "admin: database schema %s", ok ? "ready" : "not available");
         ready = ok;
         ck_store_set_schema_ready(ok);
         failures = ok ? 0 : failures + 1;
+        if (rc != 0 && ready)
+            ck_debug("admin: migration check failed (%d); the schema stays ready", rc);
         if (!ok && (failures == 1 || failures % 60 == 0))
             ck_warn("admin: migrations failed (attempt %d); retrying every %d ms", failures, CK_HTTP_RETRY_MS);
     } while (!admin_sleep(s, ready ? CK_HTTP_RECHECK_MS : CK_HTTP_RETRY_MS));

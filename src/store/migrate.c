@@ -11,6 +11,7 @@
  */
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,21 @@
 #define MIGRATION_LOCK_KEY "7163082359978947684"
 
 static atomic_int schema_ready;
+
+/* The last "cannot connect" message logged as an error (see ck_store_migrate). */
+static pthread_mutex_t last_failure_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_failure[512];
+
+/* Logs a connection failure loudly once per distinct message (a cleared
+ * record, after a success, makes the next one loud again). */
+static void log_connect_failure(const char *msg)
+{
+    pthread_mutex_lock(&last_failure_lock);
+    int repeated = msg != NULL && strncmp(last_failure, msg, sizeof(last_failure) - 1) == 0;
+    snprintf(last_failure, sizeof(last_failure), "%s", msg != NULL ? msg : "");
+    pthread_mutex_unlock(&last_failure_lock);
+    ck_store_log_pg(repeated ? CK_LOG_DEBUG : CK_LOG_ERROR, "migrate: cannot connect", msg != NULL ? msg : "?");
+}
 
 void ck_store_set_schema_ready(int ready)
 {
@@ -133,10 +149,13 @@ int ck_store_migrate(const char *conninfo)
 {
     PGconn *pg = PQconnectdb(conninfo != NULL ? conninfo : "");
     if (PQstatus(pg) != CONNECTION_OK) {
-        ck_store_log_pg(CK_LOG_ERROR, "migrate: cannot connect", PQerrorMessage(pg));
+        log_connect_failure(PQerrorMessage(pg));
         PQfinish(pg);
-        return -1;
+        return -2;
     }
+    pthread_mutex_lock(&last_failure_lock);
+    last_failure[0] = 0;
+    pthread_mutex_unlock(&last_failure_lock);
     PQsetNoticeProcessor(pg, migrate_notice, NULL);
     int r = -1;
     if (exec_ok(pg, "pg_advisory_lock", "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")") == 0) {

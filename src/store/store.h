@@ -94,7 +94,10 @@ int ck_store_conninfo_check(const char *conninfo, char *why, size_t cap);
 /* Applies the sql/NNN_*.sql files (embedded in the binary at build time, see
  * build/gen/migrations.c) in order, each in a transaction, recorded in
  * chatkit.schema_migrations, under a PostgreSQL advisory lock so several
- * processes can start at once.  Returns 0 on success, -1 (logged) otherwise. */
+ * processes can start at once.  Returns 0 on success, -2 when it cannot
+ * connect, -1 when a migration failed.  Logged; a failure to connect is
+ * logged as an error only when its message differs from the last one (a
+ * database down for an hour is retried every second by the admin thread). */
 int ck_store_migrate(const char *conninfo);
 
 /* The embedded migrations (generated from sql/ by scripts/embed-sql.sh). */

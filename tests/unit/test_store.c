@@ -360,7 +360,7 @@ END_TEST
 
 START_TEST(test_migrate_unreachable_fails)
 {
-    ck_assert_int_eq(ck_store_migrate("host=/nonexistent port=1 connect_timeout=2"), -1);
+    ck_assert_int_eq(ck_store_migrate("host=/nonexistent port=1 connect_timeout=2"), -2);
 }
 END_TEST
 
