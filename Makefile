@@ -20,7 +20,13 @@ OBJS    := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
 MAIN    := src/main.c
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-SQLS    := $(sort $(wildcard sql/[0-9]*.sql))
+SQL_SCHEMA    := $(sort $(wildcard sql/schema/[0-9]*.sql))
+SQL_FUNCTIONS := $(sort $(wildcard sql/functions/*.sql))
+# The list of SQL files, rewritten only when it changes, so that adding or
+# removing a file regenerates build/gen/migrations.c.
+SQL_LIST := $(BUILD)/gen/sql.list
+$(shell mkdir -p $(BUILD)/gen && echo '$(SQL_SCHEMA) $(SQL_FUNCTIONS)' | cmp -s - $(SQL_LIST) || \
+        echo '$(SQL_SCHEMA) $(SQL_FUNCTIONS)' > $(SQL_LIST))
 
 # Debian packages: build, run, test (see README "Dependencies").
 DEPS_BUILD := build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
@@ -59,9 +65,9 @@ deps-node-apt:
 	$(call apt_install,nodejs npm)
 
 # --- build -------------------------------------------------------------------
-$(BUILD)/gen/migrations.c: $(SQLS) scripts/embed-sql.sh
+$(BUILD)/gen/migrations.c: $(SQL_SCHEMA) $(SQL_FUNCTIONS) $(SQL_LIST) scripts/embed-sql.sh
 	@mkdir -p $(@D)
-	scripts/embed-sql.sh $@ $(SQLS)
+	scripts/embed-sql.sh $@ --schema $(SQL_SCHEMA) --functions $(SQL_FUNCTIONS)
 
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(@D)

@@ -56,7 +56,8 @@ else
   echo "note: $bin is missing or its migrate failed (see below); applying sql/ with psql, pgbench only" >&2
   [ -f "$work/migrate.log" ] && tail -n 5 "$work/migrate.log" >&2
   if ! psql -X -q -d "$db" -At -c "SELECT to_regclass('chatkit.items') IS NOT NULL" | grep -q t; then
-    for f in "$root"/sql/[0-9]*.sql; do psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$f" >/dev/null; done
+    for f in "$root"/sql/schema/[0-9]*.sql; do psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f "$f" >/dev/null; done
+    { echo "SET check_function_bodies = off;"; cat "$root"/sql/functions/*.sql; } | psql -X -q -v ON_ERROR_STOP=1 -1 -d "$db" -f - >/dev/null
   fi
 fi
 echo "loading 1,000 threads x 50 items for user bench..." >&2

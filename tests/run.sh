@@ -4,8 +4,10 @@
 #   1. starts a throwaway PostgreSQL cluster (scripts/pg-local.sh) for the unit
 #      tests that need one (CHATKITD_TEST_DATABASE_URL) and the SQL tests,
 #   2. runs every Check unit-test binary (BUILD_DIR/tests/test_*),
-#   3. runs the SQL tests (tests/sql/run.sh) when present, and the token
-#      estimator's check against the reference tokenizer (bench/tokens),
+#   3. checks that every SQL function is defined once, in sql/functions/
+#      (tests/sql/check_defined_once.sh, and its self-test), runs the SQL
+#      tests (tests/sql/run.sh) and the token estimator's check against the
+#      reference tokenizer (bench/tokens),
 #   4. runs the acceptance suite (tests/acceptance/run.py, which starts its own
 #      cluster and servers),
 # and stops everything it started, whatever happens.
@@ -40,10 +42,10 @@ for t in "$build"/tests/test_*; do
   echo "== $(basename "$t")"
   "${wrap[@]}" "$t" || failed=1
 done
-if [ -x "$root/tests/sql/run.sh" ]; then
-  echo "== sql"
-  "$root/tests/sql/run.sh" "$CHATKITD_TEST_DATABASE_URL" || failed=1
-fi
+echo "== sql"
+"$root/tests/sql/check_defined_once.sh" || failed=1
+"$root/tests/sql/check_defined_once.sh" --self-test || failed=1
+"$root/tests/sql/run.sh" "$CHATKITD_TEST_DATABASE_URL" || failed=1
 if [ -x "$build/bench/token_estimate" ] && [ -d "$root/bench/tokens/node_modules" ]; then
   echo "== token estimator"
   node "$root/bench/tokens/compare.mjs" "$build/bench/token_estimate" "$root" --check || failed=1

@@ -1,7 +1,7 @@
 /*
  * ingest.c - `chatkitd ingest PATH...`: walk files and directories, chunk
  * every .md/.markdown/.txt/.html/.htm file (src/corpus/chunker.h) and store it
- * with chatkit.corpus_put_document (sql/003_corpus.sql), which skips files
+ * with chatkit.corpus_put_document (sql/functions/corpus.sql), which skips files
  * whose SHA-256 is unchanged and replaces changed ones atomically.
  *
  * Blocking libpq; runs from main() only.  `source` of a file is its path as

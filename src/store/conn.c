@@ -35,7 +35,7 @@ static const int stmt_nparams[CK_STORE_STMT_COUNT] = {3, 4};
 /* $3 is declared text and cast in SQL, so the JSON goes as binary text: raw
  * bytes with a length, no NUL terminator needed and no jsonb version byte. */
 static const Oid stmt_types[4] = {TEXT_OID, TEXT_OID, TEXT_OID, BYTEA_OID};
-/* op_text: a text result (the wire JSON, sql/006_fast_reads.sql).  op_bytes:
+/* op_text: a text result (the wire JSON, sql/functions/dispatch.sql).  op_bytes:
  * binary, so the bytea arrives raw (not hex); the jsonb column then carries a
  * version byte (1) before its text. */
 static const int stmt_result_format[CK_STORE_STMT_COUNT] = {0, 1};

@@ -3,11 +3,17 @@
  * and the process-wide "schema is migrated" flag every worker's store reads.
  *
  * ck_store_migrate() holds a session advisory lock for its whole run, so
- * several processes starting at once apply each migration exactly once: the
- * others wait, then find the versions recorded.  Each migration runs in its
- * own transaction together with its row in chatkit.schema_migrations, so a
- * failed file leaves no trace and is retried at the next start.  Migration
- * files must therefore not contain transaction control (BEGIN/COMMIT).
+ * several processes starting at once do the work once: the others wait,
+ * then find it recorded.  Two kinds of SQL (sql/README.md):
+ *   - sql/schema/NNN_*.sql: each applied once, in number order, in its own
+ *     transaction together with its row in chatkit.schema_migrations, so a
+ *     failed file leaves no trace and is retried at the next start;
+ *   - sql/functions/<area>.sql: applied together in one transaction whenever their
+ *     checksum differs from the one in chatkit.schema_functions (with
+ *     check_function_bodies off, so their order does not matter); functions
+ *     of schema chatkit that no file defines any more are dropped in the same
+ *     transaction.
+ * The files must therefore not contain transaction control (BEGIN/COMMIT).
  */
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -94,44 +100,136 @@ static int is_applied(PGconn *pg, int version)
     return r;
 }
 
-/* Applies one migration and records it, in one transaction; 0 or -1. */
-static int apply(PGconn *pg, const ck_migration_t *m, int version)
+/* Runs `sql` with the text parameters `params`; 0, or -1 logged with `what`. */
+static int exec_params(PGconn *pg, const char *what, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "migrate: %s failed", what);
+        ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* COMMIT if `ok`, else ROLLBACK; 0 when committed. */
+static int finish(PGconn *pg, int ok)
+{
+    if (ok && exec_ok(pg, "COMMIT", "COMMIT") == 0)
+        return 0;
+    PQclear(PQexec(pg, "ROLLBACK"));
+    return -1;
+}
+
+/* Applies one schema migration and records it, in one transaction; 0 or -1. */
+static int apply_schema(PGconn *pg, const ck_sql_file_t *m, int version)
 {
     if (exec_ok(pg, "BEGIN", "BEGIN") != 0)
         return -1;
     char buf[16];
     snprintf(buf, sizeof(buf), "%d", version);
     const char *params[2] = {buf, m->name};
-    int ok = exec_ok(pg, m->name, m->sql) == 0;
-    if (ok) {
-        PGresult *res = PQexecParams(pg, "INSERT INTO chatkit.schema_migrations (version, name) VALUES ($1, $2)",
-                                     2, NULL, params, NULL, NULL, 0);
-        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        if (!ok)
-            ck_store_log_pg(CK_LOG_ERROR, "migrate: recording the migration failed", PQresultErrorMessage(res));
-        PQclear(res);
-    }
-    if (!ok || exec_ok(pg, "COMMIT", "COMMIT") != 0) {
-        PQclear(PQexec(pg, "ROLLBACK"));
+    int ok = exec_ok(pg, m->name, m->sql) == 0 &&
+             exec_params(pg, "recording the migration",
+                         "INSERT INTO chatkit.schema_migrations (version, name) VALUES ($1, $2)", 2, params) == 0;
+    if (finish(pg, ok) != 0)
         return -1;
-    }
     ck_info("migrate: applied %s", m->name);
     return 0;
 }
 
-/* Everything under the advisory lock: bookkeeping table, then each pending
- * migration in version order. */
+/* 1 if the recorded checksum of the function files is the embedded one, 0 if
+ * not (or none recorded), -1 on error. */
+static int functions_current(PGconn *pg)
+{
+    const char *params[1] = {ck_sql_functions_checksum};
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM chatkit.schema_functions WHERE checksum = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
+    int r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+    if (r < 0)
+        ck_store_log_pg(CK_LOG_ERROR, "migrate: reading chatkit.schema_functions failed", PQresultErrorMessage(res));
+    PQclear(res);
+    return r;
+}
+
+/* Drops every function or procedure of schema chatkit whose name is not
+ * defined by `CREATE OR REPLACE FUNCTION|PROCEDURE chatkit.<name>(` in $1
+ * (the function files' text): a function deleted from sql/functions/ leaves
+ * the database at the next start.  Names, not signatures: a name is defined
+ * once in the tree (tests/sql/check_defined_once.sh). */
+static const char prune_sql[] =
+    "DO $prune$ DECLARE r record; BEGIN"
+    "  FOR r IN SELECT p.oid::regprocedure AS sig, p.prokind FROM pg_proc p"
+    "            WHERE p.pronamespace = 'chatkit'::regnamespace AND p.prokind IN ('f', 'p')"
+    "              AND p.proname NOT IN (SELECT lower(m[1]) FROM regexp_matches(current_setting('chatkit.defined'),"
+    "                  'create\\s+or\\s+replace\\s+(?:function|procedure)\\s+chatkit\\.(\\w+)\\s*\\(', 'gi') AS m)"
+    "  LOOP"
+    "    EXECUTE format('DROP %s %s', CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.sig);"
+    "    RAISE NOTICE 'dropped %, no longer defined in sql/functions/', r.sig;"
+    "  END LOOP;"
+    "END $prune$";
+
+/* Applies every function file, drops the functions no file defines any more
+ * and records the checksum, in one transaction; 0 or -1. */
+static int apply_functions(PGconn *pg)
+{
+    if (exec_ok(pg, "BEGIN", "BEGIN") != 0)
+        return -1;
+    int ok = exec_ok(pg, "check_function_bodies", "SET LOCAL check_function_bodies = off") == 0;
+    size_t total = 1;
+    for (int i = 0; ok && i < ck_sql_functions_count; i++) {
+        ok = exec_ok(pg, ck_sql_functions[i].name, ck_sql_functions[i].sql) == 0;
+        total += strlen(ck_sql_functions[i].sql) + 1;
+    }
+    char *all = ok ? malloc(total) : NULL;
+    if (all != NULL) {
+        size_t n = 0;
+        for (int i = 0; i < ck_sql_functions_count; i++) {
+            size_t len = strlen(ck_sql_functions[i].sql);
+            memcpy(all + n, ck_sql_functions[i].sql, len);
+            n += len;
+            all[n++] = '\n';
+        }
+        all[n] = 0;
+        const char *defined[1] = {all};
+        ok = exec_params(pg, "listing the defined functions", "SELECT set_config('chatkit.defined', $1, true)", 1,
+                         defined) == 0 &&
+             exec_ok(pg, "dropping functions no file defines", prune_sql) == 0;
+        free(all);
+    } else {
+        ok = 0;
+    }
+    const char *params[1] = {ck_sql_functions_checksum};
+    ok = ok && exec_params(pg, "recording the function checksum",
+                           "INSERT INTO chatkit.schema_functions (singleton, checksum) VALUES (true, $1)"
+                           " ON CONFLICT (singleton) DO UPDATE SET checksum = excluded.checksum, applied_at = now()",
+                           1, params) == 0;
+    if (finish(pg, ok) != 0)
+        return -1;
+    ck_info("migrate: applied sql/functions/ (%d files, checksum %.12s)", ck_sql_functions_count,
+            ck_sql_functions_checksum);
+    return 0;
+}
+
+/* Everything under the advisory lock: bookkeeping tables, each pending schema
+ * migration in version order, then the functions if they changed. */
 static int migrate_locked(PGconn *pg)
 {
-    if (exec_ok(pg, "creating chatkit.schema_migrations",
+    if (exec_ok(pg, "creating the bookkeeping tables",
                 "CREATE SCHEMA IF NOT EXISTS chatkit;"
                 "CREATE TABLE IF NOT EXISTS chatkit.schema_migrations ("
                 "  version int PRIMARY KEY, name text NOT NULL,"
+                "  applied_at timestamptz NOT NULL DEFAULT now());"
+                "CREATE TABLE IF NOT EXISTS chatkit.schema_functions ("
+                "  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), checksum text NOT NULL,"
                 "  applied_at timestamptz NOT NULL DEFAULT now())") != 0)
         return -1;
     int previous = 0;
-    for (int i = 0; i < ck_migrations_count; i++) {
-        const ck_migration_t *m = &ck_migrations[i];
+    for (int i = 0; i < ck_sql_schema_count; i++) {
+        const ck_sql_file_t *m = &ck_sql_schema[i];
         int version = migration_version(m->name);
         if (version <= previous) {
             ck_error("migrate: %s: file names must start with increasing numbers", m->name);
@@ -139,12 +237,14 @@ static int migrate_locked(PGconn *pg)
         }
         previous = version;
         int applied = is_applied(pg, version);
-        if (applied < 0 || (!applied && apply(pg, m, version) != 0))
+        if (applied < 0 || (!applied && apply_schema(pg, m, version) != 0))
             return -1;
     }
+    int current = functions_current(pg);
+    if (current < 0 || (!current && apply_functions(pg) != 0))
+        return -1;
     return 0;
 }
-
 int ck_store_migrate(const char *conninfo)
 {
     PGconn *pg = PQconnectdb(conninfo != NULL ? conninfo : "");

@@ -91,22 +91,31 @@ int ck_store_conninfo_check(const char *conninfo, char *why, size_t cap);
 /* --- process-wide set-up, outside any event loop (blocking; main thread or
  *     the admin thread only) ---------------------------------------------- */
 
-/* Applies the sql/NNN_*.sql files (embedded in the binary at build time, see
- * build/gen/migrations.c) in order, each in a transaction, recorded in
- * chatkit.schema_migrations, under a PostgreSQL advisory lock so several
- * processes can start at once.  Returns 0 on success, -2 when it cannot
- * connect, -1 when a migration failed.  Logged; a failure to connect is
- * logged as an error only when its message differs from the last one (a
- * database down for an hour is retried every second by the admin thread). */
+/* Brings the database up to date, under a PostgreSQL advisory lock so several
+ * processes can start at once (sql/README.md):
+ *   1. each sql/schema/NNN_*.sql not yet recorded in chatkit.schema_migrations
+ *      is applied, in number order, in its own transaction with its record;
+ *   2. when the checksum of sql/functions/ differs from the one recorded in
+ *      chatkit.schema_functions, every function file is applied (CREATE OR
+ *      REPLACE) in one transaction, the functions of schema chatkit that no
+ *      file defines any more are dropped, and the checksum is recorded.
+ * The files are embedded in the binary at build time (build/gen/migrations.c).
+ * Returns 0 on success, -2 when it cannot connect, -1 when a migration
+ * failed.  Logged; a failure to connect is logged as an error only when its
+ * message differs from the last one (a database down for an hour is retried
+ * every second by the admin thread). */
 int ck_store_migrate(const char *conninfo);
 
-/* The embedded migrations (generated from sql/ by scripts/embed-sql.sh). */
-typedef struct ck_migration {
-    const char *name; /* file name, e.g. "001_schema.sql"; its number is the version */
+/* The embedded SQL files (generated from sql/ by scripts/embed-sql.sh). */
+typedef struct ck_sql_file {
+    const char *name; /* file name, e.g. "001_schema.sql"; a migration's number is its version */
     const char *sql;
-} ck_migration_t;
-extern const ck_migration_t ck_migrations[];
-extern const int ck_migrations_count;
+} ck_sql_file_t;
+extern const ck_sql_file_t ck_sql_schema[];    /* sql/schema/, in version order */
+extern const int ck_sql_schema_count;
+extern const ck_sql_file_t ck_sql_functions[]; /* sql/functions/, in name order */
+extern const int ck_sql_functions_count;
+extern const char ck_sql_functions_checksum[]; /* SHA-256 (hex) of the function files */
 
 /* Marks the schema as migrated for every worker's store (set by the admin
  * thread once ck_store_migrate() succeeded). */

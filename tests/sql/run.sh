@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tests/sql/run.sh CONNINFO - the SQL tests of the store (sql/).
 #
-# Applies every sql/[0-9]*.sql in order (one transaction per file, as the C
-# migration runner does) to a fresh template database on the server CONNINFO
+# Applies every sql/schema/NNN_*.sql in order (one transaction per file), then
+# every sql/functions/*.sql (all in one transaction with check_function_bodies
+# off), as the C migration runner does, to a fresh template database on the
+# server CONNINFO
 # points at, then runs each tests/sql/test_*.sql in its own copy of that
 # template (plus tests/sql/lib.sql, the assertion helpers).  Assertions are
 # recorded in sqltest.results; a test file that stops on an SQL error counts
@@ -39,13 +41,19 @@ trap cleanup EXIT
 passed=0
 failed=0
 admin "CREATE DATABASE ${tag}_tmpl" >/dev/null || { echo "cannot create a database"; echo "0 passed, 1 failed"; exit 1; }
-for f in "$root"/sql/[0-9]*.sql; do
+for f in "$root"/sql/schema/[0-9]*.sql; do
   if ! psql_to "${tag}_tmpl" -1 -f "$f" >/dev/null; then
     echo "FAIL migration $(basename "$f")"
     echo "0 passed, 1 failed"
     exit 1
   fi
 done
+if ! { echo "SET check_function_bodies = off;"; cat "$root"/sql/functions/*.sql; } |
+     psql_to "${tag}_tmpl" -1 -f - >/dev/null; then
+  echo "FAIL sql/functions/"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 psql_to "${tag}_tmpl" -1 -f "$here/lib.sql" >/dev/null || { echo "FAIL lib.sql"; echo "0 passed, 1 failed"; exit 1; }
 
 n=0

@@ -1,4 +1,4 @@
--- test_row_security.sql - row-level security (sql/004_row_security.sql):
+-- test_row_security.sql - row-level security (sql/schema/004_row_security.sql):
 -- the mode the migration chose when run as a superuser (owner-role), direct
 -- statements without any user filter as chatkit_owner, real ops replaced by
 -- versions that forgot their user filter (reached through the real
@@ -6,15 +6,15 @@
 -- chatkit.user_id setting.  Users: u_a (thr_a, 3 items, 1 attachment,
 -- 1 feedback) and u_b (thr_b, 2 items, 1 attachment).
 
-SELECT chatkit.op('thread.save', 'u_a', jsonb_build_object('thread', sqltest.thread('thr_a', '2025-09-01T00:00:00Z')));
-SELECT chatkit.op('thread.save', 'u_b', jsonb_build_object('thread', sqltest.thread('thr_b', '2025-09-01T00:00:01Z')));
-SELECT chatkit.op('item.add', v.u, jsonb_build_object('thread_id', v.t, 'item', sqltest.item(v.t, v.id, v.ts, 'assistant_message')))
+SELECT sqltest.op('thread.save', 'u_a', jsonb_build_object('thread', sqltest.thread('thr_a', '2025-09-01T00:00:00Z')));
+SELECT sqltest.op('thread.save', 'u_b', jsonb_build_object('thread', sqltest.thread('thr_b', '2025-09-01T00:00:01Z')));
+SELECT sqltest.op('item.add', v.u, jsonb_build_object('thread_id', v.t, 'item', sqltest.item(v.t, v.id, v.ts, 'assistant_message')))
   FROM (VALUES ('u_a', 'thr_a', 'a1', '2025-09-01T00:00:02Z'), ('u_a', 'thr_a', 'a2', '2025-09-01T00:00:03Z'),
                ('u_a', 'thr_a', 'a3', '2025-09-01T00:00:04Z'), ('u_b', 'thr_b', 'b1', '2025-09-01T00:00:05Z'),
                ('u_b', 'thr_b', 'b2', '2025-09-01T00:00:06Z')) AS v(u, t, id, ts);
 SELECT chatkit.op_bytes('attachments.create_direct', v.u, jsonb_build_object('id', v.id, 'name', 'n.txt', 'mime_type', 'text/plain', 'type', 'file'), '\x6869')
   FROM (VALUES ('u_a', 'atc_a'), ('u_b', 'atc_b')) AS v(u, id);
-SELECT chatkit.op('items.feedback', 'u_a', '{"thread_id":"thr_a","item_ids":["a1"],"kind":"positive"}');
+SELECT sqltest.op('items.feedback', 'u_a', '{"thread_id":"thr_a","item_ids":["a1"],"kind":"positive"}');
 
 -- Runs the query p_sql (one bigint result) as chatkit_owner with
 -- chatkit.user_id = p_user, the way an op runs, and returns its result.
@@ -70,16 +70,16 @@ SELECT sqltest.is((SELECT count(*)::int FROM pg_class
                       AND relowner = current_user::regrole AND NOT relrowsecurity),
                   4, 'the corpus tables: shared, no RLS, owner unchanged (ingest keeps working)');
 SELECT sqltest.is((SELECT count(*)::int FROM pg_proc
-                    WHERE oid IN ('chatkit.op(text,text,jsonb)'::regprocedure,
+                    WHERE oid IN ('chatkit.op_text(text,text,jsonb)'::regprocedure,
                                   'chatkit.op_bytes(text,text,jsonb,bytea)'::regprocedure)
                       AND prosecdef AND proowner = 'chatkit_owner'::regrole
                       AND 'search_path=chatkit, pg_temp' = ANY (proconfig)),
                   2, 'dispatchers: SECURITY DEFINER, owned by chatkit_owner, fixed search_path');
 SELECT sqltest.ok(NOT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(p.proacl) x
-                               WHERE p.oid IN ('chatkit.op(text,text,jsonb)'::regprocedure,
+                               WHERE p.oid IN ('chatkit.op_text(text,text,jsonb)'::regprocedure,
                                                'chatkit.op_bytes(text,text,jsonb,bytea)'::regprocedure)
                                  AND x.grantee = 0 AND x.privilege_type = 'EXECUTE')
-                  AND (SELECT proacl IS NOT NULL FROM pg_proc WHERE oid = 'chatkit.op(text,text,jsonb)'::regprocedure),
+                  AND (SELECT proacl IS NOT NULL FROM pg_proc WHERE oid = 'chatkit.op_text(text,text,jsonb)'::regprocedure),
                   'PUBLIC may not execute the dispatchers');
 
 -- ---------------------------------------------------------------------------
@@ -113,7 +113,7 @@ SELECT sqltest.ok((SELECT count(*) FROM chatkit.items WHERE user_id = 'u_a') = 3
                   AND (SELECT title IS NULL FROM chatkit.threads WHERE id = 'thr_a')
                   AND NOT EXISTS (SELECT 1 FROM chatkit.threads WHERE id = 'thr_x'),
                   'u_a''s rows untouched by all of the above');
-SELECT chatkit.op('item.add', 'u_b', jsonb_build_object('thread_id', 'thr_b', 'item', sqltest.item('thr_b', v.id, v.ts, 'assistant_message')))
+SELECT sqltest.op('item.add', 'u_b', jsonb_build_object('thread_id', 'thr_b', 'item', sqltest.item('thr_b', v.id, v.ts, 'assistant_message')))
   FROM (VALUES ('b1', '2025-09-01T00:00:05Z'), ('b2', '2025-09-01T00:00:06Z')) AS v(id, ts);
 
 -- ---------------------------------------------------------------------------
@@ -135,11 +135,11 @@ LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('user', current_setting('chatkit.user_id'), 'role', current_user,
                               'search_path', current_setting('search_path'))
 $$;
-SELECT sqltest.is(chatkit.op('thread.load', 'u_b', '{}'), '{"user":"u_b","role":"chatkit_owner","search_path":"chatkit, pg_temp"}',
+SELECT sqltest.is(sqltest.op('thread.load', 'u_b', '{}'), '{"user":"u_b","role":"chatkit_owner","search_path":"chatkit, pg_temp"}',
                   'inside an op: chatkit.user_id = the op''s user, role chatkit_owner, fixed search_path');
 BEGIN;
 SELECT set_config('chatkit.user_id', 'outer', true);
-SELECT chatkit.op('thread.load', 'u_b', '{}');
+SELECT sqltest.op('thread.load', 'u_b', '{}');
 SELECT sqltest.is_text(current_setting('chatkit.user_id'), 'outer', 'after an op the caller''s chatkit.user_id is back');
 COMMIT;
 
@@ -147,19 +147,19 @@ COMMIT;
 -- Real ops replaced by versions that forgot their user filter, reached
 -- through the real dispatchers: nothing of u_a's leaks to u_b.
 -- ---------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION chatkit.op_items_list(p_user text, p jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION chatkit.op_items_list_text(p_user text, p jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('data', coalesce(jsonb_agg(i.id ORDER BY i.id), '[]'))
+    SELECT jsonb_build_object('data', coalesce(jsonb_agg(i.id ORDER BY i.id), '[]'))::text
       FROM chatkit.items i WHERE i.thread_id = p ->> 'thread_id'
 $$;
-SELECT sqltest.is(chatkit.op('items.list', 'u_b', '{"thread_id":"thr_a"}'), '{"data":[]}', 'filterless items.list: u_b gets none of u_a''s items');
-SELECT sqltest.is(chatkit.op('items.list', 'u_a', '{"thread_id":"thr_a"}'), '{"data":["a1","a2","a3"]}', 'filterless items.list: u_a still gets its own');
+SELECT sqltest.is(sqltest.op('items.list', 'u_b', '{"thread_id":"thr_a"}'), '{"data":[]}', 'filterless items.list: u_b gets none of u_a''s items');
+SELECT sqltest.is(sqltest.op('items.list', 'u_a', '{"thread_id":"thr_a"}'), '{"data":["a1","a2","a3"]}', 'filterless items.list: u_a still gets its own');
 
-CREATE OR REPLACE FUNCTION chatkit.op_threads_list(p_user text, p jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION chatkit.op_threads_list_text(p_user text, p jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('data', coalesce(jsonb_agg(t.id ORDER BY t.id), '[]')) FROM chatkit.threads t
+    SELECT jsonb_build_object('data', coalesce(jsonb_agg(t.id ORDER BY t.id), '[]'))::text FROM chatkit.threads t
 $$;
-SELECT sqltest.is(chatkit.op('threads.list', 'u_b', '{}'), '{"data":["thr_b"]}', 'filterless threads.list: only u_b''s thread');
+SELECT sqltest.is(sqltest.op('threads.list', 'u_b', '{}'), '{"data":["thr_b"]}', 'filterless threads.list: only u_b''s thread');
 
 CREATE OR REPLACE FUNCTION chatkit.op_attachments_download(p_user text, p jsonb, OUT o_meta jsonb, OUT o_bytes bytea)
 LANGUAGE sql STABLE AS $$
@@ -174,14 +174,14 @@ LANGUAGE sql AS $$
     WITH u AS (UPDATE chatkit.threads SET title = p ->> 'title' WHERE id = p ->> 'thread_id' RETURNING 1)
     SELECT jsonb_build_object('updated', count(*)) FROM u
 $$;
-SELECT sqltest.is(chatkit.op('threads.update', 'u_b', '{"thread_id":"thr_a","title":"pwned"}'), '{"updated":0}',
+SELECT sqltest.is(sqltest.op('threads.update', 'u_b', '{"thread_id":"thr_a","title":"pwned"}'), '{"updated":0}',
                   'filterless threads.update: u_a''s thread not updated');
 CREATE OR REPLACE FUNCTION chatkit.op_threads_delete(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE sql AS $$
     WITH d AS (DELETE FROM chatkit.threads WHERE id = p ->> 'thread_id' RETURNING 1)
     SELECT jsonb_build_object('deleted', count(*)) FROM d
 $$;
-SELECT sqltest.is(chatkit.op('threads.delete', 'u_b', '{"thread_id":"thr_a"}'), '{"deleted":0}',
+SELECT sqltest.is(sqltest.op('threads.delete', 'u_b', '{"thread_id":"thr_a"}'), '{"deleted":0}',
                   'filterless threads.delete: u_a''s thread not deleted');
 CREATE OR REPLACE FUNCTION chatkit.op_item_add(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE sql AS $$

@@ -5,10 +5,10 @@
 -- 23 threads of u1 in 3 created_at groups (ties), 2 threads of u2.
 CREATE TABLE gen AS
 SELECT k, 'thr_' || substr(md5('t' || k), 1, 8) AS id, k % 3 AS grp FROM generate_series(1, 23) AS k;
-SELECT chatkit.op('thread.save', 'u1', jsonb_build_object('thread',
+SELECT sqltest.op('thread.save', 'u1', jsonb_build_object('thread',
        sqltest.thread(g.id, format('2025-03-01T10:00:00.00000%sZ', g.grp)))) FROM gen g;
-SELECT chatkit.op('thread.save', 'u2', jsonb_build_object('thread', sqltest.thread('thr_b1', '2025-03-01T10:00:00Z')));
-SELECT chatkit.op('thread.save', 'u2', jsonb_build_object('thread', sqltest.thread('thr_b2', '2025-03-01T10:00:00Z')));
+SELECT sqltest.op('thread.save', 'u2', jsonb_build_object('thread', sqltest.thread('thr_b1', '2025-03-01T10:00:00Z')));
+SELECT sqltest.op('thread.save', 'u2', jsonb_build_object('thread', sqltest.thread('thr_b2', '2025-03-01T10:00:00Z')));
 
 CREATE FUNCTION walk(p_limit int, p_order text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -25,7 +25,7 @@ BEGIN
         want := ARRAY(SELECT id FROM gen ORDER BY grp DESC, id COLLATE "C" DESC);
     END IF;
     LOOP
-        page := chatkit.op('threads.list', 'u1', jsonb_build_object('limit', p_limit, 'order', p_order)
+        page := sqltest.op('threads.list', 'u1', jsonb_build_object('limit', p_limit, 'order', p_order)
                                                || coalesce(jsonb_build_object('after', after), '{}'));
         n := n + 1;
         got := got || ARRAY(SELECT x ->> 'id' FROM jsonb_array_elements(page -> 'data') x);
@@ -43,55 +43,55 @@ BEGIN
 END $$;
 SELECT walk(l, o) FROM unnest(ARRAY[1, 4, 5, 22, 23, 100]) AS l, unnest(ARRAY['asc', 'desc']) AS o;
 
-SELECT sqltest.is(jsonb_array_length(chatkit.op('threads.list', 'u2', '{}') -> 'data'), 2, 'u2 sees only its 2 threads');
-SELECT sqltest.is(chatkit.op('threads.list', 'u3', '{"limit":20,"order":"desc"}'), '{"data":[],"has_more":false}',
+SELECT sqltest.is(jsonb_array_length(sqltest.op('threads.list', 'u2', '{}') -> 'data'), 2, 'u2 sees only its 2 threads');
+SELECT sqltest.is(sqltest.op('threads.list', 'u3', '{"limit":20,"order":"desc"}'), '{"data":[],"has_more":false}',
                   'a user without threads gets an empty page');
 SELECT sqltest.op_fails('threads.list', 'u2', jsonb_build_object('after', (SELECT id FROM gen WHERE k = 1)), '22023',
                         'a foreign thread as cursor -> 22023');
 SELECT sqltest.op_fails('threads.list', 'u1', '{"after":"thr_none"}', '22023', 'unknown cursor -> 22023');
 
 -- Wire shape, title omitted when null, allowed_image_domains, timestamp forms.
-SELECT chatkit.op('thread.save', 'u1', '{"thread":{"id":"thr_s","created_at":"2025-01-02T03:04:05","status":{"type":"closed","reason":"done"},"allowed_image_domains":["img.example.com"],"metadata":{"last_response_id":"resp_1","n":null}}}');
-SELECT sqltest.is(chatkit.op('threads.get_by_id', 'u1', '{"thread_id":"thr_s"}'),
+SELECT sqltest.op('thread.save', 'u1', '{"thread":{"id":"thr_s","created_at":"2025-01-02T03:04:05","status":{"type":"closed","reason":"done"},"allowed_image_domains":["img.example.com"],"metadata":{"last_response_id":"resp_1","n":null}}}');
+SELECT sqltest.is(sqltest.op('threads.get_by_id', 'u1', '{"thread_id":"thr_s"}'),
     '{"id":"thr_s","created_at":"2025-01-02T03:04:05.000000Z","status":{"type":"closed","reason":"done"},"allowed_image_domains":["img.example.com"],"metadata":{},"items":{"data":[],"has_more":false}}',
     'Thread wire: naive time is UTC, 6 digits, metadata {}, no title');
-SELECT sqltest.is(chatkit.op('thread.load', 'u1', '{"thread_id":"thr_s"}'),
+SELECT sqltest.is(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_s"}'),
     '{"id":"thr_s","created_at":"2025-01-02T03:04:05.000000Z","status":{"type":"closed","reason":"done"},"allowed_image_domains":["img.example.com"],"metadata":{"last_response_id":"resp_1","n":null}}',
     'thread.load: ThreadMetadata with stored metadata (nulls inside kept)');
-SELECT chatkit.op('thread.save', 'u1', '{"thread":{"id":"thr_tz","created_at":"2025-01-02T03:04:05.12+02:00","status":{"type":"active"},"metadata":{}}}');
-SELECT sqltest.is(chatkit.op('thread.load', 'u1', '{"thread_id":"thr_tz"}') -> 'created_at', '"2025-01-02T01:04:05.120000Z"',
+SELECT sqltest.op('thread.save', 'u1', '{"thread":{"id":"thr_tz","created_at":"2025-01-02T03:04:05.12+02:00","status":{"type":"active"},"metadata":{}}}');
+SELECT sqltest.is(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_tz"}') -> 'created_at', '"2025-01-02T01:04:05.120000Z"',
                   'offsets are converted to UTC');
 SELECT sqltest.op_fails('thread.save', 'u1', '{"thread":{"id":"thr_bad","created_at":"yesterday","status":{"type":"active"},"metadata":{}}}',
                         '22023', 'thread.save with a bad created_at -> 22023');
 
 -- thread.save is an upsert: created_at kept, other fields replaced.
-SELECT chatkit.op('thread.save', 'u1', '{"thread":{"id":"thr_s","created_at":"2030-01-01T00:00:00Z","title":"T","status":{"type":"active"},"metadata":{"a":1}}}');
-SELECT sqltest.is(chatkit.op('thread.load', 'u1', '{"thread_id":"thr_s"}'),
+SELECT sqltest.op('thread.save', 'u1', '{"thread":{"id":"thr_s","created_at":"2030-01-01T00:00:00Z","title":"T","status":{"type":"active"},"metadata":{"a":1}}}');
+SELECT sqltest.is(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_s"}'),
     '{"id":"thr_s","title":"T","created_at":"2025-01-02T03:04:05.000000Z","status":{"type":"active"},"metadata":{"a":1}}',
     'thread.save upsert: fields replaced, created_at kept, null allowed_image_domains omitted');
 SELECT sqltest.op_fails('thread.save', 'u2', '{"thread":{"id":"thr_s","created_at":"2030-01-01T00:00:00Z","title":"stolen","status":{"type":"active"},"metadata":{}}}',
                         'P0002', 'thread.save over a foreign thread id -> P0002');
-SELECT sqltest.is_text(chatkit.op('thread.load', 'u1', '{"thread_id":"thr_s"}') ->> 'title', 'T', 'foreign thread.save changed nothing');
+SELECT sqltest.is_text(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_s"}') ->> 'title', 'T', 'foreign thread.save changed nothing');
 SELECT sqltest.op_fails('thread.load', 'u2', '{"thread_id":"thr_s"}', 'P0002', 'thread.load foreign -> P0002');
 
 -- threads.update.
-SELECT sqltest.is(chatkit.op('threads.update', 'u1', '{"thread_id":"thr_s","title":"New title"}'),
+SELECT sqltest.is(sqltest.op('threads.update', 'u1', '{"thread_id":"thr_s","title":"New title"}'),
     '{"title":"New title","id":"thr_s","created_at":"2025-01-02T03:04:05.000000Z","status":{"type":"active"},"metadata":{},"items":{"data":[],"has_more":false}}',
     'threads.update returns the Thread with an empty items page');
 SELECT sqltest.op_fails('threads.update', 'u2', '{"thread_id":"thr_s","title":"x"}', 'P0002', 'threads.update foreign -> P0002');
 SELECT sqltest.op_fails('threads.update', 'u1', '{"thread_id":"thr_s","title":null}', '22023', 'threads.update null title -> 22023');
-SELECT sqltest.is_text(chatkit.op('thread.load', 'u1', '{"thread_id":"thr_s"}') ->> 'title', 'New title', 'foreign update changed nothing');
+SELECT sqltest.is_text(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_s"}') ->> 'title', 'New title', 'foreign update changed nothing');
 
 -- threads.delete: cascades to items and feedback, attachments stay.
-SELECT chatkit.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_s', 'item', sqltest.item('thr_s', 'm1', '2025-01-02T03:04:06Z', 'assistant_message')));
-SELECT chatkit.op('items.feedback', 'u1', '{"thread_id":"thr_s","item_ids":["m1"],"kind":"positive"}');
-SELECT chatkit.op('attachments.create', 'u1', '{"id":"atc_1","name":"a.txt","size":3,"mime_type":"text/plain","type":"file"}');
-SELECT chatkit.op('turn.add_message', 'u1', jsonb_build_object('thread_id', 'thr_s', 'attachment_ids', '["atc_1"]'::jsonb,
+SELECT sqltest.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_s', 'item', sqltest.item('thr_s', 'm1', '2025-01-02T03:04:06Z', 'assistant_message')));
+SELECT sqltest.op('items.feedback', 'u1', '{"thread_id":"thr_s","item_ids":["m1"],"kind":"positive"}');
+SELECT sqltest.op('attachments.create', 'u1', '{"id":"atc_1","name":"a.txt","size":3,"mime_type":"text/plain","type":"file"}');
+SELECT sqltest.op('turn.add_message', 'u1', jsonb_build_object('thread_id', 'thr_s', 'attachment_ids', '["atc_1"]'::jsonb,
        'item', sqltest.item('thr_s', 'm2', '2025-01-02T03:04:07Z', 'user_message')));
 CREATE TEMP TABLE fp AS SELECT sqltest.fingerprint() AS f;
 SELECT sqltest.op_fails('threads.delete', 'u2', '{"thread_id":"thr_s"}', 'P0002', 'threads.delete foreign -> P0002');
 SELECT sqltest.ok(sqltest.fingerprint() = (SELECT f FROM fp), 'foreign threads.delete changed nothing');
-SELECT sqltest.is(chatkit.op('threads.delete', 'u1', '{"thread_id":"thr_s"}'), '{}', 'threads.delete -> {}');
+SELECT sqltest.is(sqltest.op('threads.delete', 'u1', '{"thread_id":"thr_s"}'), '{}', 'threads.delete -> {}');
 SELECT sqltest.ok(NOT EXISTS (SELECT 1 FROM chatkit.items WHERE thread_id = 'thr_s'), 'items deleted with the thread');
 SELECT sqltest.ok(NOT EXISTS (SELECT 1 FROM chatkit.feedback WHERE thread_id = 'thr_s'), 'feedback deleted with the thread');
 SELECT sqltest.ok(EXISTS (SELECT 1 FROM chatkit.attachments WHERE id = 'atc_1'), 'attachments survive thread deletion');

@@ -9,8 +9,8 @@
  * connection to an empty database of a throwaway cluster.  Without it every
  * database test FAILS.  The tests create their own databases on that cluster:
  * ck_store_mig1/2 for migrations (the real sql/), and ck_store_fake, whose
- * chatkit.op / chatkit.op_text / chatkit.op_bytes are test doubles with the
- * same signatures (op_text is op's text, as in sql/006_fast_reads.sql), so
+ * chatkit.op_text / chatkit.op_bytes are test doubles with the real
+ * signatures (op_text prints a jsonb test helper, chatkit.op), so
  * the store is tested independently of the real ops (and the database of
  * `make test` is left alone); one smoke test (ck_store_mig3) runs the real
  * dispatchers to check that the prepared statements fit them.
@@ -287,13 +287,19 @@ END_TEST
 static void check_migrated(const char *dbname)
 {
     PGconn *pg = admin_connect(conninfo_for(dbname));
-    ck_assert_int_eq(admin_int(pg, "SELECT count(*) FROM chatkit.schema_migrations"), ck_migrations_count);
-    for (int i = 0; i < ck_migrations_count; i++) {
+    ck_assert_int_eq(admin_int(pg, "SELECT count(*) FROM chatkit.schema_migrations"), ck_sql_schema_count);
+    for (int i = 0; i < ck_sql_schema_count; i++) {
         char sql[256];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM chatkit.schema_migrations WHERE name = '%s'",
-                 ck_migrations[i].name);
+                 ck_sql_schema[i].name);
         ck_assert_int_eq(admin_int(pg, sql), 1);
     }
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM chatkit.schema_functions WHERE checksum = '%s'",
+             ck_sql_functions_checksum);
+    ck_assert_int_eq(admin_int(pg, sql), 1);
+    ck_assert_int_eq(admin_int(pg, "SELECT count(*) FROM pg_proc WHERE oid = 'chatkit.op_text(text, text, jsonb)'"
+                                   "::regprocedure"), 1);
     PQfinish(pg);
 }
 

@@ -1,0 +1,98 @@
+-- turns.sql - the ops of a streamed turn: turn.create, turn.add_message,
+-- turn.tool_output, turn.load_item, turn.retry.  Each is one statement, hence
+-- one transaction: a turn.create with a bad attachment writes nothing.
+
+-- ---------------------------------------------------------------------------
+-- Streaming-turn ops
+-- ---------------------------------------------------------------------------
+
+-- turn.create: new thread + user message with its attachments, atomically.
+CREATE OR REPLACE FUNCTION chatkit.op_turn_create(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    th jsonb := chatkit.param_object(p, 'thread');
+    v_item jsonb := chatkit.param_object(p, 'item');
+    v_id text := chatkit.param_text(th, 'id');
+    t chatkit.threads;
+BEGIN
+    INSERT INTO chatkit.threads (id, user_id, created_at, title, status, allowed_image_domains, metadata)
+    VALUES (v_id, p_user, coalesce(chatkit.ts_parse(chatkit.param_opt_text(th, 'created_at')), now()),
+            th ->> 'title', coalesce(nullif(th -> 'status', 'null'::jsonb), '{"type": "active"}'::jsonb),
+            nullif(th -> 'allowed_image_domains', 'null'::jsonb),
+            coalesce(nullif(th -> 'metadata', 'null'::jsonb), '{}'::jsonb))
+    ON CONFLICT (id) DO NOTHING
+    RETURNING * INTO t;
+    IF NOT FOUND THEN
+        PERFORM chatkit.raise_error('55000', 'thread id already exists');
+    END IF;
+    v_item := v_item || jsonb_build_object('attachments',
+        chatkit.attachments_bind(p_user, v_id, chatkit.param_array(p, 'attachment_ids')));
+    PERFORM chatkit.item_upsert(p_user, v_id, v_item);
+    RETURN jsonb_build_object('thread', chatkit.thread_wire(t, chatkit.empty_page()), 'item', v_item);
+END $$;
+
+-- turn.add_message: user message (with its attachments) into an existing thread.
+CREATE OR REPLACE FUNCTION chatkit.op_turn_add_message(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
+    v_item jsonb := chatkit.param_object(p, 'item');
+BEGIN
+    v_item := v_item || jsonb_build_object('attachments',
+        chatkit.attachments_bind(p_user, t.id, chatkit.param_array(p, 'attachment_ids')));
+    PERFORM chatkit.item_upsert(p_user, t.id, v_item);
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_item);
+END $$;
+
+-- turn.tool_output: completes the newest item, which must be a
+-- pending client_tool_call (else 55000); output = result unless result is
+-- JSON null; other pending calls among the newest 20 items are deleted.
+CREATE OR REPLACE FUNCTION chatkit.op_turn_tool_output(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
+    v_result jsonb := p -> 'result';
+    i chatkit.items;
+    v_data jsonb;
+BEGIN
+    SELECT * INTO i FROM chatkit.items
+     WHERE thread_id = t.id ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND OR i.type <> 'client_tool_call' OR i.data ->> 'status' IS DISTINCT FROM 'pending' THEN
+        PERFORM chatkit.raise_error('55000', 'the last item of the thread is not a pending client tool call');
+    END IF;
+    v_data := (i.data - 'output') || '{"status": "completed"}'::jsonb
+        || CASE WHEN v_result IS NULL OR jsonb_typeof(v_result) = 'null' THEN '{}'::jsonb
+                ELSE jsonb_build_object('output', v_result) END;
+    UPDATE chatkit.items SET data = v_data WHERE thread_id = t.id AND id = i.id;
+    DELETE FROM chatkit.items d
+     USING (SELECT n.id FROM chatkit.items n WHERE n.thread_id = t.id
+             ORDER BY n.created_at DESC, n.id DESC LIMIT 20) newest
+     WHERE d.thread_id = t.id AND d.id = newest.id AND d.id <> i.id
+       AND d.type = 'client_tool_call' AND d.data ->> 'status' = 'pending';
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_data);
+END $$;
+
+-- turn.load_item: thread metadata and one item (hidden ones too).
+CREATE OR REPLACE FUNCTION chatkit.op_turn_load_item(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_thread text := chatkit.param_text(p, 'thread_id');
+    i chatkit.items := chatkit.item_row(p_user, v_thread, chatkit.param_text(p, 'item_id'));
+BEGIN
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(chatkit.thread_row(p_user, v_thread)), 'item', i.data);
+END $$;
+
+-- turn.retry: the item must be a user message (else 22023, nothing
+-- deleted); every item after it in (created_at, id) order is deleted.
+CREATE OR REPLACE FUNCTION chatkit.op_turn_retry(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
+    i chatkit.items := chatkit.item_row(p_user, t.id, chatkit.param_text(p, 'item_id'));
+BEGIN
+    IF i.type <> 'user_message' THEN
+        PERFORM chatkit.raise_error('22023', format('item %s is not a user message', left(i.id, 128)));
+    END IF;
+    DELETE FROM chatkit.items WHERE thread_id = t.id AND (created_at, id) > (i.created_at, i.id);
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', i.data);
+END $$;
