@@ -32,7 +32,7 @@ $(shell mkdir -p $(BUILD)/gen && echo '$(SQL_SCHEMA) $(SQL_FUNCTIONS)' | cmp -s 
 DEPS_BUILD := build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
               libjansson-dev libjwt-dev libcmark-dev check
 DEPS_RUN   := postgresql openssl ca-certificates
-DEPS_TEST  := python3 python3-pycurl python3-jsonschema curl nghttp2-client procps
+DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-client curl nghttp2-client procps
 DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev

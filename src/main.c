@@ -39,6 +39,9 @@ static void usage(FILE *out)
           "    CHATKITD_MAX_BODY           POST /chatkit body limit in bytes, K/M/G suffixes allowed [1M]\n"
           "    CHATKITD_DOCS_DIR           Markdown pages served at / [./docs, else docs/ beside the binary's folder]\n"
           "    CHATKITD_LOG_LEVEL          debug|info|warn|error [info]\n"
+          "    CHATKITD_LOG_FORMAT         json|text [json, text when stderr is a terminal]\n"
+          "    CHATKITD_LOG_USER_KEY       key of the user hash in access lines [random per process]\n"
+          "    CHATKITD_METRICS_TOKEN      bearer token GET /metrics requires [none: open]\n"
           "  database\n"
           "    DATABASE_URL                libpq URI or conninfo; unset = degraded mode (docs and health only)\n"
           "  attachments\n"
@@ -161,7 +164,8 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "serve";
     int status;
-    ck_log_init();
+    if (ck_log_init() != 0)
+        return 2;
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

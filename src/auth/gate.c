@@ -248,7 +248,8 @@ const char *ck_auth_bearer_token(const char *v, size_t n, size_t *len)
 
 static int refuse(ck_auth_refusal_t *why, int status, const char *code, const char *message, const char *challenge)
 {
-    *why = (ck_auth_refusal_t){status, code, message, challenge, 0};
+    /* a 401's message is its reason code (missing_token, invalid_request, the token check's code) */
+    *why = (ck_auth_refusal_t){status, code, message, challenge, 0, status == 401 ? message : code};
     return 0;
 }
 
@@ -320,5 +321,9 @@ int ck_auth_gate_admit(const char *user_id, int turn, ck_auth_refusal_t *why)
         break;
     }
     why->retry_after_s = retry;
+    why->label = v == CK_AUTH_RATE_TURNS     ? "turns"
+                 : v == CK_AUTH_RATE_STREAMS ? "streams"
+                 : v == CK_AUTH_RATE_FULL    ? "users"
+                                             : "requests";
     return 0;
 }

@@ -26,6 +26,8 @@ typedef struct ck_auth_refusal {
     const char *message;
     const char *www_authenticate; /* 401: the WWW-Authenticate challenge; else NULL */
     uint32_t retry_after_s;       /* 429/503 of the limits: Retry-After; else 0 */
+    const char *label;            /* metric label: the failure reason (identity) or the limit
+                                     ("requests", "turns", "streams", "users") */
 } ck_auth_refusal_t;
 
 /* Reads the gate's configuration from the environment and logs how it is set

@@ -23,6 +23,7 @@
 #include "base/base64.h"
 #include "base/log.h"
 #include "http/handlers.h"
+#include "http/request_ctx.h"
 #include "http/respond.h"
 #include "http/store_call.h"
 #include "http/stream_turn.h"
@@ -135,6 +136,8 @@ int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *w)
         return ck_http_answer_405(req, "POST, OPTIONS");
     }
     int parsed = parse_body(req, w, &request, &err) == 0;
+    if (parsed)
+        ck_http_request_set_op(req, request.type_name);
     ck_gate_kind_t kind = parsed && request.streaming ? CK_GATE_TURN : CK_GATE_API;
     if (!ck_http_gate(req, kind, user_id)) {
         ck_request_free(&request);

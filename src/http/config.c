@@ -154,6 +154,8 @@ int ck_http_config_from_env(ck_http_config_t *c)
     c->upload_mime_types = env_or("CHATKITD_UPLOAD_MIME_TYPES", CK_HTTP_DEFAULT_MIME_TYPES);
     c->model_configured = env_or("OPENAI_API_KEY", NULL) != NULL || env_or("OPENAI_BASE_URL", NULL) != NULL;
     c->heartbeat_ms = env_heartbeat_ms();
+    c->metrics_token = env_or("CHATKITD_METRICS_TOKEN", NULL);
+    c->admin_token = env_or("CHATKITD_ADMIN_TOKEN", NULL);
     if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
         ck_error("config: CHATKITD_TLS_CERT and CHATKITD_TLS_KEY must be set together");
         return -1;

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/metrics.h"
+#include "http/request_ctx.h"
 #include "http/respond.h"
 
 int ck_http_gate_init(void) { return ck_auth_gate_init(); }
@@ -111,8 +113,11 @@ static int identify(h2o_req_t *req, char *user_id)
     size_t x_len;
     const char *x_user = header(req, "x-user-id", &x_len);
     ck_auth_refusal_t why;
-    if (!ck_auth_gate_identify(authz, authz_len, count, x_user, x_len, user_id, &why))
+    if (!ck_auth_gate_identify(authz, authz_len, count, x_user, x_len, user_id, &why)) {
+        ck_metrics_inc(CK_M_AUTH_FAILURES, CK_LABELS(why.label));
         return send_refusal(req, &why);
+    }
+    ck_http_request_set_user(req, user_id);
     return 1;
 }
 
@@ -127,7 +132,9 @@ int ck_http_gate(h2o_req_t *req, ck_gate_kind_t kind, char *user_id)
     if (!identify(req, user_id))
         return 0;
     ck_auth_refusal_t why;
-    if (!ck_auth_gate_admit(user_id, kind == CK_GATE_TURN, &why))
+    if (!ck_auth_gate_admit(user_id, kind == CK_GATE_TURN, &why)) {
+        ck_metrics_inc(CK_M_RATE_LIMITED, CK_LABELS(why.label));
         return send_refusal(req, &why);
+    }
     return 1;
 }

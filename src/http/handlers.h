@@ -19,6 +19,12 @@
  * every other path. */
 int ck_http_handle_pages(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t path);
 
+/* GET /metrics: the Prometheus exposition (ops_routes.c). */
+int ck_http_handle_metrics(h2o_req_t *req, ck_http_worker_t *worker);
+
+/* 1 when `req` carries "Authorization: Bearer <token>" (constant-time compare). */
+int ck_http_bearer_matches(h2o_req_t *req, const char *token);
+
 /* POST /chatkit (and its OPTIONS preflight). */
 int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *worker);
 

@@ -1,6 +1,8 @@
 /* respond.c - JSON, error and byte answers (see respond.h). */
 #include "http/respond.h"
 
+#include "http/request_ctx.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,7 +64,9 @@ int ck_http_send_json(h2o_req_t *req, int status, const char *json, size_t len)
 
 int ck_http_send_error(h2o_req_t *req, int status, const char *code, const char *message)
 {
-    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    const char *id = ck_http_request_id(req);
+    json_t *body = id != NULL ? json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message, "request_id", id)
+                              : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {

@@ -1,6 +1,7 @@
 /*
  * respond.h - small helpers every src/http handler uses to answer: JSON
- * bodies, JSON error bodies {"error":{"code","message"}} and raw bytes.
+ * bodies, JSON error bodies {"error":{"code","message","request_id"}} and
+ * raw bytes.
  *
  * Each helper sets the status, Content-Type and Content-Length, copies the
  * body into the request's pool (so the caller's buffer may be freed right
@@ -19,7 +20,8 @@
 /* Sends `json` (`len` bytes) as application/json with `status`. */
 int ck_http_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 
-/* Sends {"error":{"code":code,"message":message}} with `status`. */
+/* Sends {"error":{"code":code,"message":message,"request_id":id}} with
+ * `status` (request_id: the request's id, see request_ctx.h). */
 int ck_http_send_error(h2o_req_t *req, int status, const char *code, const char *message);
 
 /* ck_http_send_error() for a protocol-layer error. */

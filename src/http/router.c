@@ -3,14 +3,28 @@
 
 #include <string.h>
 
+#include "base/log.h"
 #include "http/handlers.h"
+#include "http/request_ctx.h"
 #include "http/respond.h"
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The route name for metrics and the access log (a fixed set, whatever the path). */
+static const char *route_op(h2o_iovec_t path)
 {
-    (void)self;
-    ck_http_worker_t *w = ck_http_worker_of(req);
-    h2o_iovec_t path = req->path_normalized;
+    static const char *const exact[] = {"/chatkit", "/healthz", "/readyz", "/metrics", "/admin/stats", "/"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (h2o_memis(path.base, path.len, exact[i], strlen(exact[i])))
+            return exact[i];
+    if (path.len >= 13 && memcmp(path.base, "/attachments/", 13) == 0)
+        return "/attachments";
+    if ((path.len >= 5 && memcmp(path.base, "/docs", 5) == 0) ||
+        (path.len > 3 && memcmp(path.base + path.len - 3, ".md", 3) == 0))
+        return "/docs";
+    return "other";
+}
+
+static int dispatch(h2o_req_t *req, ck_http_worker_t *w, h2o_iovec_t path)
+{
     static const char attachments[] = "/attachments/";
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/chatkit")))
         return ck_http_handle_chatkit(req, w);
@@ -19,7 +33,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (path.len > sizeof attachments - 1 && memcmp(path.base, attachments, sizeof attachments - 1) == 0)
         return ck_http_handle_attachments(req, w,
                                           h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
+        return ck_http_handle_metrics(req, w);
     return ck_http_handle_pages(req, w, path);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    ck_http_worker_t *w = ck_http_worker_of(req);
+    h2o_iovec_t path = req->path_normalized;
+    ck_http_request_ctx_t *ctx = ck_http_request_begin(req, route_op(path));
+    const char *previous = ck_log_scope_enter(ctx->id);
+    int rc = dispatch(req, w, path);
+    ck_log_scope_leave(previous);
+    return rc;
 }
 
 int ck_http_router_install(h2o_globalconf_t *config)

@@ -41,8 +41,11 @@
 #include <openssl/ssl.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
+#include "base/version.h"
 #include "http/docs.h"
 #include "http/gate.h"
+#include "http/request_ctx.h"
 #include "loop/loop_h2o.h"
 #include "http/router.h"
 #include "http/stream_turn.h"
@@ -525,6 +528,8 @@ ck_http_server_t *ck_http_server_start(const ck_http_config_t *config)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &attr);
     pthread_condattr_destroy(&attr);
+    ck_http_request_ctx_init();
+    ck_metrics_gauge_set(CK_M_BUILD_INFO, CK_LABELS(CHATKITD_VERSION), 1);
     if (ck_http_gate_init() != 0) {
         free(s);
         return NULL;

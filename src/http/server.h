@@ -48,6 +48,8 @@ typedef struct ck_http_config {
                                    a lost database connection, default 10 s */
     uint64_t shutdown_grace_ms; /* CHATKITD_SHUTDOWN_GRACE_SECONDS: open streams may finish this long
                                    after SIGTERM before they are ended, default 10 s */
+    const char *metrics_token; /* CHATKITD_METRICS_TOKEN: Bearer token GET /metrics requires, or NULL (open) */
+    const char *admin_token;   /* CHATKITD_ADMIN_TOKEN: Bearer token of the /admin/ routes, or NULL (routes disabled) */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()

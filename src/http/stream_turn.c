@@ -39,6 +39,7 @@
 
 #include "agent/agent.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/redact.h"
 #include "http/gate.h"
 #include "http/respond.h"
@@ -101,6 +102,7 @@ struct turn {
     int client_left;      /* the probe saw the client leave: the turn is cancelled, the request ends */
     int advancing, again;
     int hold; /* >0 while a caller up the stack still uses the turn: it must not be freed */
+    int open_counted; /* counted in chatkitd_open_streams */
 
     out_buf_t pending, inflight;
     int sending; /* an h2o_send is in flight */
@@ -339,6 +341,8 @@ static void turn_free(turn_t *t)
     if (t->link != NULL)
         t->link->turn = NULL;
     h2o_linklist_unlink(&t->node);
+    if (t->open_counted)
+        ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
     if (t->heartbeat != NULL)
         ck_timer_free(t->heartbeat);
     if (t->deadline != NULL)
@@ -741,6 +745,8 @@ static void on_preflight(const ck_store_reply_t *reply, void *user)
             preflight_failed(t, err.http_status, err.code, err.message);
         } else {
             t->phase = TURN_STREAMING;
+            t->open_counted = 1;
+            ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, 1);
             start_sse(t);
             start_timers(t);
             if (rc == 0)

@@ -165,6 +165,11 @@ def assert_error_body(resp, status=None):
     check(isinstance(err, dict), "error body lacks an 'error' object: %r" % body)
     check(isinstance(err.get("code"), str) and err["code"], "error.code must be a non-empty string: %r" % body)
     check(isinstance(err.get("message"), str), "error.message must be a string: %r" % body)
+    rid = err.get("request_id")
+    check(isinstance(rid, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,128}", rid),
+          "error.request_id must be the request id: %r" % body)
+    header = resp.headers.get("x-request-id")
+    check(header == rid, "error.request_id %r differs from the X-Request-Id header %r" % (rid, header))
     return err
 
 
@@ -416,6 +421,7 @@ class Server:
         # Streams still open at SIGTERM may finish for this long (default 10 s,
         # more than stop() waits); tests that care set their own.
         env["CHATKITD_SHUTDOWN_GRACE_SECONDS"] = "1"
+        env["CHATKITD_LOG_FORMAT"] = "text"  # readable logs; tests of the JSON format set "json" or ""
         if database_url:
             env["DATABASE_URL"] = database_url
         if tls:

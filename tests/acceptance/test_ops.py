@@ -1,0 +1,178 @@
+"""test_ops.py - operating chatkitd: GET /metrics (Prometheus text format,
+parsed by the real prometheus_client parser, values moving as requests are
+made), request ids (kept, generated, on every answer, in error bodies), and
+the JSON log lines (one access line per request)."""
+
+import json
+import re
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from lib import assert_error_body, check, request, user_input, wait_until
+
+FIXED = {
+    "chatkitd_requests_total": ("counter", {"op", "status"}),
+    "chatkitd_request_duration_seconds": ("histogram", {"op"}),
+    "chatkitd_turn_first_token_seconds": ("histogram", {"assistant", "model"}),
+    "chatkitd_turn_duration_seconds": ("histogram", {"assistant", "model"}),
+    "chatkitd_model_requests_total": ("counter", {"model", "outcome"}),
+    "chatkitd_model_tokens_total": ("counter", {"model", "kind"}),
+    "chatkitd_tool_calls_total": ("counter", {"tool", "outcome"}),
+    "chatkitd_search_duration_seconds": ("histogram", set()),
+    "chatkitd_rate_limited_total": ("counter", {"limit"}),
+    "chatkitd_auth_failures_total": ("counter", {"reason"}),
+    "chatkitd_open_streams": ("gauge", set()),
+    "chatkitd_db_up": ("gauge", set()),
+    "chatkitd_build_info": ("gauge", {"version"}),
+}
+
+
+def scrape(base, headers=None, http="1.1"):
+    """GET /metrics parsed: {sample name: {frozenset(labels.items()): value}},
+    plus the families' types under the key "__types__"."""
+    resp = request("GET", base + "/metrics", headers=headers, http=http)
+    check(resp.status == 200, "GET /metrics: HTTP %s %s" % (resp.status, resp.text()[:200]))
+    check(resp.content_type().startswith("text/plain; version=0.0.4"), "content-type %r" % resp.content_type())
+    out = {"__types__": {}}
+    for fam in text_string_to_metric_families(resp.text()):
+        out["__types__"][fam.name] = fam.type
+        for s in fam.samples:
+            out.setdefault(s.name, {})[frozenset(s.labels.items())] = s.value
+    return out
+
+
+def value(m, name, **labels):
+    return m.get(name, {}).get(frozenset(labels.items()), 0.0)
+
+
+def test_metrics_exposition_is_parsed_and_moves(env, http):
+    before = scrape(env.server, http=http)
+    types = before["__types__"]
+    for name, (kind, label_names) in FIXED.items():
+        family = name[:-len("_total")] if kind == "counter" else name
+        check(types.get(family) == kind, "%s: type %r, want %s" % (name, types.get(family), kind))
+        sample = name + ("_count" if kind == "histogram" else "")
+        for key in before.get(sample, {}):
+            got = {k for k, _ in key}
+            check(got == label_names, "%s labels %s, want %s" % (name, sorted(got), sorted(label_names)))
+    check(value(before, "chatkitd_db_up") == 1, "db_up %r" % value(before, "chatkitd_db_up"))
+    check(any(v == 1 for v in before["chatkitd_build_info"].values()), "build_info %r" % before["chatkitd_build_info"])
+
+    c = env.client(http)
+    for _ in range(3):
+        c.call("threads.list", {})
+    c.call("threads.get_by_id", {"thread_id": "thr_missing"}, expect=404)
+    c.raw("GET", "/no/such/route")
+    tid, _ = c.create_thread("metrics please")
+
+    def moved():
+        m = scrape(env.server, http=http)
+        ok = (value(m, "chatkitd_requests_total", op="threads.list", status="200") -
+              value(before, "chatkitd_requests_total", op="threads.list", status="200") >= 3 and
+              value(m, "chatkitd_requests_total", op="threads.get_by_id", status="404") >
+              value(before, "chatkitd_requests_total", op="threads.get_by_id", status="404") and
+              value(m, "chatkitd_requests_total", op="other", status="404") >
+              value(before, "chatkitd_requests_total", op="other", status="404") and
+              value(m, "chatkitd_request_duration_seconds_count", op="threads.create") >
+              value(before, "chatkitd_request_duration_seconds_count", op="threads.create") and
+              value(m, "chatkitd_open_streams") == 0)
+        return m if ok else None
+    m = wait_until(moved, 10, "the request counters to move")
+    inf = value(m, "chatkitd_request_duration_seconds_bucket", op="threads.list", le="+Inf")
+    check(inf == value(m, "chatkitd_request_duration_seconds_count", op="threads.list"),
+          "+Inf bucket equals the count")
+    check(value(m, "chatkitd_request_duration_seconds_sum", op="threads.list") > 0, "duration sum is positive")
+    check(tid.startswith("thr_") or tid, "thread created")
+
+
+def test_metrics_token(env):
+    srv = env.start_server({"CHATKITD_METRICS_TOKEN": "s3cret-metrics-token"})
+    for headers in (None, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-metrics-token"}):
+        resp = request("GET", srv.url + "/metrics", headers=headers)
+        assert_error_body(resp, 401)
+    m = scrape(srv.url, headers={"Authorization": "Bearer s3cret-metrics-token"})
+    check("chatkitd_requests_total" in m, "authorised scrape has the request counter")
+
+
+def test_auth_and_rate_limit_metrics(env):
+    srv = env.start_server({"CHATKITD_JWT_SECRET": "x" * 40})
+    resp = request("POST", srv.url + "/chatkit", body='{"type":"threads.list","params":{}}',
+                   headers={"Content-Type": "application/json"})
+    assert_error_body(resp, 401)
+    wait_until(lambda: value(scrape(srv.url), "chatkitd_auth_failures_total", reason="missing_token") == 1, 10,
+               "auth_failures_total{reason=missing_token} = 1")
+    srv2 = env.start_server({"CHATKITD_RATE_REQUESTS_PER_MIN": "2"})
+    c = env.client(base=srv2.url)
+    codes = [c.post_chatkit({"type": "threads.list", "params": {}}).status for _ in range(4)]
+    check(codes.count(429) >= 1, "a 429 after the request budget: %r" % codes)
+    wait_until(lambda: value(scrape(srv2.url), "chatkitd_rate_limited_total", limit="requests") == codes.count(429),
+               10, "rate_limited_total{limit=requests} counts the 429s")
+
+
+ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def test_request_ids(env, http):
+    c = env.client(http)
+    kept = "client-Id_1.2"
+    resp = c.raw("GET", "/healthz", headers={"X-Request-Id": kept})
+    check(resp.headers.get("x-request-id") == kept, "valid id kept: %r" % resp.headers.get("x-request-id"))
+    longest = "a" * 128
+    resp = c.raw("GET", "/healthz", headers={"X-Request-Id": longest})
+    check(resp.headers.get("x-request-id") == longest, "128 characters are kept")
+    seen = set()
+    for bad in ("a" * 129, "has space", "semi;colon", "a,b", "slash/no", None):
+        resp = c.raw("GET", "/healthz", headers={"X-Request-Id": bad} if bad is not None else None)
+        rid = resp.headers.get("x-request-id")
+        check(rid and rid != bad and ID_RE.match(rid), "id %r replaced by a generated one, got %r" % (bad, rid))
+        seen.add(rid)
+    check(len(seen) == 6, "generated ids differ: %r" % seen)
+    # JSON error bodies carry the id of their request, the client's when valid
+    resp = c.post_chatkit({"type": "threads.explode", "params": {}}, headers={"X-Request-Id": "err-42"})
+    err = assert_error_body(resp, 400)
+    check(err["request_id"] == "err-42", "error body request_id %r" % err)
+    resp = c.raw("GET", "/missing", headers={"X-Request-Id": "x y"})
+    err = assert_error_body(resp, 404)
+    check(err["request_id"] != "x y", "invalid client id is not echoed")
+    # SSE answers carry it too
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": user_input("hi")}},
+                          headers={"X-Request-Id": "stream-7"}, max_events=10 ** 9, timeout=60)
+    check(resp.status == 200 and resp.content_type().startswith("text/event-stream"), "stream answered")
+    check(resp.headers.get("x-request-id") == "stream-7", "SSE answer header %r" % resp.headers.get("x-request-id"))
+    # successful JSON answers
+    resp = c.post_chatkit({"type": "threads.list", "params": {}}, headers={"X-Request-Id": "list-1"})
+    check(resp.status == 200 and resp.headers.get("x-request-id") == "list-1", "JSON answer header")
+
+
+def _log_lines(srv):
+    with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read().splitlines()
+
+
+def test_json_log_lines(env):
+    srv = env.start_server({"CHATKITD_LOG_FORMAT": ""})  # default: json, stderr is a file
+    c = env.client(base=srv.url)
+    c.raw("GET", "/healthz", headers={"X-Request-Id": "log-check-1"})
+    c.post_chatkit({"type": "threads.list", "params": {}}, headers={"X-Request-Id": "log-check-2"})
+
+    def access_lines():
+        found = {}
+        for line in _log_lines(srv):
+            obj = json.loads(line)  # every line is one JSON object
+            if obj.get("msg") == "request" and obj.get("request_id") in ("log-check-1", "log-check-2"):
+                found[obj["request_id"]] = obj
+        return found if len(found) == 2 else None
+    found = wait_until(access_lines, 10, "two access lines")
+    for line in _log_lines(srv):
+        obj = json.loads(line)
+        for key in ("time", "level", "msg"):
+            check(isinstance(obj.get(key), str), "log line lacks %s: %r" % (key, line))
+    a = found["log-check-2"]
+    for key, kind in (("method", str), ("path", str), ("op", str), ("status", int), ("duration_ms", float),
+                      ("bytes", int), ("user", str)):
+        check(isinstance(a.get(key), kind), "access line %s: %r" % (key, a))
+    check(a["method"] == "POST" and a["path"] == "/chatkit" and a["op"] == "threads.list" and a["status"] == 200,
+          "access line fields %r" % a)
+    check(re.fullmatch(r"[0-9a-f]{16}", a["user"]) and c.user not in json.dumps(a), "user is a keyed hash: %r" % a)
+    h = found["log-check-1"]
+    check(h["op"] == "/healthz" and h["status"] == 200 and "user" not in h, "public route access line %r" % h)
