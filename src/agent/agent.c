@@ -173,6 +173,7 @@ static void run_free(ck_agent_run_t *run)
     }
     free(run->tools);
     free(run->user_id);
+    free(run->request_id);
     free(run->thread_id);
     free(run->model);
     free(run->text);
@@ -260,7 +261,9 @@ void ck_agent_finish(ck_agent_run_t *run)
 
 void ck_agent_fail(ck_agent_run_t *run, const char *why)
 {
+    const char *scope = ck_log_scope_enter(run->request_id);
     ck_warn("agent: turn on thread %s failed: %s", run->thread_id, why);
+    ck_log_scope_leave(scope);
     if (ck_agent_emit(run, ck_proto_ev_error("stream.error", CK_AGENT_FAIL_MESSAGE, 1)) < 0)
         return;
     ck_agent_finish(run);
@@ -486,6 +489,8 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     const char *thread_id = json_string_value(json_object_get(turn->thread, "id"));
     const char *title = json_string_value(json_object_get(turn->thread, "title"));
     run->user_id = strdup(turn->user_id ? turn->user_id : "");
+    run->request_id = strdup(turn->request_id ? turn->request_id : "");
+    run->stats = turn->stats != NULL ? turn->stats : &run->own_stats;
     run->thread_id = strdup(thread_id ? thread_id : "");
     run->has_title = title != NULL && *title != '\0';
     run->user_message = turn->user_message ? json_deep_copy(turn->user_message) : NULL;
@@ -501,9 +506,12 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     const char *override = json_string_value(json_object_get(options, "model"));
     int use_override = run->agent->config.allow_model_override && override && *override && strlen(override) < 128;
     run->model = strdup(use_override ? override : run->agent->config.model);
+    snprintf(run->stats->assistant, sizeof run->stats->assistant, "default");
+    snprintf(run->stats->model, sizeof run->stats->model, "%s",
+             run->agent->config.retrieval_only ? "retrieval-only" : run->model ? run->model : "");
     const char *tool = json_string_value(json_object_get(json_object_get(options, "tool_choice"), "id"));
     run->force_search = tool != NULL && strcmp(tool, "search") == 0;
-    return run->user_id && run->thread_id && run->model && run->history && run->annotations && run->seen_sources ? 0 : -1;
+    return run->user_id && run->request_id && run->thread_id && run->model && run->history && run->annotations && run->seen_sources ? 0 : -1;
 }
 
 /* The first step of a run, on the loop's next tick (never from inside
@@ -514,10 +522,12 @@ static void on_start(ck_timer_t *timer, void *user)
     ck_agent_run_t *run = user;
     if (run->cancelled)
         return;
+    const char *scope = ck_log_scope_enter(run->request_id); /* inherited by the store and model calls */
     if (run->agent->config.assistants)
         ck_agent_choose(run);
     else
         ck_agent_begin(run);
+    ck_log_scope_leave(scope);
 }
 
 void ck_agent_begin(ck_agent_run_t *run)

@@ -57,7 +57,23 @@ int ck_agent_config_from_env(ck_agent_config_t *config);
  * overrides are allowed.  Thread-safe. */
 int ck_agent_model_allowed(const ck_agent_t *agent, const char *model);
 
+/* Figures of one turn for metrics, the access log and the usage table.
+ * Owned by the caller of ck_agent_respond(), which zeroes it; the agent
+ * writes it as the turn goes (never after on_finish or ck_agent_cancel). */
+typedef struct ck_turn_stats {
+    char assistant[64];     /* the assistant that answered ("default") */
+    char model[128];        /* the model asked, or "retrieval-only" */
+    long prompt_tokens;     /* summed over the turn's model calls: the endpoint's usage, else estimated */
+    long completion_tokens;
+    int tool_calls;         /* tool calls the model asked for */
+    int model_requests;     /* calls to the model endpoint (each counts once, retries included) */
+    int model_failures;     /* of which failed */
+} ck_turn_stats_t;
+
 typedef struct ck_turn {
+    const char *request_id;        /* the HTTP request's id, sent to the model endpoint and HTTP tools as
+                                      X-Request-Id; may be NULL; copied */
+    ck_turn_stats_t *stats;        /* figures written by the agent, or NULL */
     const char *user_id;
     const json_t *thread;          /* the thread (ThreadMetadata wire shape); borrowed */
     const json_t *user_message;    /* the new user_message item, or NULL for continuations */

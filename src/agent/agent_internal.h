@@ -63,6 +63,7 @@ typedef struct ck_agent_tool_run {
     ck_agent_llm_call_t *llm_call; /* an HTTP tool's call (http_tool.c) */
     const ck_tool_def_t *def;      /* the HTTP tool being called */
     double started_ms;             /* when the HTTP call started (monotonic) */
+    double started; /* ck_metrics_now() when the tool started */
 } ck_agent_tool_run_t;
 
 struct ck_agent_run {
@@ -72,6 +73,11 @@ struct ck_agent_run {
     ck_agent_run_state_t state;
     int cancelled, finished, paused;
     char *user_id, *thread_id;
+    char *request_id;         /* owned; the HTTP request's id ("" when none): send it as X-Request-Id */
+    ck_turn_stats_t *stats;   /* the caller's figures, or own_stats */
+    ck_turn_stats_t own_stats;
+    size_t last_body_len;     /* bytes of the last model request body (token estimate) */
+    size_t round_bytes;       /* text bytes the current model round produced (token estimate) */
     int has_title;
     json_t *user_message; /* owned copy, or NULL */
     json_t *metadata;     /* owned copy, or NULL */
@@ -167,6 +173,10 @@ int ck_agent_client_tool_call(ck_agent_run_t *run, const ck_tool_def_t *def, con
                               const char *arguments);
 
 /* turn.c ---------------------------------------------------------------- */
+
+/* Counts a finished tool call: chatkitd_tool_calls_total{tool,outcome}
+ * (outcome "ok", "error", "invalid_arguments") and the turn's figures. */
+void ck_agent_count_tool(ck_agent_run_t *run, const char *tool, const char *outcome);
 
 /* One tool call of the round has its output: the round goes on with the
  * model once every call has one. */

@@ -88,12 +88,14 @@ static void on_http_done(const ck_agent_llm_result_t *result, void *user)
     long ms = (long)(now_ms() - tool->started_ms);
     char msg[600];
     if (!result->ok) {
+        ck_agent_count_tool(run, tool->def->name, "error");
         snprintf(msg, sizeof msg, "the tool %s failed: %s", tool->def->name, result->error ? result->error : "error");
         ck_warn("agent: tool %s on thread %s failed after %ld ms: %s", tool->def->name, run->thread_id, ms,
                 result->error ? result->error : "?");
         tool->output = error_json(msg);
     } else {
         json_t *body = json_loadb(result->raw, result->raw_len, JSON_DECODE_ANY, NULL);
+        ck_agent_count_tool(run, tool->def->name, body != NULL ? "ok" : "error");
         if (body == NULL) {
             snprintf(msg, sizeof msg, "the tool %s answered with something that is not JSON", tool->def->name);
             tool->output = error_json(msg);
@@ -129,6 +131,7 @@ static void http_call(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const ck_t
         .max_body = CK_TOOL_ANSWER_MAX,
         .total_timeout_ms = def->timeout_ms,
         .headers = (const char *const *)def->headers,
+        .request_id = run->request_id,
     };
     static const ck_agent_llm_callbacks_t cb = {NULL, on_http_done};
     tool->def = def;
@@ -146,6 +149,7 @@ int ck_agent_http_tool_start(ck_agent_run_t *run, ck_agent_tool_run_t *tool, con
     char msg[400], why[300];
     const ck_tool_def_t *def = ck_assistant_tool(run->assistant, name);
     if (def == NULL) {
+        ck_agent_count_tool(run, "unknown", "error");
         ck_warn("agent: the model called tool %.64s, which assistant %s does not offer; not run", name ? name : "?",
                 run->assistant ? run->assistant->id : "-");
         snprintf(msg, sizeof msg, "unknown tool %.64s: use only the tools you were given", name ? name : "");
@@ -155,6 +159,7 @@ int ck_agent_http_tool_start(ck_agent_run_t *run, ck_agent_tool_run_t *tool, con
     }
     json_t *args = json_loads(arguments && *arguments ? arguments : "{}", 0, NULL);
     if (args == NULL || ck_tool_args_check(def->parameters, args, why, sizeof why) < 0) {
+        ck_agent_count_tool(run, def->name, "invalid_arguments");
         ck_info("agent: tool %s on thread %s: invalid arguments (%zu bytes): %s", def->name, run->thread_id,
                 arguments ? strlen(arguments) : 0, args ? why : "not a JSON object");
         snprintf(msg, sizeof msg, "invalid arguments for %s: %s", def->name, args ? why : "not a JSON object");

@@ -69,6 +69,7 @@ struct ck_agent_llm_call {
     long status;
     long retry_after_ms; /* -1: none */
     ck_agent_sse_t sse;
+    char request_id[132];   /* opts.request_id copied ("" when none) */
     char *raw; /* error body or buffered answer */
     size_t raw_len;
     ck_timer_t *watchdog;
@@ -435,7 +436,9 @@ static void finish_attempt(ck_agent_llm_call_t *call, CURLcode res)
         describe(call, res, why, sizeof(why));
         if (retryable(call, res)) {
             uint64_t delay = backoff_ms(call);
+            const char *scope = ck_log_scope_enter(call->request_id);
             ck_warn("llm: attempt %d failed (%s); retrying in %llu ms", call->attempt, why, (unsigned long long)delay);
+            ck_log_scope_leave(scope);
             call->state = CALL_WAITING;
             ck_timer_arm(call->retry_timer, delay);
             json_decref(body);
@@ -448,8 +451,10 @@ static void finish_attempt(ck_agent_llm_call_t *call, CURLcode res)
     result.raw_len = call->raw_len;
     ck_agent_llm_callbacks_t cb = call->cb;
     call->state = CALL_CANCELLED; /* from now on nothing reaches the user */
+    const char *scope = ck_log_scope_enter(call->request_id);
     if (cb.on_done)
         cb.on_done(&result, call->user);
+    ck_log_scope_leave(scope);
     json_decref(body);
     free_call(call);
 }
@@ -546,6 +551,10 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     }
     for (const char *const *h = call->opts.headers; h && *h && call->headers; h++)
         call->headers = curl_slist_append(call->headers, *h);
+    if (call->request_id[0] != '\0') {
+        snprintf(auth, sizeof(auth), "X-Request-Id: %s", call->request_id);
+        call->headers = curl_slist_append(call->headers, auth);
+    }
     CURL *e = call->easy;
     curl_easy_setopt(e, CURLOPT_URL, call->opts.url);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -587,6 +596,9 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->opts = *opts;
     call->opts.url = strdup(opts->url);
     call->opts.api_key = opts->api_key; /* only read in setup_easy below */
+    const char *rid = opts->request_id ? opts->request_id : ck_log_scope_current(); /* e.g. input.transcribe */
+    snprintf(call->request_id, sizeof call->request_id, "%s", rid ? rid : "");
+    call->opts.request_id = NULL;
     call->opts.connect_timeout_ms = or_default(opts->connect_timeout_ms, 10000);
     call->opts.first_token_timeout_ms = or_default(opts->first_token_timeout_ms, 60000);
     call->opts.stall_timeout_ms = or_default(opts->stall_timeout_ms, 30000);

@@ -48,6 +48,8 @@ typedef struct ck_agent_llm_opts {
     size_t max_body;
     int total_timeout_ms;
     const char *const *headers; /* NULL-terminated extra "Name: value" lines, or NULL */
+    const char *request_id;     /* sent as X-Request-Id and put on the call's log lines ("" = none);
+                                   NULL = the thread's current log scope (ck_log_scope_current) */
 } ck_agent_llm_opts_t;
 
 typedef struct ck_agent_llm_result {

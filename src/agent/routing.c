@@ -52,6 +52,9 @@ static void chosen(ck_agent_run_t *run, const ck_assistant_t *a, const char *how
         free(run->model);
         run->model = model;
     }
+    snprintf(run->stats->assistant, sizeof run->stats->assistant, "%s", a->id);
+    if (!c->retrieval_only)
+        snprintf(run->stats->model, sizeof run->stats->model, "%s", run->model);
     const char *recorded = json_string_value(json_object_get(run->thread_metadata, "assistant"));
     if (recorded == NULL || strcmp(recorded, a->id) != 0) {
         json_t *metadata = run->thread_metadata ? json_deep_copy(run->thread_metadata) : json_object();

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "protocol/events.h"
 #include "agent/agent_internal.h"
 #include "agent/prompt.h"
@@ -48,6 +49,9 @@ static int post(ck_agent_run_t *run, json_t *body, int stream, const ck_agent_ll
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     ck_agent_llm_opts_t opts = llm_opts(run->agent, stream);
+    opts.request_id = run->request_id;
+    run->last_body_len = text ? strlen(text) : 0;
+    run->round_bytes = 0;
     run->llm_call = text ? ck_agent_llm_post(run->agent->llm, &opts, text, cb, run) : NULL;
     free(text);
     if (run->llm_call && run->paused)
@@ -65,6 +69,33 @@ static json_t *search_tool(void)
                      "What to look for, in a few words", "limit", "type", "integer", "description",
                      "How many passages to return (default 5)", "minimum", 1, "maximum", CK_AGENT_SEARCH_LIMIT_MAX,
                      "required", "query");
+}
+
+/* Counts one model call: chatkitd_model_requests_total, and for a success
+ * chatkitd_model_tokens_total and the turn's figures, from the endpoint's
+ * usage when `usage` is not NULL, else estimated at 4 bytes per token. */
+static void count_model_call(ck_agent_run_t *run, int ok, const long *usage, size_t completion_bytes)
+{
+    ck_turn_stats_t *st = run->stats;
+    st->model_requests++;
+    st->model_failures += !ok;
+    ck_metrics_inc(CK_M_MODEL_REQUESTS, CK_LABELS(run->model, ok ? "ok" : "error"));
+    if (!ok)
+        return;
+    long prompt = usage ? usage[0] : (long)(run->last_body_len + 3) / 4;
+    long completion = usage ? usage[1] : (long)(completion_bytes + 3) / 4;
+    prompt = prompt > 0 ? prompt : 0;
+    completion = completion > 0 ? completion : 0;
+    st->prompt_tokens += prompt;
+    st->completion_tokens += completion;
+    ck_metrics_add(CK_M_MODEL_TOKENS, CK_LABELS(run->model, "prompt"), (uint64_t)prompt);
+    ck_metrics_add(CK_M_MODEL_TOKENS, CK_LABELS(run->model, "completion"), (uint64_t)completion);
+}
+
+void ck_agent_count_tool(ck_agent_run_t *run, const char *tool, const char *outcome)
+{
+    run->stats->tool_calls++;
+    ck_metrics_inc(CK_M_TOOL_CALLS, CK_LABELS(tool, outcome));
 }
 
 /* --- tools ------------------------------------------------------------------ */
@@ -97,6 +128,8 @@ static void on_search(const ck_store_reply_t *reply, void *user)
     ck_agent_tool_run_t *tool = user;
     ck_agent_run_t *run = tool->run;
     tool->store_call = NULL;
+    ck_metrics_observe(CK_M_SEARCH_DURATION, NULL, ck_metrics_now() - tool->started);
+    ck_agent_count_tool(run, "search", reply->ok ? "ok" : "error");
     if (reply->ok) {
         tool->output = strdup(reply->json);
         json_t *doc = json_loads(reply->json, 0, NULL);
@@ -120,15 +153,18 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
     json_int_t n = json_is_integer(limit) ? json_integer_value(limit) : CK_AGENT_SEARCH_LIMIT_DEFAULT;
     n = n < 1 ? 1 : n > CK_AGENT_SEARCH_LIMIT_MAX ? CK_AGENT_SEARCH_LIMIT_MAX : n;
     int rc = 0;
+    tool->started = ck_metrics_now();
     if (run->assistant != NULL && !ck_agent_search_allowed(run, name)) {
         json_decref(args);
         return ck_agent_http_tool_start(run, tool, name, arguments);
     }
-    if (name == NULL || strcmp(name, "search") != 0)
+    if (name == NULL || strcmp(name, "search") != 0) {
         tool->output = error_output("unknown tool; the only tool is `search`");
-    else if (query == NULL || *query == '\0')
+        ck_agent_count_tool(run, "unknown", "error");
+    } else if (query == NULL || *query == '\0') {
         tool->output = error_output("`search` needs a non-empty string argument `query`");
-    else {
+        ck_agent_count_tool(run, "search", "invalid_arguments");
+    } else {
         json_t *text = json_sprintf("Searching: %s", query);
         rc = ck_agent_emit(run, ck_proto_ev_progress("search", json_string_value(text)));
         json_decref(text);
@@ -139,8 +175,10 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
         json_decref(params);
         tool->store_call = p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
         free(p);
-        if (rc == 0 && tool->store_call == NULL)
+        if (rc == 0 && tool->store_call == NULL) {
             tool->output = error_output("search could not be started");
+            ck_agent_count_tool(run, "search", "error");
+        }
     }
     json_decref(args);
     if (rc == 0 && tool->output && tool->store_call == NULL)
@@ -234,13 +272,21 @@ static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
 
 static void on_model_text(const char *delta, size_t len, void *user)
 {
-    ck_agent_message_text(user, delta, len);
+    ck_agent_run_t *run = user;
+    run->round_bytes += len;
+    ck_agent_message_text(run, delta, len);
 }
 
 static void on_model_done(const ck_agent_llm_result_t *result, void *user)
 {
     ck_agent_run_t *run = user;
     run->llm_call = NULL;
+    const ck_agent_sse_t *s = result->stream;
+    long usage[2] = {s->prompt_tokens, s->completion_tokens};
+    size_t bytes = run->round_bytes;
+    for (size_t i = 0; i < s->tool_call_count; i++)
+        bytes += s->tool_calls[i].arguments_len;
+    count_model_call(run, result->ok, s->usage_seen ? usage : NULL, bytes);
     if (!result->ok) {
         ck_agent_fail(run, result->error);
         return;
@@ -262,7 +308,8 @@ static void start_round(ck_agent_run_t *run)
     static const ck_agent_llm_callbacks_t cb = {on_model_text, on_model_done};
     run->state = CK_RUN_MODEL;
     json_t *tools = ck_agent_tools_offered(run, search_tool);
-    json_t *body = json_pack("{s:s,s:O,s:b}", "model", run->model, "messages", run->messages, "stream", 1);
+    json_t *body = json_pack("{s:s,s:O,s:b,s:{s:b}}", "model", run->model, "messages", run->messages, "stream", 1,
+                             "stream_options", "include_usage", 1);
     if (body && json_array_size(tools) > 0)
         json_object_set(body, "tools", tools);
     json_decref(tools);
@@ -318,6 +365,10 @@ static void on_title(const ck_agent_llm_result_t *result, void *user)
     run->llm_call = NULL;
     const json_t *msg = json_object_get(json_array_get(json_object_get(result->body, "choices"), 0), "message");
     const char *content = result->ok ? json_string_value(json_object_get(msg, "content")) : NULL;
+    const json_t *u = json_object_get(result->body, "usage");
+    long usage[2] = {(long)json_integer_value(json_object_get(u, "prompt_tokens")),
+                     (long)json_integer_value(json_object_get(u, "completion_tokens"))};
+    count_model_call(run, result->ok, json_is_object(u) ? usage : NULL, content ? strlen(content) : 0);
     char *title = content ? strdup(content) : NULL;
     if (title)
         clean_title(title);

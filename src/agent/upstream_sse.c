@@ -120,6 +120,12 @@ static int apply_chunk(ck_agent_sse_t *p, const json_t *chunk)
     json_t *error = json_object_get(chunk, "error");
     if (error && !json_is_null(error))
         return fail_upstream_error(p, error);
+    json_t *usage = json_object_get(chunk, "usage");
+    if (json_is_object(usage)) {
+        p->usage_seen = 1;
+        p->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
+        p->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+    }
     json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
     if (!json_is_object(choice))
         return 0; /* e.g. a usage-only chunk */

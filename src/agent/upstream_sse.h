@@ -9,7 +9,9 @@
  *   - text: choices[0].delta.content, handed to a callback as it arrives;
  *   - tool calls: choices[0].delta.tool_calls[] fragments merged by `index`
  *     (id, function.name, function.arguments concatenated);
- *   - finish_reason, and an upstream `error` object or undecodable data.
+ *   - finish_reason, and an upstream `error` object or undecodable data;
+ *   - `usage` (prompt and completion tokens), which an endpoint sends in a
+ *     last chunk when asked with stream_options.include_usage.
  * Pure: no I/O, no loop; unit-tested in tests/unit/test_agent_sse.c.
  */
 #ifndef CK_AGENT_UPSTREAM_SSE_H
@@ -40,6 +42,9 @@ typedef struct ck_agent_sse {
     char *error;              /* malloc'd description once parsing failed */
     int done;                 /* `data: [DONE]` seen */
     size_t chunks;            /* data events decoded so far */
+    int usage_seen;           /* a chunk carried `usage` (stream_options.include_usage) */
+    long prompt_tokens;       /* usage.prompt_tokens of the last such chunk */
+    long completion_tokens;   /* usage.completion_tokens of the last such chunk */
     /* private framing state */
     ck_agent_sse_text_cb on_text;
     void *user;

@@ -62,6 +62,8 @@ const char *ck_log_scope_enter(const char *id)
 
 void ck_log_scope_leave(const char *previous) { scope_id = previous; }
 
+const char *ck_log_scope_current(void) { return scope_id; }
+
 /* --- PII masking ----------------------------------------------------------- */
 
 int ck_log_mask(char *buf, size_t cap)

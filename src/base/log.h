@@ -50,6 +50,8 @@ void ck_log_fields(enum ck_log_level level, const char *msg, json_t *fields);
  * until the scope is left. */
 const char *ck_log_scope_enter(const char *id);
 void ck_log_scope_leave(const char *previous);
+/* This thread's current request id, or NULL. */
+const char *ck_log_scope_current(void);
 
 /* Masks PII in the NUL-terminated `buf` (capacity `cap`) in place, as every
  * log line is (ck_redact_inplace).  Returns 1 when something was replaced. */

@@ -42,6 +42,7 @@
 #include "base/metrics.h"
 #include "base/redact.h"
 #include "http/gate.h"
+#include "http/request_ctx.h"
 #include "http/respond.h"
 #include "http/server.h"
 #include "protocol/events.h"
@@ -103,6 +104,11 @@ struct turn {
     int advancing, again;
     int hold; /* >0 while a caller up the stack still uses the turn: it must not be freed */
     int open_counted; /* counted in chatkitd_open_streams */
+
+    char request_id[CK_REQUEST_ID_MAX + 1]; /* the request's id: log scope, model and tool calls */
+    double start;             /* ck_metrics_now() when the request arrived */
+    long first_token_ms;      /* request -> first text delta framed, -1 before */
+    ck_turn_stats_t stats;    /* written by the agent */
 
     out_buf_t pending, inflight;
     int sending; /* an h2o_send is in flight */
@@ -241,11 +247,34 @@ static void start_sse(turn_t *t)
     h2o_start_response(req, &t->generator);
 }
 
+/* The metric labels of the turn: assistant and model ("none" without an agent). */
+static const char *const *turn_labels(const turn_t *t, const char *pair[2])
+{
+    pair[0] = t->stats.assistant[0] ? t->stats.assistant : "default";
+    pair[1] = t->stats.model[0] ? t->stats.model : "none";
+    return pair;
+}
+
+/* Records the first text delta of the turn (chatkitd_turn_first_token_seconds). */
+static void note_first_token(turn_t *t, const json_t *event)
+{
+    const json_t *update = json_object_get(event, "update");
+    const char *type = json_string_value(json_object_get(update, "type"));
+    if (type == NULL || strcmp(type, "assistant_message.content_part.text_delta") != 0)
+        return;
+    double seconds = ck_metrics_now() - t->start;
+    const char *labels[2];
+    t->first_token_ms = (long)(seconds * 1000.0);
+    ck_metrics_observe(CK_M_TURN_FIRST_TOKEN, turn_labels(t, labels), seconds);
+}
+
 /* Frames one event into `pending`; the event is released. */
 static void write_event(turn_t *t, json_t *event)
 {
     char *frame;
     size_t len;
+    if (t->first_token_ms < 0 && t->req != NULL)
+        note_first_token(t, event);
     if (t->req != NULL && ck_proto_sse_frame(event, &frame, &len) == 0) {
         if (buf_append(&t->pending, frame, len) != 0)
             ck_warn("stream_turn: out of memory, event dropped");
@@ -272,7 +301,9 @@ static void on_deadline(ck_timer_t *timer, void *user)
     turn_t *t = user;
     (void)timer;
     if (t->agent_state == AGENT_RUNNING) {
-        ck_info("stream_turn: maximum stream duration reached for user %s", t->user_id);
+        const char *scope = ck_log_scope_enter(t->request_id);
+        ck_info("stream_turn: maximum stream duration reached; the turn is stopped");
+        ck_log_scope_leave(scope);
         agent_stop(t);
         /* Behind the steps already queued (a done item waiting for its
          * store write keeps its persist and forward), then end normally. */
@@ -341,8 +372,11 @@ static void turn_free(turn_t *t)
     if (t->link != NULL)
         t->link->turn = NULL;
     h2o_linklist_unlink(&t->node);
-    if (t->open_counted)
+    if (t->open_counted) {
+        const char *labels[2];
         ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
+        ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), ck_metrics_now() - t->start);
+    }
     if (t->heartbeat != NULL)
         ck_timer_free(t->heartbeat);
     if (t->deadline != NULL)
@@ -372,6 +406,19 @@ static void send_final(turn_t *t)
         vec.base = h2o_mem_alloc_pool(&req->pool, t->pending.len);
         memcpy(vec.base, t->pending.data, t->pending.len);
         vec.len = t->pending.len;
+    }
+    ck_http_request_ctx_t *ctx = ck_http_request_ctx(req);
+    if (ctx != NULL) {
+        ck_http_turn_figures_t *f = &ctx->turn;
+        const char *labels[2];
+        turn_labels(t, labels);
+        f->present = 1;
+        snprintf(f->assistant, sizeof f->assistant, "%s", labels[0]);
+        snprintf(f->model, sizeof f->model, "%s", labels[1]);
+        f->first_token_ms = t->first_token_ms;
+        f->prompt_tokens = t->stats.prompt_tokens;
+        f->completion_tokens = t->stats.completion_tokens;
+        f->tool_calls = t->stats.tool_calls;
     }
     t->link->turn = NULL;
     t->link = NULL;
@@ -502,6 +549,7 @@ static void advance(turn_t *t)
         t->again = 1;
         return;
     }
+    const char *scope = ck_log_scope_enter(t->request_id);
     t->advancing = 1;
     do {
         t->again = 0;
@@ -509,7 +557,8 @@ static void advance(turn_t *t)
         flush(t);
     } while (t->again);
     t->advancing = 0;
-    maybe_end(t);
+    maybe_end(t); /* may free t */
+    ck_log_scope_leave(scope);
 }
 
 /* --- the agent ---------------------------------------------------------- */
@@ -555,6 +604,8 @@ static void start_agent(turn_t *t)
     const json_t *params = t->request.params;
     int action = t->request.type == CK_REQ_THREADS_CUSTOM_ACTION;
     ck_turn_t turn = {
+        .request_id = t->request_id,
+        .stats = &t->stats,
         .user_id = t->user_id,
         .thread = t->thread,
         .user_message = t->user_message,
@@ -771,6 +822,10 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     t->request = *request;
     memset(request, 0, sizeof(*request));
     snprintf(t->user_id, sizeof(t->user_id), "%s", user_id);
+    ck_http_request_ctx_t *ctx = ck_http_request_ctx(req);
+    snprintf(t->request_id, sizeof t->request_id, "%s", ctx != NULL ? ctx->id : "");
+    t->start = ctx != NULL ? ctx->start : ck_metrics_now();
+    t->first_token_ms = -1;
     t->link = h2o_mem_alloc_shared(&req->pool, sizeof(*t->link), on_link_dispose);
     t->link->turn = t;
 

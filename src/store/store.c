@@ -272,6 +272,8 @@ static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, c
     call->stmt = stmt;
     call->cb = cb;
     call->user = user;
+    const char *scope = ck_log_scope_current();
+    snprintf(call->request_id, sizeof call->request_id, "%s", scope != NULL ? scope : "");
     memcpy(call->op, op, op_len + 1);
     ck_store_conn_t *conn = ck_store_ready(store) && store->wait_head == NULL ? pick_conn(store) : NULL;
     if (params_len >= MAX_PARAM_LEN || data_len >= MAX_PARAM_LEN) {
@@ -410,6 +412,7 @@ static void deliver(ck_store_call_t *call)
 {
     ck_store_reply_t reply = {0};
     char *json = NULL;
+    const char *scope = ck_log_scope_enter(call->request_id);
     if (call->failed_status != 0)
         reply_error(&reply, call->failed_status);
     else if (call->res == NULL)
@@ -422,6 +425,7 @@ static void deliver(ck_store_call_t *call)
     }
     call->cb(&reply, call->user);
     free(json);
+    ck_log_scope_leave(scope);
 }
 
 void ck_store_log_pg(enum ck_log_level level, const char *prefix, const char *msg)

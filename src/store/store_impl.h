@@ -33,6 +33,7 @@ struct ck_store_call {
     size_t params_len;
     void *data;                 /* waiting: owned copy of the bytea, or NULL */
     size_t data_len;
+    char request_id[132];       /* the log scope when the call started ("" = none): restored around its reply */
     char op[];                  /* op name, for logs */
 };
 

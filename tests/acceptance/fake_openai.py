@@ -42,6 +42,9 @@ the `file` part).  Entry keys (all optional):
   error         an {"error":{"message":...}} chunk after the chunks
   reset         after the chunks, close the connection with a TCP reset
   garbage_after raw text sent as one `data:` line after the chunks
+  usage         {"prompt_tokens","completion_tokens"}: sent as a last chunk
+                (empty choices) when the request asked for
+                stream_options.include_usage, or as `usage` of a JSON answer
 
 While it hangs or stalls, the fake watches its socket: when chatkitd closes
 the upstream connection, the request's entry in /_requests gets
@@ -157,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
             "method": self.command,
             "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() in
-                        ("authorization", "content-type", "accept")},
+                        ("authorization", "content-type", "accept", "x-request-id")},
             "body": body,
             "raw_len": len(raw),
         }
@@ -264,6 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             "model": body.get("model", "fake-model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": spec.get("text", "")},
                          "finish_reason": "stop"}],
+            **({"usage": spec["usage"]} if spec.get("usage") else {}),
         })
 
     def chunk(self, delta, finish=None):
@@ -308,6 +312,9 @@ class Handler(BaseHTTPRequestHandler):
         if spec.get("truncate"):
             return
         self.event(self.chunk({}, finish))
+        if spec.get("usage") and (body.get("stream_options") or {}).get("include_usage"):
+            self.event({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                        "model": "fake-model", "choices": [], "usage": spec["usage"]})
         self.event("[DONE]")
 
     def stream_tool_call(self, i, call, delay):

@@ -3,8 +3,8 @@ talking to tests/acceptance/fake_openai.py (OPENAI_BASE_URL) - the search
 tool round trip over an ingested corpus with sources as annotations, the
 history window of 10 items, page context from request metadata, retries
 before the first token, and upstream failures (HTTP 500, garbage, first-token
-timeout) becoming {"type":"error","code":"stream.error","allow_retry":true}
-with the user's message kept."""
+timeout) becoming {"type":"error","code":"stream.error","message":...,
+"allow_retry":true} with the user's message kept."""
 
 import json
 import os

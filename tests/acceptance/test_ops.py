@@ -176,3 +176,85 @@ def test_json_log_lines(env):
     check(re.fullmatch(r"[0-9a-f]{16}", a["user"]) and c.user not in json.dumps(a), "user is a keyed hash: %r" % a)
     h = found["log-check-1"]
     check(h["op"] == "/healthz" and h["status"] == 200 and "user" not in h, "public route access line %r" % h)
+
+
+def test_turn_with_model(env):
+    """A turn against the fake model: X-Request-Id reaches the model endpoint,
+    the endpoint's usage feeds the token counter (estimated when it reports
+    none), tool calls and search durations are counted, the first-token and
+    turn histograms move, and the access line carries the turn's figures."""
+    from test_agent_model import Fake, model_server  # the fake OpenAI endpoint
+    fake = Fake(env)
+    fake.script([{"tool_calls": [{"name": "search", "arguments": {"query": "anything"}}]},
+                 {"text": "Here you are.", "usage": {"prompt_tokens": 120, "completion_tokens": 9}},
+                 {"text": "Second answer without usage."}],
+                nonstream=[{"text": "A title", "usage": {"prompt_tokens": 30, "completion_tokens": 3}}])
+    srv = model_server(env, fake, CHATKITD_LOG_FORMAT="json")
+    before = scrape(srv.url)
+    c = env.client("1.1", base=srv.url)
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": user_input("find it")}},
+                          headers={"X-Request-Id": "turn-req-1"}, max_events=10 ** 9, timeout=60)
+    check(resp.status == 200 and resp.headers.get("x-request-id") == "turn-req-1", "stream with the client's id")
+    check(not any(e["type"] == "error" for e in resp.events), "turn failed: %r" % resp.events[-2:])
+    tid = resp.events[0]["thread"]["id"]
+    ev = c.stream("threads.add_user_message", {"thread_id": tid, "input": user_input("again")}).events
+    check(not any(e["type"] == "error" for e in ev), "second turn failed: %r" % ev[-2:])
+
+    reqs = [r for r in fake.requests() if r["path"].endswith("/chat/completions")]
+    check(len(reqs) == 4, "4 model calls (tool round, answer, title, second answer): %d" % len(reqs))
+    check(all(r["headers"].get("x-request-id") == "turn-req-1" for r in reqs[:3]),
+          "the first turn's model calls carry its id: %r" % [r["headers"] for r in reqs[:3]])
+    second = reqs[3]["headers"].get("x-request-id")
+    check(second and ID_RE.match(second) and second != "turn-req-1", "the second turn has its own id: %r" % second)
+    check(all((r["body"] or {}).get("stream_options") == {"include_usage": True} for r in reqs if r["body"]["stream"]),
+          "streamed calls ask for usage")
+
+    def moved():
+        m = scrape(srv.url)
+        d = lambda name, **l: value(m, name, **l) - value(before, name, **l)  # noqa: E731
+        ok = (d("chatkitd_model_requests_total", model="fake-model", outcome="ok") == 4 and
+              d("chatkitd_tool_calls_total", tool="search", outcome="ok") == 1 and
+              d("chatkitd_search_duration_seconds_count") == 1 and
+              d("chatkitd_turn_first_token_seconds_count", assistant="default", model="fake-model") == 2 and
+              d("chatkitd_turn_duration_seconds_count", assistant="default", model="fake-model") == 2 and
+              value(m, "chatkitd_open_streams") == 0)
+        return (m, d) if ok else None
+    m, d = wait_until(moved, 10, "the model, tool and turn metrics to move")
+    prompt = d("chatkitd_model_tokens_total", model="fake-model", kind="prompt")
+    completion = d("chatkitd_model_tokens_total", model="fake-model", kind="completion")
+    # reported: 120 + 30 prompt, 9 + 3 completion; the tool round and the second answer are estimated (> 0)
+    check(prompt > 150 and completion > 12, "tokens: prompt %r completion %r" % (prompt, completion))
+
+    def access():
+        for line in _log_lines(srv):
+            obj = json.loads(line)
+            if obj.get("msg") == "request" and obj.get("request_id") == "turn-req-1":
+                return obj
+        return None
+    a = wait_until(access, 10, "the turn's access line")
+    check(a["op"] == "threads.create" and a["assistant"] == "default" and a["model"] == "fake-model" and
+          a["tool_calls"] == 1 and a["first_token_ms"] >= 0 and a["prompt_tokens"] > 150 and
+          a["completion_tokens"] >= 12, "access line figures %r" % a)
+
+
+def test_error_event_has_message(env):
+    from test_agent_model import Fake, model_server
+    fake = Fake(env)
+    fake.script([{"status": 500}])
+    srv = model_server(env, fake, CHATKITD_LOG_FORMAT="json")
+    c = env.client("1.1", base=srv.url)
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": user_input("fail please")}},
+                          headers={"X-Request-Id": "fail-req-1"}, max_events=10 ** 9, timeout=60)
+    last = resp.events[-1]
+    check(last["type"] == "error" and isinstance(last.get("message"), str) and len(last["message"]) > 10,
+          "error event with a readable message: %r" % last)
+
+    def warned():
+        for line in _log_lines(srv):
+            obj = json.loads(line)
+            if obj.get("level") == "warn" and "failed" in obj.get("msg", "") and obj.get("request_id") == "fail-req-1":
+                return obj
+        return None
+    wait_until(warned, 10, "the failure's log line carries the request id")
+    check(value(scrape(srv.url), "chatkitd_model_requests_total", model="fake-model", outcome="error") == 1,
+          "the failed model call is counted")

@@ -202,6 +202,23 @@ START_TEST(upstream_error_object)
 }
 END_TEST
 
+START_TEST(usage_chunk)
+{
+    const char *s = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\n"
+                    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":57,\"completion_tokens\":4,"
+                    "\"total_tokens\":61}}\n\ndata: [DONE]\n\n";
+    ck_agent_sse_t p;
+    ck_agent_sse_init(&p, NULL, NULL);
+    ck_assert_int_eq(ck_agent_sse_feed(&p, s, strlen(s)), 0);
+    ck_assert_int_eq(ck_agent_sse_finish(&p), 0);
+    ck_assert_int_eq(p.usage_seen, 1);
+    ck_assert_int_eq(p.prompt_tokens, 57);
+    ck_assert_int_eq(p.completion_tokens, 4);
+    ck_agent_sse_free(&p);
+    ck_assert_int_eq(p.usage_seen, 0); /* a retry starts without usage */
+}
+END_TEST
+
 START_TEST(truncated_stream)
 {
     const char *s = "data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\ndata: {\"choi";
@@ -287,6 +304,7 @@ static Suite *suite(void)
     tcase_add_test(tc, garbage_is_an_error);
     tcase_add_test(tc, non_object_json_is_an_error);
     tcase_add_test(tc, upstream_error_object);
+    tcase_add_test(tc, usage_chunk);
     tcase_add_test(tc, truncated_stream);
     tcase_add_test(tc, unterminated_last_event_dispatched);
     tcase_add_test(tc, too_many_tool_calls);
