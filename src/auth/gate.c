@@ -29,6 +29,8 @@ static struct {
     ck_auth_rate_t *rate;        /* NULL = no limits (gate not initialised) */
     ck_auth_cors_t *cors;        /* NULL = CORS off */
     uint64_t max_stream_ms;
+    char auth_desc[300];         /* the authentication mode, for the start-up line */
+    long limits[4];              /* requests/min, turns/min, open streams, stream seconds */
 } g_gate;
 
 /* --- configuration -------------------------------------------------------- */
@@ -157,6 +159,7 @@ static int init_auth(void)
     }
     ck_auth_jwt_describe(g_gate.jwt, desc, sizeof(desc));
     ck_info("auth: JWT bearer tokens required (%s)", desc);
+    snprintf(g_gate.auth_desc, sizeof g_gate.auth_desc, "jwt (%s)", desc);
     return 0;
 }
 
@@ -176,6 +179,7 @@ static int init_limits(void)
         return -1;
     }
     g_gate.max_stream_ms = (uint64_t)seconds * 1000u;
+    g_gate.limits[0] = requests, g_gate.limits[1] = turns, g_gate.limits[2] = streams, g_gate.limits[3] = seconds;
     ck_info("limits per user: %ld requests/min, %ld turns/min, %ld open streams, streams end after %ld s "
             "(0 = unlimited; counted per process)",
             requests, turns, streams, seconds);
@@ -218,6 +222,15 @@ void ck_auth_gate_shutdown(void)
 }
 
 uint64_t ck_auth_gate_max_stream_ms(void) { return g_gate.max_stream_ms; }
+
+json_t *ck_auth_gate_summary(void)
+{
+    return json_pack("{s:s,s:{s:I,s:I,s:I,s:I},s:b}", "auth",
+                     g_gate.auth_desc[0] ? g_gate.auth_desc : "development (X-User-Id header, no authentication)",
+                     "limits", "requests_per_min", (json_int_t)g_gate.limits[0], "turns_per_min",
+                     (json_int_t)g_gate.limits[1], "streams_per_user", (json_int_t)g_gate.limits[2],
+                     "max_stream_seconds", (json_int_t)g_gate.limits[3], "cors", ck_auth_cors_enabled(g_gate.cors));
+}
 
 void ck_auth_gate_turn_end(const char *user_id)
 {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "auth/cors.h"
 
 /* Size of every user-id buffer (at most CK_USER_ID_MAX-1 bytes + NUL). */
@@ -61,6 +63,10 @@ void ck_auth_gate_turn_end(const char *user_id);
 /* Maximum duration of one stream in milliseconds (0 = unlimited), from
  * CHATKITD_MAX_STREAM_SECONDS (default 300). */
 uint64_t ck_auth_gate_max_stream_ms(void);
+
+/* {"auth": mode, "limits": {...}, "cors": bool} for the start-up line (a
+ * new JSON object, caller releases). */
+json_t *ck_auth_gate_summary(void);
 
 /* The token of an Authorization value "Bearer <token>" (scheme matched
  * without case, blanks around the token dropped), or NULL when the value is

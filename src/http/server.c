@@ -492,6 +492,41 @@ static int server_init(ck_http_server_t *s)
     return open_listeners(s);
 }
 
+/* The one line that says how this process is set up. */
+static void log_startup(const ck_http_server_t *s)
+{
+    const ck_http_config_t *c = &s->config;
+    char url[300], db[512];
+    json_t *f = ck_auth_gate_summary(), *listen = json_array();
+    if (f == NULL || listen == NULL) {
+        json_decref(f);
+        json_decref(listen);
+        return;
+    }
+    snprintf(url, sizeof url, "%s://%s/", c->tls_cert != NULL && c->tls_listen == NULL ? "https" : "http", c->listen);
+    json_array_append_new(listen, json_string(url));
+    if (c->tls_listen != NULL) {
+        snprintf(url, sizeof url, "https://%s/", c->tls_listen);
+        json_array_append_new(listen, json_string(url));
+    }
+    if (c->database_url != NULL)
+        ck_store_describe(c->database_url, db, sizeof db);
+    else
+        snprintf(db, sizeof db, "none (documentation and health only)");
+    json_object_set_new(f, "version", json_string(CHATKITD_VERSION));
+    json_object_set_new(f, "listen", listen);
+    json_object_set_new(f, "workers", json_integer(c->workers));
+    json_object_set_new(f, "database", json_string(db));
+    if (c->database_url == NULL || s->agent_config.retrieval_only) {
+        json_object_set_new(f, "model", json_string("retrieval-only"));
+    } else {
+        json_object_set_new(f, "model_endpoint", json_string(s->agent_config.base_url));
+        json_object_set_new(f, "model", json_string(s->agent_config.model));
+    }
+    json_object_set_new(f, "metrics", json_string(c->metrics_token != NULL ? "GET /metrics (bearer token)" : "GET /metrics (open)"));
+    ck_log_fields(CK_LOG_INFO, "chatkitd started", f);
+}
+
 static int start_threads(ck_http_server_t *s)
 {
     if (s->config.database_url != NULL) {
@@ -539,6 +574,7 @@ ck_http_server_t *ck_http_server_start(const ck_http_config_t *config)
         ck_http_server_stop(s);
         return NULL;
     }
+    log_startup(s);
     return s;
 }
 

@@ -428,6 +428,31 @@ static void deliver(ck_store_call_t *call)
     ck_log_scope_leave(scope);
 }
 
+void ck_store_describe(const char *conninfo, char *out, size_t cap)
+{
+    const char *user = "", *host = "", *port = "", *dbname = "";
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL) {
+        snprintf(out, cap, "(unparsable)");
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+    }
+    snprintf(out, cap, "%s%s%s/%s%s%s%s", *host ? host : "localhost", *port ? ":" : "", port, dbname,
+             *user ? " (user " : "", user, *user ? ")" : "");
+    PQconninfoFree(opts);
+}
+
 void ck_store_log_pg(enum ck_log_level level, const char *prefix, const char *msg)
 {
     char line[1024];

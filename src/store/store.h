@@ -120,6 +120,11 @@ extern const char ck_sql_functions_checksum[]; /* SHA-256 (hex) of the function 
 /* Marks the schema as migrated for every worker's store (set by the admin
  * thread once ck_store_migrate() succeeded). */
 void ck_store_set_schema_ready(int ready);
+
+/* Describes `conninfo` (URI or key=value) for logs without its password:
+ * "host:port/dbname (user U)" (parts omitted when unset).  Writes at most `cap`
+ * bytes; "(unparsable)" when libpq cannot parse it. */
+void ck_store_describe(const char *conninfo, char *out, size_t cap);
 int ck_store_schema_ready(void);
 
 #endif
