@@ -76,8 +76,8 @@ struct ck_agent_run {
     char *request_id;         /* owned; the HTTP request's id ("" when none): send it as X-Request-Id */
     ck_turn_stats_t *stats;   /* the caller's figures, or own_stats */
     ck_turn_stats_t own_stats;
-    size_t last_body_len;     /* bytes of the last model request body (token estimate) */
-    size_t round_bytes;       /* text bytes the current model round produced (token estimate) */
+    size_t prompt_estimate;   /* estimated tokens of the last model request (agent/tokens.h) */
+    size_t round_estimate;    /* estimated tokens of the text the current model round produced */
     int has_title;
     json_t *user_message; /* owned copy, or NULL */
     json_t *metadata;     /* owned copy, or NULL */

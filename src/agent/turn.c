@@ -17,6 +17,7 @@
 #include "protocol/events.h"
 #include "agent/agent_internal.h"
 #include "agent/prompt.h"
+#include "agent/tokens.h"
 
 static const char TITLE_PROMPT[] =
     "Write a title of 3 to 6 words for a conversation that starts with the user message below. "
@@ -46,12 +47,13 @@ static ck_agent_llm_opts_t llm_opts(const ck_agent_t *agent, int stream)
 /* Posts `body` (consumed) to the model; 0 or -1 (nothing started). */
 static int post(ck_agent_run_t *run, json_t *body, int stream, const ck_agent_llm_callbacks_t *cb)
 {
+    run->prompt_estimate = ck_tokens_messages(json_object_get(body, "messages")) +
+                           ck_tokens_tools(json_object_get(body, "tools"));
+    run->round_estimate = 0;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     ck_agent_llm_opts_t opts = llm_opts(run->agent, stream);
     opts.request_id = run->request_id;
-    run->last_body_len = text ? strlen(text) : 0;
-    run->round_bytes = 0;
     run->llm_call = text ? ck_agent_llm_post(run->agent->llm, &opts, text, cb, run) : NULL;
     free(text);
     if (run->llm_call && run->paused)
@@ -73,8 +75,8 @@ static json_t *search_tool(void)
 
 /* Counts one model call: chatkitd_model_requests_total, and for a success
  * chatkitd_model_tokens_total and the turn's figures, from the endpoint's
- * usage when `usage` is not NULL, else estimated at 4 bytes per token. */
-static void count_model_call(ck_agent_run_t *run, int ok, const long *usage, size_t completion_bytes)
+ * usage when `usage` is not NULL, else estimated (agent/tokens.h). */
+static void count_model_call(ck_agent_run_t *run, int ok, const long *usage, size_t completion_estimate)
 {
     ck_turn_stats_t *st = run->stats;
     st->model_requests++;
@@ -82,8 +84,8 @@ static void count_model_call(ck_agent_run_t *run, int ok, const long *usage, siz
     ck_metrics_inc(CK_M_MODEL_REQUESTS, CK_LABELS(run->model, ok ? "ok" : "error"));
     if (!ok)
         return;
-    long prompt = usage ? usage[0] : (long)(run->last_body_len + 3) / 4;
-    long completion = usage ? usage[1] : (long)(completion_bytes + 3) / 4;
+    long prompt = usage ? usage[0] : (long)run->prompt_estimate;
+    long completion = usage ? usage[1] : (long)completion_estimate;
     prompt = prompt > 0 ? prompt : 0;
     completion = completion > 0 ? completion : 0;
     st->prompt_tokens += prompt;
@@ -273,7 +275,7 @@ static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
 static void on_model_text(const char *delta, size_t len, void *user)
 {
     ck_agent_run_t *run = user;
-    run->round_bytes += len;
+    run->round_estimate += ck_tokens_text(delta, len);
     ck_agent_message_text(run, delta, len);
 }
 
@@ -283,10 +285,11 @@ static void on_model_done(const ck_agent_llm_result_t *result, void *user)
     run->llm_call = NULL;
     const ck_agent_sse_t *s = result->stream;
     long usage[2] = {s->prompt_tokens, s->completion_tokens};
-    size_t bytes = run->round_bytes;
+    size_t estimate = run->round_estimate;
     for (size_t i = 0; i < s->tool_call_count; i++)
-        bytes += s->tool_calls[i].arguments_len;
-    count_model_call(run, result->ok, s->usage_seen ? usage : NULL, bytes);
+        estimate += ck_tokens_str(s->tool_calls[i].name) +
+                    ck_tokens_text(s->tool_calls[i].arguments ? s->tool_calls[i].arguments : "", s->tool_calls[i].arguments_len);
+    count_model_call(run, result->ok, s->usage_seen ? usage : NULL, estimate);
     if (!result->ok) {
         ck_agent_fail(run, result->error);
         return;
@@ -368,7 +371,7 @@ static void on_title(const ck_agent_llm_result_t *result, void *user)
     const json_t *u = json_object_get(result->body, "usage");
     long usage[2] = {(long)json_integer_value(json_object_get(u, "prompt_tokens")),
                      (long)json_integer_value(json_object_get(u, "completion_tokens"))};
-    count_model_call(run, result->ok, json_is_object(u) ? usage : NULL, content ? strlen(content) : 0);
+    count_model_call(run, result->ok, json_is_object(u) ? usage : NULL, ck_tokens_str(content));
     char *title = content ? strdup(content) : NULL;
     if (title)
         clean_title(title);
