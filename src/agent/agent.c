@@ -192,6 +192,9 @@ static void run_free(ck_agent_run_t *run)
         ck_timer_free(run->reaper);
     if (run->starter)
         ck_timer_free(run->starter);
+    if (run->read.retry)
+        ck_timer_free(run->read.retry);
+    free(run->read.params);
     free(run);
 }
 
@@ -208,6 +211,8 @@ static void abort_calls(ck_agent_run_t *run)
         ck_store_cancel(run->store_call);
         run->store_call = NULL;
     }
+    if (run->read.retry)
+        ck_timer_cancel(run->read.retry);
     for (size_t i = 0; i < run->tool_count; i++) {
         if (run->tools[i].store_call) {
             ck_store_cancel(run->tools[i].store_call);
@@ -269,17 +274,65 @@ void ck_agent_fail(ck_agent_run_t *run, const char *why)
     ck_agent_finish(run);
 }
 
+static void on_read_reply(const ck_store_reply_t *reply, void *user);
+
+/* Sends the read kept in run->read (again).  Tail call. */
+static void read_send(ck_agent_run_t *run)
+{
+    run->store_call = ck_store_op(run->agent->store, run->read.op, run->user_id, run->read.params,
+                                  strlen(run->read.params), on_read_reply, run);
+    if (run->store_call == NULL) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot start %s", run->read.what);
+        ck_agent_fail(run, why);
+    }
+}
+
+static void on_read_retry(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    ck_agent_run_t *run = user;
+    if (!run->cancelled && !run->finished)
+        read_send(run);
+}
+
+/* The reads of a run (history, attachments, search) change nothing, so one
+ * that lost its connection (503) is simply made again on the next one, for
+ * up to CK_AGENT_READ_RETRY_MS, before the turn fails. */
+static void on_read_reply(const ck_store_reply_t *reply, void *user)
+{
+    ck_agent_run_t *run = user;
+    uint64_t now = ck_loop_now_ms(run->agent->loop);
+    if (!reply->ok && reply->http_status == 503) {
+        if (run->read.since == 0)
+            run->read.since = now;
+        if (now - run->read.since < CK_AGENT_READ_RETRY_MS &&
+            (run->read.retry != NULL || (run->read.retry = ck_timer_new(run->agent->loop, on_read_retry, run)) != NULL)) {
+            run->store_call = NULL;
+            ck_debug("agent: retrying %s on thread %s", run->read.what, run->thread_id);
+            ck_timer_arm(run->read.retry, 100);
+            return;
+        }
+    }
+    run->read.cb(reply, run);
+}
+
 void ck_agent_store_start(ck_agent_run_t *run, const char *op, json_t *params, ck_store_cb cb, const char *what)
 {
-    char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    free(run->read.params);
+    run->read.params = params ? json_dumps(params, JSON_COMPACT) : NULL;
     json_decref(params);
-    run->store_call = text ? ck_store_op(run->agent->store, op, run->user_id, text, strlen(text), cb, run) : NULL;
-    free(text);
-    if (run->store_call == NULL) {
+    run->read.op = op;
+    run->read.cb = cb;
+    run->read.what = what;
+    run->read.since = 0;
+    if (run->read.params == NULL) {
         char why[128];
         snprintf(why, sizeof why, "cannot start %s", what);
         ck_agent_fail(run, why);
+        return;
     }
+    read_send(run);
 }
 
 json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, const char *op)

@@ -90,6 +90,13 @@ struct ck_agent_run {
     int force_search;     /* composer tool "search" chose the tool */
     int rounds;           /* model round trips done */
     ck_store_call_t *store_call;
+    struct {                /* the read in store_call (ck_agent_store_start), kept to make it again */
+        const char *op, *what;
+        char *params;       /* owned */
+        ck_store_cb cb;
+        uint64_t since;     /* loop ms of its first 503, or 0 */
+        ck_timer_t *retry;  /* the next attempt, or NULL */
+    } read;
     ck_agent_llm_call_t *llm_call;
     json_t *item; /* the streaming assistant_message, or NULL */
     char *text;   /* its text so far (owned) */
@@ -117,10 +124,14 @@ void ck_agent_finish(ck_agent_run_t *run);
 /* Logs `why`, emits {"type":"error","code":"stream.error","message":
  * CK_AGENT_FAIL_MESSAGE,"allow_retry":true} and finishes.  Must be a tail call. */
 void ck_agent_fail(ck_agent_run_t *run, const char *why);
-/* Starts store op `op` for `run` with `params` (stolen; NULL counts as a
- * failure) into run->store_call, the reply going to `cb` with `run`.  When
- * it cannot start, fails the run ("cannot start <what>").  Must be a tail
- * call. */
+/* How long a read of a run is made again after it lost its database
+ * connection (503) before the turn fails. */
+#define CK_AGENT_READ_RETRY_MS 5000
+/* Starts the read-only store op `op` for `run` with `params` (stolen; NULL
+ * counts as a failure) into run->store_call, the reply going to `cb` with
+ * `run`; a 503 reply is retried for CK_AGENT_READ_RETRY_MS first.  `op`
+ * and `what` must outlive the run (literals).  When it cannot start, fails
+ * the run ("cannot start <what>").  Must be a tail call. */
 void ck_agent_store_start(ck_agent_run_t *run, const char *op, json_t *params, ck_store_cb cb, const char *what);
 /* Takes the reply to run->store_call (clearing it) and returns its JSON
  * document (caller decrefs).  When the op failed or returned bad JSON it
