@@ -190,19 +190,18 @@ class Terminator:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.killed = 0
 
-    def kill(self):
-        self.proc.stdin.write(self.SQL)
+    def query(self, sql):
+        """One single-row, single-column statement; its value."""
+        self.proc.stdin.write(sql)
         self.proc.stdin.flush()
-        self.killed += int(self.proc.stdout.readline().strip() or 0)
+        return self.proc.stdout.readline().strip()
+
+    def kill(self):
+        self.killed += int(self.query(self.SQL) or 0)
 
     def close(self):
         self.proc.stdin.close()
         self.proc.wait(10)
-
-
-def terminate_backends(pg):
-    pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'chatkitd' "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend';")
 
 
 def test_postgres_faults_under_turn_load(env):
@@ -283,7 +282,7 @@ def write_retried_on_the_next_connection(env, pg, srv):
     pg.psql("""
 CREATE FUNCTION chatkit.ck_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.user_id = %s AND NEW.type = 'assistant_message' THEN PERFORM pg_sleep(1.5); END IF;
+  IF NEW.user_id = %s AND NEW.type = 'assistant_message' THEN PERFORM pg_sleep(3); END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER ck_test_slow BEFORE INSERT ON chatkit.items FOR EACH ROW EXECUTE FUNCTION chatkit.ck_test_slow();
@@ -303,12 +302,14 @@ CREATE TRIGGER ck_test_slow BEFORE INSERT ON chatkit.items FOR EACH ROW EXECUTE 
                 result["refused"] = resp
                 time.sleep(0.5)
 
+    term = Terminator(pg)
     t = threading.Thread(target=turn)
     t.start()
-    wait_until(lambda: pg.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                               "AND datname = 'chatkitd'") != "0", 30, "the assistant's write to run",
-               give_up=lambda: None if t.is_alive() else "the turn ended: %r" % result)
-    terminate_backends(pg)
+    wait_until(lambda: term.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                                  "AND datname = 'chatkitd';\n") != "0", 30, "the assistant's write to run",
+               give_up=lambda: None if t.is_alive() else "the turn ended: %r" % result, interval=0.02)
+    term.kill()
+    term.close()
     t.join(60 * SLOW)
     check("resp" in result, "the turn was refused: %r" % result)
     resp = result["resp"]
