@@ -8,7 +8,7 @@
 --     found, 22023 bad params, 55000 wrong state, 54000 too large) and a
 --     message that is safe to show the client;
 --   * results are the wire JSON: thread/attachment objects omit null fields,
---     thread `metadata` is {} on the wire, attachment metadata and bytes never
+--     thread `metadata` is {} on the wire (only a recorded "assistant" shows), attachment metadata and bytes never
 --     appear, timestamps are YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC);
 --   * items are returned exactly as stored in items.data (C builds them);
 --   * lists are keyset pages on (created_at, id): limit+1 rows are fetched to
@@ -136,10 +136,12 @@ LANGUAGE sql STABLE AS $$
                 ELSE jsonb_build_object('allowed_image_domains', t.allowed_image_domains) END
 $$;
 
--- The wire Thread: metadata always {}, with the given items page.
+-- The wire Thread with the given items page: metadata {} except the
+-- recorded assistant (chatkit.thread_wire_metadata, assistants.sql).
 CREATE OR REPLACE FUNCTION chatkit.thread_wire(t chatkit.threads, p_items jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT chatkit.thread_meta(t) || jsonb_build_object('metadata', '{}'::jsonb, 'items', p_items)
+    SELECT chatkit.thread_meta(t)
+        || jsonb_build_object('metadata', chatkit.thread_wire_metadata(t.metadata), 'items', p_items)
 $$;
 
 -- The empty page embedded in threads outside threads.get_by_id.

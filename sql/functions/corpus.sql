@@ -83,7 +83,9 @@ END $$;
 -- Search
 -- ---------------------------------------------------------------------------
 
--- The `search` op: params {"query": text, "limit": int (default 5, 1..20)}
+-- The `search` op: params {"query": text, "limit": int (default 5, 1..20),
+-- "sources": [prefix, ...] (optional: only documents whose source starts
+-- with one of the prefixes; a leading "./" of a prefix is ignored)}
 -- -> {"results": [{"id","title","source","score","text"}, ...]}.
 --
 -- Ranking (docs/ingest.md "Ranking"; measured in bench/retrieval): the
@@ -106,6 +108,7 @@ DECLARE
     v_query text;
     v_limit integer := 5;
     v_lex   text[];
+    v_docs  bigint[];                 -- documents allowed by params.sources; NULL = all
     v_out   jsonb;
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
@@ -118,6 +121,14 @@ BEGIN
         RAISE EXCEPTION 'limit must be a number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    IF jsonb_typeof(params->'sources') = 'array' THEN
+        v_docs := ARRAY(SELECT d.id FROM chatkit.documents d
+                         WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(params->'sources') e
+                                        WHERE jsonb_typeof(e) = 'string'
+                                          AND starts_with(d.source, regexp_replace(e #>> '{}', '^(\./)+', ''))));
+    ELSIF params ? 'sources' AND jsonb_typeof(params->'sources') <> 'null' THEN
+        RAISE EXCEPTION 'sources must be an array of strings' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     v_lex := ARRAY(SELECT u.lexeme FROM unnest(to_tsvector('english', v_query)) u);
     IF cardinality(v_lex) = 0 THEN
         RETURN '{"results": []}'::jsonb;
@@ -137,7 +148,7 @@ BEGIN
                        w_title * p.tf_title / (1 - b_title + b_title * p.title_len / st.avg_t)
                        + p.tf_body / (1 - b_body + b_body * p.body_len / st.avg_b) AS tfn
                   FROM chatkit.corpus_postings p JOIN idf ON idf.lexeme = p.lexeme, st
-                 WHERE p.lexeme = ANY (v_lex)) x
+                 WHERE p.lexeme = ANY (v_lex) AND (v_docs IS NULL OR p.document_id = ANY (v_docs))) x
          GROUP BY x.chunk_id, x.document_id
          ORDER BY score DESC
          LIMIT pool

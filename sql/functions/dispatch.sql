@@ -53,6 +53,7 @@ BEGIN
         WHEN 'item.delete'                THEN v := chatkit.op_item_delete(p_user, p_params);
         WHEN 'attachments.load'           THEN v := chatkit.op_attachments_load(p_user, p_params);
         WHEN 'search'                     THEN v := chatkit.corpus_search(p_params);
+        WHEN 'assistants.route'           THEN v := chatkit.assistant_route(p_params);
         ELSE
             PERFORM chatkit.raise_error('22023', format('unknown operation %s', left(coalesce(p_op, ''), 64)));
     END CASE;

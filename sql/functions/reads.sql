@@ -24,7 +24,7 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE ',"has_more":false}' END
 $$;
 
--- The wire Thread as text (chatkit.thread_wire's value): metadata {}, null
+-- The wire Thread as text (chatkit.thread_wire's value): metadata {} but the assistant, null
 -- title and allowed_image_domains omitted, p_items the items page's JSON.
 CREATE OR REPLACE FUNCTION chatkit.thread_wire_text(t chatkit.threads, p_items text) RETURNS text
 LANGUAGE sql STABLE AS $$
@@ -32,7 +32,8 @@ LANGUAGE sql STABLE AS $$
         || ',"items":' || p_items
         || coalesce(',"title":' || to_json(t.title)::text, '')
         || ',"status":' || t.status::text
-        || ',"metadata":{},"created_at":"' || chatkit.ts_wire(t.created_at) || '"'
+        || ',"metadata":' || chatkit.thread_wire_metadata(t.metadata)::text
+        || ',"created_at":"' || chatkit.ts_wire(t.created_at) || '"'
         || coalesce(',"allowed_image_domains":' || t.allowed_image_domains::text, '')
         || '}'
 $$;

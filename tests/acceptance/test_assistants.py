@@ -34,11 +34,11 @@ def write_config(env, name, config):
     return path
 
 
-def assistants_server(env, fake, path, **extra):
+def assistants_server(env, fake, path, database_url="shared", **extra):
     conf = {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-fake", "CHATKITD_MODEL": "fake-model",
             "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "2", "CHATKITD_ASSISTANTS": path}
     conf.update({k: str(v) for k, v in extra.items()})
-    return env.start_server(conf)
+    return env.start_server(conf, database_url=database_url)
 
 
 def message(text, model=None):
@@ -131,6 +131,7 @@ def test_assistants_explicit_and_sticky_choice(env):
     check(system_of(body).startswith("You are Ledger."), "system prompt %r" % system_of(body))
     check(body["model"] == "tax-model", "model %r" % body["model"])
     check("tools" not in body, "tax lists no tools, offered %r" % body.get("tools"))
+    check(c.call("threads.get_by_id", {"thread_id": tid})["metadata"] == {"assistant": "tax"}, "metadata not recorded")
     # sticky: no choice in the next message
     no_error(c.stream("threads.add_user_message", {"thread_id": tid, "input": message("And then?")}).events, "sticky")
     body = fake.chat_requests()[-1]
@@ -143,6 +144,7 @@ def test_assistants_explicit_and_sticky_choice(env):
     check([t["function"]["name"] for t in body["tools"]] == ["search"], "docs tools %r" % body.get("tools"))
     no_error(c.stream("threads.add_user_message", {"thread_id": tid, "input": message("More")}).events, "sticky 2")
     check(system_of(fake.chat_requests()[-1]).startswith("You are Librarian."), "switch did not stick")
+    check(c.call("threads.get_by_id", {"thread_id": tid})["metadata"] == {"assistant": "docs"}, "metadata not updated")
     # an unknown model is a 400 before any stream, and nothing is stored
     n = len(c.call("items.list", {"thread_id": tid})["data"])
     resp = c.stream("threads.add_user_message", {"thread_id": tid, "input": message("x", model="gpt-9")}, expect=400)
@@ -161,6 +163,29 @@ def test_assistants_model_override_when_allowed(env):
     body = fake.chat_requests()[-1]
     check(body["model"] == "big-model" and system_of(body).startswith("You are Ledger."),
           "override: model %r, system %r" % (body["model"], system_of(body)[:40]))
+
+
+def test_assistants_sources(env):
+    pg = env.new_pg()
+    corpus = env.tmp_path("sources-corpus")
+    for sub in ("tax", "general"):
+        os.makedirs(os.path.join(corpus, sub), exist_ok=True)
+        with open(os.path.join(corpus, sub, "vat.md"), "w") as f:
+            f.write("# VAT in %s\n\nThe quarterly VAT return is explained here for the %s team.\n" % (sub, sub))
+    for cmd in (["migrate"], ["ingest", "tax", "general"]):
+        out = subprocess.run([env.suite.binary] + cmd, env=dict(os.environ, DATABASE_URL=pg.conninfo), cwd=corpus,
+                             capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, "chatkitd %s: %s" % (cmd[0], out.stderr[-800:]))
+    fake = Fake(env)
+    config = {"assistants": [{"id": "tax", "sources": ["./tax/"], "default": True}, {"id": "all"}]}
+    srv = assistants_server(env, fake, write_config(env, "sources.json", config), database_url=pg.conninfo)
+    c = env.client("1.1", base=srv.url)
+    for model, want in (("tax", ["tax/vat.md"]), ("all", ["general/vat.md", "tax/vat.md"])):
+        fake.script([{"tool_calls": [{"id": "s1", "name": "search", "arguments": {"query": "quarterly VAT return"}}]},
+                     {"text": "Here."}])
+        no_error(c.stream("threads.create", {"input": message("VAT?", model=model)}).events, model)
+        results = tool_outputs(fake.chat_requests()[-1])["s1"]["results"]
+        check(sorted(r["source"] for r in results) == want, "%s searched %r" % (model, [r["source"] for r in results]))
 
 
 # --- HTTP tools -------------------------------------------------------------------
@@ -346,3 +371,62 @@ def test_assistants_client_tool(env):
     outs = [m for m in msgs if m["role"] == "tool"]
     check(outs and json.loads(outs[-1]["content"]) == {"color": "red"}, "tool message %r" % outs)
     check(tools.calls == [], "a client tool reached the tool server")
+
+
+# --- routing -----------------------------------------------------------------------
+
+def _words(text):
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def word_overlap_choice(config, question, threshold=0.55):
+    """The baseline of the system chatkitd replaces: the assistant with the
+    largest share of the question's words found in one of its texts
+    (description or an example), when that share reaches `threshold`; else
+    the default."""
+    q = _words(question)
+    default = [a["id"] for a in config["assistants"] if a.get("default")][0]
+    best, choice = 0.0, default
+    for a in config["assistants"]:
+        for text in [a.get("description", "")] + a.get("examples", []):
+            share = len(q & _words(text)) / max(len(q), 1)
+            if share > best:
+                best, choice = share, a["id"]
+    return choice if best >= threshold else default
+
+
+def test_assistants_routing_accuracy(env):
+    with open(ROUTING_FILE, encoding="utf-8") as f:
+        config = json.load(f)
+    with open(QUESTIONS_FILE, encoding="utf-8") as f:
+        questions = json.load(f)["questions"]
+    check(len(questions) >= 40 and len({a for a, _ in questions}) == 4, "the question set is too small")
+    examples = {e for a in config["assistants"] for e in a.get("examples", [])}
+    check(not examples & {q for _, q in questions}, "a test question is also an example")
+    fake = Fake(env)
+    srv = assistants_server(env, fake, ROUTING_FILE, CHATKITD_RATE_TURNS_PER_MIN=0, CHATKITD_RATE_REQUESTS_PER_MIN=0)
+    c = env.client("1.1", base=srv.url)
+    routed, wrong, threads = 0, [], {}
+    for want, question in questions:
+        resp = c.stream("threads.create", {"input": message(question)})
+        no_error(resp.events, question)
+        tid = resp.events[0]["thread"]["id"]
+        got = c.call("threads.get_by_id", {"thread_id": tid})["metadata"].get("assistant")
+        threads.setdefault(got, tid)
+        if got == want:
+            routed += 1
+        else:
+            wrong.append((question, want, got))
+    baseline = sum(1 for want, q in questions if word_overlap_choice(config, q) == want)
+    print("    routing accuracy %d/%d (%.1f%%); word-overlap baseline (0.55) %d/%d (%.1f%%)"
+          % (routed, len(questions), 100.0 * routed / len(questions), baseline, len(questions),
+             100.0 * baseline / len(questions)))
+    check(routed >= 0.9 * len(questions) and routed > baseline,
+          "routing %d/%d vs baseline %d; wrong: %r" % (routed, len(questions), baseline, wrong))
+    # routing happens on the first message only: a tax thread stays tax for an analytics question
+    tid = threads["tax"]
+    no_error(c.stream("threads.add_user_message",
+                      {"thread_id": tid, "input": message("Plot weekly active users in a dashboard chart")}).events,
+             "second message")
+    check(c.call("threads.get_by_id", {"thread_id": tid})["metadata"] == {"assistant": "tax"}, "the thread was re-routed")
+    check(system_of(fake.chat_requests()[-1]).startswith("You are Ledger"), "the second turn did not run as tax")
