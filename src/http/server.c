@@ -51,7 +51,7 @@
 #include "http/stream_turn.h"
 #include "store/resolve.h"
 
-#define CK_HTTP_DRAIN_MS 3000       /* after the grace time: how long the ended turns and other requests may finish */
+#define CK_HTTP_DRAIN_MS 2000       /* after the grace time: how long the ended turns (saving their partial text) and other requests may finish */
 #define CK_HTTP_DRAIN_TICK_MS 50
 #define CK_HTTP_RETRY_MS 1000       /* admin thread: migration retry while failing */
 #define CK_HTTP_RECHECK_MS 10000    /* admin thread: re-check once migrated */

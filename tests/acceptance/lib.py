@@ -418,9 +418,9 @@ class Server:
                if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES}
         env["CHATKITD_LISTEN"] = "127.0.0.1:%d" % self.port
         env.setdefault("CHATKITD_LOG_LEVEL", "debug")
-        # Streams still open at SIGTERM may finish for this long (default 10 s,
-        # more than stop() waits); tests that care set their own.
-        env["CHATKITD_SHUTDOWN_GRACE_SECONDS"] = "1"
+        # Streams still open at SIGTERM are ended at once (the default grace
+        # of 10 s is more than stop() waits); tests of the grace set their own.
+        env["CHATKITD_SHUTDOWN_GRACE_SECONDS"] = "0"
         env["CHATKITD_LOG_FORMAT"] = "text"  # readable logs; tests of the JSON format set "json" or ""
         if database_url:
             env["DATABASE_URL"] = database_url
