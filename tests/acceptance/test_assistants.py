@@ -281,7 +281,9 @@ def test_assistants_http_tools(env):
              {"id": "c_text", "name": "text", "arguments": {}},
              {"id": "c_unknown", "name": "launch_rockets", "arguments": {}}]
     fake.script([{"tool_calls": calls}, {"text": "Done."}])
-    resp = c.stream("threads.create", {"input": message("What is the rate?")})
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": message("What is the rate?")}},
+                          headers={"X-Request-Id": "req-tools-1"}, max_events=10 ** 9, timeout=60)
+    check(resp.status == 200 and resp.events, "tools turn: HTTP %s" % resp.status)
     no_error(resp.events, "tools turn")
     tid = resp.events[0]["thread"]["id"]
     progress = [e["text"] for e in resp.events if e["type"] == "progress_update"]
@@ -312,6 +314,15 @@ def test_assistants_http_tools(env):
     check(ok[0]["headers"].get("authorization") == "Bearer tok-123" and ok[0]["headers"].get("x-tenant") == "acme",
           "tool headers %r" % ok[0]["headers"])
     check(ok[0]["headers"].get("content-type") == "application/json", "content type %r" % ok[0]["headers"])
+    check(all(r["headers"].get("x-request-id") == "req-tools-1" for r in tools.calls),
+          "X-Request-Id of the turn not sent to the tools: %r" % [r["headers"].get("x-request-id") for r in tools.calls])
+    metrics = request("GET", srv.url + "/metrics").text()
+    for tool, outcome, n in (("rate", "ok", 1), ("rate", "invalid_arguments", 4), ("slow", "error", 1),
+                             ("fail", "error", 1), ("big", "error", 1), ("text", "error", 1), ("unknown", "error", 1)):
+        line = re.search(r'^chatkitd_tool_calls_total\{(?=[^}]*tool="%s")(?=[^}]*outcome="%s")[^}]*\} (\d+)$'
+                         % (tool, outcome), metrics, re.M)
+        check(line and int(line.group(1)) == n, "chatkitd_tool_calls_total %s/%s: %r" % (tool, outcome,
+              line.group(0) if line else None))
     check(sorted(r["path"] for r in tools.calls) == ["/big", "/fail", "/ok", "/slow", "/text"], "%r" % tools.calls)
     with open(srv.log_path, encoding="utf-8", errors="replace") as f:
         log = f.read()
