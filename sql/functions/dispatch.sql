@@ -54,6 +54,13 @@ BEGIN
         WHEN 'attachments.load'           THEN v := chatkit.op_attachments_load(p_user, p_params);
         WHEN 'search'                     THEN v := chatkit.corpus_search(p_params);
         WHEN 'assistants.route'           THEN v := chatkit.assistant_route(p_params);
+        WHEN 'context.load'               THEN v := chatkit.op_context_load(p_user, p_params);
+        WHEN 'context.notice'             THEN v := chatkit.op_context_notice(p_user, p_params);
+        WHEN 'context.summary'            THEN v := chatkit.op_context_summary(p_user, p_params);
+        WHEN 'memory.list'                THEN v := chatkit.op_memory_list(p_user, p_params);
+        WHEN 'memory.add'                 THEN v := chatkit.op_memory_add(p_user, p_params);
+        WHEN 'memory.forget'              THEN v := chatkit.op_memory_forget(p_user, p_params);
+        WHEN 'memory.clear'               THEN v := chatkit.op_memory_clear(p_user, p_params);
         ELSE
             PERFORM chatkit.raise_error('22023', format('unknown operation %s', left(coalesce(p_op, ''), 64)));
     END CASE;

@@ -69,6 +69,38 @@ static char *read_file(const char *path)
     return buf;
 }
 
+/* `name` is one of `values` (NULL-terminated); unset or empty = `fallback`.
+ * Returns the index, or -1 (logged) for any other value. */
+static int env_choice(const char *name, const char *const *values, int fallback)
+{
+    const char *v = env_str(name);
+    if (v == NULL)
+        return fallback;
+    for (int i = 0; values[i]; i++)
+        if (strcmp(v, values[i]) == 0)
+            return i;
+    ck_error("config: %s=%s is not a known value (use %s%s%s%s%s)", name, v, values[0], values[1] ? "|" : "",
+             values[1] ? values[1] : "", values[1] && values[2] ? "|" : "", values[1] && values[2] ? values[2] : "");
+    return -1;
+}
+
+/* A strict integer in [lo, hi]; unset = fallback; -1 (logged) otherwise. */
+static int env_range(const char *name, int lo, int hi, int fallback, int *out)
+{
+    const char *v = env_str(name);
+    *out = fallback;
+    if (v == NULL)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n < lo || n > hi) {
+        ck_error("config: %s=%s must be an integer in %d..%d", name, v, lo, hi);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
 int ck_agent_config_from_env(ck_agent_config_t *config)
 {
     static char *prompt_file_text; /* read once; lives for the process */
@@ -97,7 +129,20 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
     config->stall_timeout_ms = env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS", 30000);
     config->max_retries = env_int("CHATKITD_UPSTREAM_RETRIES", 2);
     config->transcribe_model = env_str("CHATKITD_TRANSCRIBE_MODEL") ? env_str("CHATKITD_TRANSCRIBE_MODEL") : "whisper-1";
-    return 0;
+    static const char *const on_off[] = {"off", "on", NULL};
+    static const char *const modes[] = {"off", "tool", "auto", NULL};
+    int with_model = !config->retrieval_only;
+    int summary = env_choice("CHATKITD_SUMMARY", on_off, with_model);
+    int memory = env_choice("CHATKITD_MEMORY", modes, with_model ? CK_MEMORY_TOOL : CK_MEMORY_OFF);
+    int redact = env_choice("CHATKITD_REDACT_PII", on_off, 0);
+    int rc = summary < 0 || memory < 0 || redact < 0 ? -1 : 0;
+    config->summary = summary > 0;
+    config->memory = memory > 0 ? (ck_agent_memory_mode_t)memory : CK_MEMORY_OFF;
+    config->redact_pii = redact > 0;
+    if (env_range("CHATKITD_CONTEXT_TOKENS", 500, 10000000, 6000, &config->context_tokens) != 0 ||
+        env_range("CHATKITD_MEMORY_MAX_FACTS", 1, 100000, 50, &config->memory_max_facts) != 0)
+        rc = -1;
+    return rc;
 }
 
 /* --- agent ------------------------------------------------------------------ */
@@ -135,6 +180,10 @@ ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_c
     agent->config.transcribe_model = dup_or_null(config->transcribe_model ? config->transcribe_model : "whisper-1");
     if (agent->config.max_turns < 1)
         agent->config.max_turns = 10;
+    if (agent->config.context_tokens < 1)
+        agent->config.context_tokens = 6000;
+    if (agent->config.memory_max_facts < 1)
+        agent->config.memory_max_facts = 50;
     if (agent->config.base_url) {
         agent->completions_url = endpoint_url(agent->config.base_url, "/chat/completions");
         agent->transcriptions_url = endpoint_url(agent->config.base_url, "/audio/transcriptions");
@@ -152,6 +201,8 @@ void ck_agent_destroy(ck_agent_t *agent)
 {
     if (agent == NULL)
         return;
+    while (agent->jobs)
+        ck_agent_job_end(agent->jobs);
     ck_agent_llm_free(agent->llm);
     free((char *)agent->config.base_url);
     free((char *)agent->config.api_key);
@@ -163,15 +214,102 @@ void ck_agent_destroy(ck_agent_t *agent)
     free(agent);
 }
 
+/* --- background jobs ---------------------------------------------------------- */
+
+static void on_job_answer(const ck_agent_llm_result_t *result, void *user)
+{
+    ck_agent_job_t *job = user;
+    job->llm_call = NULL;
+    const json_t *msg = json_object_get(json_array_get(json_object_get(result->body, "choices"), 0), "message");
+    const char *content = result->ok ? json_string_value(json_object_get(msg, "content")) : NULL;
+    if (!result->ok)
+        ck_warn("agent: background call for thread %s failed: %s", job->thread_id, result->error ? result->error : "?");
+    job->on_answer(job, content);
+}
+
+void ck_agent_job_start(const ck_agent_run_t *run, json_t *body, void (*on_answer)(ck_agent_job_t *job, const char *content),
+                        ck_agent_job_t **out)
+{
+    ck_agent_t *agent = run->agent;
+    const char *thread_id = run->thread_id;
+    static const ck_agent_llm_callbacks_t cb = {NULL, on_job_answer};
+    if (out)
+        *out = NULL;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    ck_agent_job_t *job = text ? calloc(1, sizeof *job) : NULL;
+    if (job == NULL) {
+        free(text);
+        ck_warn("agent: cannot start a background call for thread %s", thread_id);
+        return;
+    }
+    job->agent = agent;
+    job->user_id = strdup(run->user_id);
+    job->thread_id = strdup(thread_id);
+    job->request_id = strdup(run->request_id ? run->request_id : "");
+    job->on_answer = on_answer;
+    const ck_agent_config_t *c = &agent->config;
+    ck_agent_llm_opts_t opts = {
+        .url = agent->completions_url,
+        .api_key = c->api_key,
+        .stream = 0,
+        .connect_timeout_ms = c->connect_timeout_ms,
+        .first_token_timeout_ms = c->first_token_timeout_ms,
+        .stall_timeout_ms = c->stall_timeout_ms,
+        .max_retries = 1,
+        .request_id = job->request_id,
+    };
+    job->llm_call = ck_agent_llm_post(agent->llm, &opts, text, &cb, job);
+    free(text);
+    job->next = 0;
+    job->prev = NULL;
+    job->next_job = agent->jobs;
+    if (agent->jobs)
+        agent->jobs->prev = job;
+    agent->jobs = job;
+    if (job->llm_call == NULL || job->user_id == NULL || job->thread_id == NULL || job->request_id == NULL) {
+        ck_warn("agent: cannot start a background call for thread %s", thread_id);
+        ck_agent_job_end(job);
+        return;
+    }
+    if (out)
+        *out = job;
+}
+
+void ck_agent_job_end(ck_agent_job_t *job)
+{
+    ck_agent_t *agent = job->agent;
+    if (job->prev)
+        job->prev->next_job = job->next_job;
+    else
+        agent->jobs = job->next_job;
+    if (job->next_job)
+        job->next_job->prev = job->prev;
+    ck_agent_llm_cancel(job->llm_call);
+    if (job->store_call)
+        ck_store_cancel(job->store_call);
+    free(job->user_id);
+    free(job->thread_id);
+    free(job->request_id);
+    free(job->item_id);
+    json_decref(job->pending);
+    free(job);
+}
+
 /* --- run lifetime ----------------------------------------------------------- */
 
 static void run_free(ck_agent_run_t *run)
 {
     for (size_t i = 0; i < run->tool_count; i++) {
         free(run->tools[i].call_id);
+        free(run->tools[i].name);
         free(run->tools[i].output);
     }
     free(run->tools);
+    free(run->summary);
+    free(run->summary_item_id);
+    json_decref(run->facts);
+    json_decref(run->turn_messages);
     free(run->user_id);
     free(run->request_id);
     free(run->thread_id);
@@ -261,6 +399,7 @@ void ck_agent_finish(ck_agent_run_t *run)
     abort_calls(run);
     run->sink.on_finish(run->user);
     ck_timer_cancel(run->reaper);
+    ck_agent_after_turn(run); /* background jobs: the stream is done already */
     run_free(run);
 }
 
@@ -268,6 +407,7 @@ void ck_agent_fail(ck_agent_run_t *run, const char *why)
 {
     const char *scope = ck_log_scope_enter(run->request_id);
     ck_warn("agent: turn on thread %s failed: %s", run->thread_id, why);
+    run->failed = 1;
     ck_log_scope_leave(scope);
     if (ck_agent_emit(run, ck_proto_ev_error("stream.error", CK_AGENT_FAIL_MESSAGE, 1)) < 0)
         return;
@@ -515,25 +655,43 @@ static void load_attachments(ck_agent_run_t *run)
     ck_agent_store_start(run, "attachments.load", params, on_attachments, "attachments.load");
 }
 
-static void on_history(const ck_store_reply_t *reply, void *user)
+static char *dup_str(const json_t *v)
+{
+    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+/* context.load: the history window (one more item than the window, to
+ * know whether older ones exist), the summary, the notice flag, the facts. */
+static void on_context(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
-    json_t *doc = ck_agent_reply_doc(run, reply, "history");
+    json_t *doc = ck_agent_reply_doc(run, reply, "context.load");
     if (doc == NULL)
         return;
+    json_t *items = json_object_get(doc, "items");
     json_decref(run->history);
-    run->history = json_incref(json_object_get(doc, "items"));
+    run->history = json_is_array(items) ? json_incref(items) : json_array();
+    run->history_more = json_array_size(run->history) > CK_AGENT_HISTORY_LIMIT;
+    while (json_array_size(run->history) > CK_AGENT_HISTORY_LIMIT)
+        json_array_remove(run->history, 0);
+    const json_t *summary = json_object_get(doc, "summary");
+    run->summary = dup_str(json_object_get(summary, "text"));
+    run->summary_item_id = dup_str(json_object_get(summary, "item_id"));
+    run->notice_sent = json_is_true(json_object_get(doc, "notice_sent"));
+    json_t *facts = json_object_get(doc, "facts");
+    run->facts = json_is_array(facts) ? json_incref(facts) : NULL;
     json_decref(doc);
     load_attachments(run);
 }
 
 static void load_history(ck_agent_run_t *run)
 {
-    json_t *params = json_pack("{s:s,s:i}", "thread_id", run->thread_id, "limit", CK_AGENT_HISTORY_LIMIT);
+    json_t *params = json_pack("{s:s,s:i,s:b}", "thread_id", run->thread_id, "limit", CK_AGENT_HISTORY_LIMIT + 1,
+                               "facts", run->agent->config.memory != CK_MEMORY_OFF);
     const char *before = json_string_value(json_object_get(run->user_message, "id"));
     if (before)
         json_object_set_new(params, "before_item_id", json_string(before));
-    ck_agent_store_start(run, "history", params, on_history, "the history query");
+    ck_agent_store_start(run, "context.load", params, on_context, "the history query");
 }
 
 /* Copies what the run needs from `turn` (borrowed only during respond). */
@@ -553,6 +711,7 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     const json_t *metadata = json_object_get(turn->thread, "metadata");
     run->thread_metadata = json_is_object(metadata) ? json_deep_copy(metadata) : NULL;
     run->history = json_array();
+    run->turn_messages = json_array();
     run->annotations = json_array();
     run->seen_sources = json_object();
     const json_t *options = json_object_get(run->user_message, "inference_options");
@@ -564,7 +723,10 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
              run->agent->config.retrieval_only ? "retrieval-only" : run->model ? run->model : "");
     const char *tool = json_string_value(json_object_get(json_object_get(options, "tool_choice"), "id"));
     run->force_search = tool != NULL && strcmp(tool, "search") == 0;
-    return run->user_id && run->request_id && run->thread_id && run->model && run->history && run->annotations && run->seen_sources ? 0 : -1;
+    return run->user_id && run->request_id && run->thread_id && run->model && run->history && run->turn_messages &&
+                   run->annotations && run->seen_sources
+               ? 0
+               : -1;
 }
 
 /* The first step of a run, on the loop's next tick (never from inside

@@ -29,6 +29,8 @@
 #include "store/store.h"
 
 typedef struct ck_agent ck_agent_t;
+
+typedef enum { CK_MEMORY_OFF, CK_MEMORY_TOOL, CK_MEMORY_AUTO } ck_agent_memory_mode_t;
 typedef struct ck_agent_run ck_agent_run_t;
 
 typedef struct ck_agent_config {
@@ -43,13 +45,26 @@ typedef struct ck_agent_config {
     int max_retries;             /* before the first token reached the client */
     const char *transcribe_model;/* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
     const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */
+    int context_tokens;          /* CHATKITD_CONTEXT_TOKENS: budget of every model request (default 6000) */
+    int summary;                 /* CHATKITD_SUMMARY=on|off: rolling thread summaries (default on with a model) */
+    ck_agent_memory_mode_t memory; /* CHATKITD_MEMORY=off|tool|auto (default tool with a model) */
+    int memory_max_facts;        /* CHATKITD_MEMORY_MAX_FACTS: facts kept per user (default 50) */
+    int redact_pii;              /* CHATKITD_REDACT_PII=on: facts are redacted before they are stored */
 } ck_agent_config_t;
 
 /* Fills `config` from the environment (see README "Configuration").
- * Returns 0, or -1 (logged) when CHATKITD_SYSTEM_PROMPT_FILE is set but
- * cannot be read: the server then refuses to start rather than answer
- * with a prompt the operator did not choose. */
+ * Returns 0, or -1 (logged, naming the variable) when CHATKITD_SYSTEM_PROMPT_FILE
+ * is set but cannot be read (rather than answer with a prompt the operator did
+ * not choose), or when a context setting has a value the server does not know:
+ * the server then refuses to start. */
 int ck_agent_config_from_env(ck_agent_config_t *config);
+
+/* The estimated tokens of the fixed part of every model request (system
+ * prompt and tool definitions) plus those of the user's new message
+ * `input` (a UserMessageInput: its text parts, tags and quoted text); the
+ * budget in *limit.  The caller refuses the message (4xx, before the
+ * stream) when the result exceeds *limit. */
+size_t ck_agent_message_tokens(const ck_agent_t *agent, const json_t *input, size_t *limit);
 
 /* Whether a turn may carry inference_options.model `model` (NULL or "" is
  * always fine): without a registry, any (today's rule: used only with

@@ -6,13 +6,15 @@
  *
  * Run states:
  *
- *   LOADING (store: history, then attachments.load)
+ *   LOADING (store: context.load = history + summary + facts, then attachments.load)
  *      |-- retrieval only --> SEARCHING (store: search) --> FINISHED
  *      v
  *   MODEL (streamed call) --tool calls--> TOOLS (store: search, in parallel)
  *      |   ^------------------------------------'
  *      v final answer / max_turns
  *   TITLING (optional non-streamed call) --> FINISHED
+ *      then, detached from the run (the stream is already done): background
+ *      jobs (summary.c: the rolling summary; memory.c: fact extraction)
  *
  * Cancellation may come at any time, even from inside a sink callback:
  * `cancelled` is set, pending calls are cancelled, and the run is freed by
@@ -36,7 +38,10 @@
 #define CK_AGENT_RETRIEVAL_LIMIT 3
 #define CK_AGENT_MAX_ANNOTATIONS 8
 
+typedef struct ck_agent_job ck_agent_job_t;
+
 struct ck_agent {
+    ck_agent_job_t *jobs;     /* background jobs still running (summary.c, memory.c) */
     ck_loop_t *loop;
     ck_store_t *store;
     ck_agent_llm_t *llm;
@@ -58,6 +63,7 @@ typedef enum ck_agent_run_state {
 typedef struct ck_agent_tool_run {
     ck_agent_run_t *run;
     char *call_id;   /* owned */
+    char *name;      /* owned: the tool's name */
     char *output;    /* owned: content of the `tool` message, set when done */
     ck_store_call_t *store_call;
     ck_agent_llm_call_t *llm_call; /* an HTTP tool's call (http_tool.c) */
@@ -71,7 +77,7 @@ struct ck_agent_run {
     ck_agent_sink_t sink;
     void *user;
     ck_agent_run_state_t state;
-    int cancelled, finished, paused;
+    int cancelled, finished, paused, failed;
     char *user_id, *thread_id;
     char *request_id;         /* owned; the HTTP request's id ("" when none): send it as X-Request-Id */
     ck_turn_stats_t *stats;   /* the caller's figures, or own_stats */
@@ -83,7 +89,14 @@ struct ck_agent_run {
     json_t *metadata;     /* owned copy, or NULL */
     json_t *action;       /* custom_action: owned copy of the action, or NULL */
     json_t *sender_item;  /* custom_action: owned copy of the widget item, or NULL */
-    json_t *history;      /* owned: items before the new message */
+    json_t *history;      /* owned: items before the new message (at most CK_AGENT_HISTORY_LIMIT) */
+    int history_more;     /* older items than `history` exist */
+    size_t history_first; /* index in `history` of the oldest item the first request carried */
+    json_t *facts;        /* owned: the user's facts [{"id","fact",...}] (memory on), or NULL */
+    char *summary;        /* owned: the thread's summary, or NULL */
+    char *summary_item_id;/* owned: the newest item it covers, or NULL */
+    int notice_sent;      /* the thread's "no longer in context" notice was sent before */
+    json_t *turn_messages;/* owned: this turn's assistant tool_calls and tool results */
     json_t *attachments;  /* owned: attachments.load result array */
     json_t *messages;     /* owned: the model conversation so far */
     char *model;          /* owned */
@@ -109,6 +122,21 @@ struct ck_agent_run {
     json_t *thread_metadata;         /* owned copy of the thread's stored metadata, or NULL */
     ck_timer_t *reaper;  /* frees a cancelled run outside our callbacks */
     ck_timer_t *starter; /* first step, on the next tick */
+};
+
+/* One background job: a non-streamed model call and the store writes that
+ * follow it, after the turn's stream ended.  Owned by the agent (a list),
+ * cancelled by ck_agent_destroy().  Failures are only logged. */
+struct ck_agent_job {
+    ck_agent_t *agent;
+    ck_agent_job_t *prev, *next_job;
+    ck_agent_llm_call_t *llm_call;
+    ck_store_call_t *store_call;
+    char *user_id, *thread_id, *request_id;
+    char *item_id;   /* summary: the newest item it covers */
+    json_t *pending; /* extraction: facts still to store */
+    size_t next;     /* extraction: index of the next of them */
+    void (*on_answer)(ck_agent_job_t *job, const char *content); /* the model answered (content may be NULL) */
 };
 
 /* agent.c --------------------------------------------------------------- */
@@ -196,6 +224,47 @@ void ck_agent_tool_finished(ck_agent_run_t *run);
  * run->user_message, run->attachments and, for a custom action,
  * run->action and run->sender_item). */
 void ck_agent_turn_start(ck_agent_run_t *run);
+
+/* jobs (agent.c) ---------------------------------------------------------- */
+
+/* Starts a job for the user, thread and request id of `run` (copied): posts
+ * `body` (consumed; non-streamed) and calls `on_answer` with the answer's content.  The job is freed by
+ * ck_agent_job_end(). */
+void ck_agent_job_start(const ck_agent_run_t *run, json_t *body, void (*on_answer)(ck_agent_job_t *job, const char *content),
+                        ck_agent_job_t **out);
+/* Frees the job (cancels what it still has in flight). */
+void ck_agent_job_end(ck_agent_job_t *job);
+
+/* context (turn.c) --------------------------------------------------------- */
+
+/* Starts the background jobs a finished turn leaves (summary, facts),
+ * copying what they need from `run`.  Called by ck_agent_finish(). */
+void ck_agent_after_turn(ck_agent_run_t *run);
+
+/* summary.c ------------------------------------------------------------------ */
+
+/* When items fell (or are about to fall) out of the history window and the
+ * summary does not cover them: a job that rewrites the summary (<= 150
+ * words) to cover them and stores it (context.summary). */
+void ck_agent_summary_after_turn(ck_agent_run_t *run);
+
+/* memory.c ------------------------------------------------------------------- */
+
+/* The memory tools for the request's `tools` (appended to `tools`). */
+void ck_agent_memory_tools(json_t *tools);
+/* 1 when `name` is a memory tool. */
+int ck_agent_memory_is_tool(const char *name);
+/* Runs the memory tool `name` with `arguments` for `tool` (store op; sets
+ * tool->output and calls ck_agent_tool_finished() when done).  Returns -1
+ * when the run was cancelled meanwhile. */
+int ck_agent_memory_run_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char *name, const json_t *args);
+/* auto mode: a job that extracts at most 3 durable facts from the turn. */
+void ck_agent_memory_after_turn(ck_agent_run_t *run);
+
+/* turn.c ----------------------------------------------------------------- */
+
+/* One tool of the current round finished (its output is set). */
+void ck_agent_tool_finished(ck_agent_run_t *run);
 
 /* retrieval.c ----------------------------------------------------------- */
 

@@ -4,6 +4,12 @@
  * back as `tool` messages), the max_turns stop, the final message with its
  * source annotations, and the thread title.
  *
+ * Every request is assembled by the context builder (context.h) within
+ * CHATKITD_CONTEXT_TOKENS; the first one logs the estimated tokens of each
+ * part and, when it leaves earlier items out that no summary covers, the
+ * stream carries the thread's one `notice` (store op context.notice).
+ * With memory on, the tools `remember` and `forget` (memory.c) join `search`.
+ *
  * The `search` tool is a fixed interface: function `search`, parameters
  * {"query": string, "limit"?: integer}; its output is exactly the JSON the
  * store op `search` returns: {"results":[{"id","title","source","score","text"}]}.
@@ -16,6 +22,7 @@
 #include "base/metrics.h"
 #include "protocol/events.h"
 #include "agent/agent_internal.h"
+#include "agent/context.h"
 #include "agent/prompt.h"
 #include "agent/tokens.h"
 
@@ -23,6 +30,7 @@ static const char TITLE_PROMPT[] =
     "Write a title of 3 to 6 words for a conversation that starts with the user message below. "
     "Reply with the title only: no quotes, no trailing punctuation.";
 static const char EMPTY_ANSWER[] = "The model returned an empty answer. Please try again.";
+static const char TRIMMED_NOTICE[] = "Older messages of this conversation are no longer in the assistant's context.";
 
 static void start_round(ck_agent_run_t *run);
 static void maybe_title(ck_agent_run_t *run);
@@ -105,7 +113,7 @@ void ck_agent_count_tool(ck_agent_run_t *run, const char *tool, const char *outc
 static void tools_done(ck_agent_run_t *run)
 {
     for (size_t i = 0; i < run->tool_count; i++)
-        json_array_append_new(run->messages, json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id",
+        json_array_append_new(run->turn_messages, json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id",
                                                        run->tools[i].call_id, "content", run->tools[i].output));
     start_round(run);
 }
@@ -156,12 +164,19 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
     n = n < 1 ? 1 : n > CK_AGENT_SEARCH_LIMIT_MAX ? CK_AGENT_SEARCH_LIMIT_MAX : n;
     int rc = 0;
     tool->started = ck_metrics_now();
+    if (name && run->agent->config.memory != CK_MEMORY_OFF && ck_agent_memory_is_tool(name)) {
+        rc = ck_agent_memory_run_tool(run, tool, name, args);
+        json_decref(args);
+        return rc;
+    }
     if (run->assistant != NULL && !ck_agent_search_allowed(run, name)) {
         json_decref(args);
         return ck_agent_http_tool_start(run, tool, name, arguments);
     }
     if (name == NULL || strcmp(name, "search") != 0) {
-        tool->output = error_output("unknown tool; the only tool is `search`");
+        tool->output = error_output(run->agent->config.memory != CK_MEMORY_OFF
+                                        ? "unknown tool; the tools are `search`, `remember` and `forget`"
+                                        : "unknown tool; the only tool is `search`");
         ck_agent_count_tool(run, "unknown", "error");
     } else if (query == NULL || *query == '\0') {
         tool->output = error_output("`search` needs a non-empty string argument `query`");
@@ -202,6 +217,7 @@ static void run_tools(ck_agent_run_t *run, const ck_agent_sse_t *s, json_t *call
         const json_t *call = json_array_get(calls, i);
         run->tools[i].run = run;
         run->tools[i].call_id = strdup(json_string_value(json_object_get(call, "id")));
+        run->tools[i].name = strdup(s->tool_calls[i].name ? s->tool_calls[i].name : "");
     }
     for (size_t i = 0; i < s->tool_call_count; i++)
         if (start_tool(run, &run->tools[i], s->tool_calls[i].name, s->tool_calls[i].arguments) < 0)
@@ -214,6 +230,7 @@ static void clear_tools(ck_agent_run_t *run)
 {
     for (size_t i = 0; i < run->tool_count; i++) {
         free(run->tools[i].call_id);
+        free(run->tools[i].name);
         free(run->tools[i].output);
     }
     free(run->tools);
@@ -240,7 +257,7 @@ static json_t *assistant_tool_message(ck_agent_run_t *run, const ck_agent_sse_t 
 static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
 {
     json_t *msg = assistant_tool_message(run, s);
-    json_array_append_new(run->messages, msg);
+    json_array_append_new(run->turn_messages, msg);
     if (run->item && ck_agent_message_close(run, NULL) < 0)
         return;
     if (run->rounds >= run->agent->config.max_turns) {
@@ -306,11 +323,103 @@ static void on_model_done(const ck_agent_llm_result_t *result, void *user)
     maybe_title(run);
 }
 
+/* The request's tools: those the turn's assistant offers (ck_agent_tools_offered:
+ * `search` without a registry), and the memory tools when memory is on. */
+static json_t *request_tools(ck_agent_run_t *run)
+{
+    json_t *tools = ck_agent_tools_offered(run, search_tool);
+    if (tools && run->agent->config.memory != CK_MEMORY_OFF)
+        ck_agent_memory_tools(tools);
+    return tools;
+}
+
+/* 1 when the items the first request leaves out are covered by the summary. */
+static int summary_covers(const ck_agent_run_t *run)
+{
+    if (run->summary == NULL || run->summary_item_id == NULL)
+        return 0;
+    for (size_t i = 0; i < json_array_size(run->history); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(run->history, i), "id"));
+        if (id && strcmp(id, run->summary_item_id) == 0)
+            return i + 1 >= run->history_first;
+    }
+    return run->history_first == 0; /* it covers older items than the window */
+}
+
+static void on_notice_saved(const ck_store_reply_t *reply, void *user)
+{
+    (void)user;
+    if (!reply->ok)
+        ck_warn("context: recording the notice failed: %s", reply->message ? reply->message : "?");
+}
+
+/* The first request: log its parts; the thread's one notice when earlier
+ * items are left out without a summary.  Returns -1 when cancelled. */
+static int first_request(ck_agent_run_t *run, const ck_agent_context_out_t *ctx)
+{
+    run->history_first = json_array_size(run->history) - ctx->history_sent;
+    ck_info("context: thread %s: %zu of %d tokens: system %zu, facts %zu, summary %zu, history %zu (%zu of %zu items%s), "
+            "message %zu, tools %zu%s%s",
+            run->thread_id, ctx->total, run->agent->config.context_tokens, ctx->system, ctx->facts, ctx->summary,
+            ctx->history, ctx->history_sent, json_array_size(run->history), run->history_more ? ", older ones exist" : "",
+            ctx->message, ctx->tools, ctx->summary_dropped ? ", summary left out" : "",
+            ctx->facts_dropped ? ", facts left out" : "");
+    int left_out = run->history_first > 0 || run->history_more;
+    if (!left_out || run->notice_sent || summary_covers(run))
+        return 0;
+    run->notice_sent = 1;
+    json_t *params = json_pack("{s:s}", "thread_id", run->thread_id);
+    char *p = params ? json_dumps(params, JSON_COMPACT) : NULL;
+    json_decref(params);
+    if (p == NULL || ck_store_op(run->agent->store, "context.notice", run->user_id, p, strlen(p), on_notice_saved, NULL) == NULL)
+        ck_warn("context: cannot record the notice of thread %s", run->thread_id);
+    free(p);
+    return ck_agent_emit(run, ck_proto_ev_notice("info", TRIMMED_NOTICE, NULL));
+}
+
 static void start_round(ck_agent_run_t *run)
 {
     static const ck_agent_llm_callbacks_t cb = {on_model_text, on_model_done};
     run->state = CK_RUN_MODEL;
-    json_t *tools = ck_agent_tools_offered(run, search_tool);
+    json_t *tools = request_tools(run);
+    ck_agent_context_in_t in = {
+        .system_prompt = run->assistant && run->assistant->instructions ? run->assistant->instructions
+                                                                        : run->agent->config.system_prompt,
+        .request_metadata = run->metadata,
+        .facts = run->facts,
+        .summary = run->summary,
+        .history = run->history,
+        .user_message = run->user_message,
+        .attachments = run->attachments,
+        .action = run->action,
+        .sender_item = run->sender_item,
+        .turn_messages = run->turn_messages,
+        .tools_tokens = ck_tokens_tools(tools),
+        .budget = (size_t)run->agent->config.context_tokens,
+    };
+    ck_agent_context_out_t ctx;
+    if (tools == NULL || ck_agent_context_build(&in, &ctx) != 0) {
+        json_decref(tools);
+        ck_agent_fail(run, "cannot assemble the prompt");
+        return;
+    }
+    if (ctx.over) {
+        json_decref(tools);
+        json_decref(ctx.messages);
+        ck_warn("context: thread %s: the request needs about %zu tokens, more than CHATKITD_CONTEXT_TOKENS=%d",
+                run->thread_id, ctx.total, run->agent->config.context_tokens);
+        ck_agent_fail(run, "the request does not fit the context budget");
+        return;
+    }
+    if (run->rounds == 0 && first_request(run, &ctx) < 0) {
+        json_decref(tools);
+        json_decref(ctx.messages);
+        return;
+    }
+    if (ctx.shortened)
+        ck_info("context: thread %s: %zu tool results or files shortened to fit the budget", run->thread_id, ctx.shortened);
+    json_decref(run->messages);
+    run->messages = ctx.messages;
     json_t *body = json_pack("{s:s,s:O,s:b,s:{s:b}}", "model", run->model, "messages", run->messages, "stream", 1,
                              "stream_options", "include_usage", 1);
     if (body && json_array_size(tools) > 0)
@@ -322,24 +431,41 @@ static void start_round(ck_agent_run_t *run)
         ck_agent_fail(run, "cannot start the model call");
 }
 
+size_t ck_agent_message_tokens(const ck_agent_t *agent, const json_t *input, size_t *limit)
+{
+    *limit = (size_t)agent->config.context_tokens;
+    json_t *tools = json_pack("[o]", search_tool());
+    if (tools && agent->config.memory != CK_MEMORY_OFF)
+        ck_agent_memory_tools(tools);
+    json_t *system = json_pack("{s:s,s:s}", "role", "system", "content",
+                               agent->config.system_prompt ? agent->config.system_prompt : "");
+    size_t n = CK_TOKENS_PER_REQUEST + ck_tokens_tools(tools) + ck_tokens_message(system) + CK_TOKENS_PER_MESSAGE;
+    size_t i;
+    const json_t *part;
+    json_array_foreach(json_object_get(input, "content"), i, part)
+    {
+        const json_t *text = json_object_get(part, "text");
+        n += json_is_string(text) ? ck_tokens_text(json_string_value(text), json_string_length(text)) : 0;
+    }
+    const json_t *quoted = json_object_get(input, "quoted_text");
+    if (json_is_string(quoted))
+        n += ck_tokens_text(json_string_value(quoted), json_string_length(quoted));
+    json_decref(tools);
+    json_decref(system);
+    return n;
+}
+
 void ck_agent_turn_start(ck_agent_run_t *run)
 {
-    ck_agent_prompt_t prompt = {
-        .system_prompt = run->assistant && run->assistant->instructions ? run->assistant->instructions
-                                                                        : run->agent->config.system_prompt,
-        .request_metadata = run->metadata,
-        .history = run->history,
-        .user_message = run->user_message,
-        .attachments = run->attachments,
-        .action = run->action,
-        .sender_item = run->sender_item,
-    };
-    run->messages = ck_agent_prompt_messages(&prompt);
-    if (run->messages == NULL) {
-        ck_agent_fail(run, "cannot assemble the prompt");
-        return;
-    }
     start_round(run);
+}
+
+void ck_agent_after_turn(ck_agent_run_t *run)
+{
+    if (run->failed || run->rounds == 0)
+        return; /* failed turns, retrieval-only turns, turns that never reached the model */
+    ck_agent_summary_after_turn(run);
+    ck_agent_memory_after_turn(run);
 }
 
 /* --- title ------------------------------------------------------------------ */

@@ -34,6 +34,10 @@ int ck_http_handle_assistants(h2o_req_t *req, ck_http_worker_t *worker);
 /* Everything under /attachments/ ; `rest` is the path after that prefix. */
 int ck_http_handle_attachments(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t rest);
 
+/* /memory and /memory/<id> (memory_routes.c); `rest` is the path after
+ * "/memory" and its '/' (empty for /memory itself). */
+int ck_http_handle_memory(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t rest);
+
 /* The `attachments.create` request type of POST /chatkit, for `user_id`
  * (the gate already passed).  Does not take ownership of `request`. */
 int ck_http_attachments_create(h2o_req_t *req, ck_http_worker_t *worker, const ck_request_t *request,

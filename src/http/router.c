@@ -26,10 +26,15 @@ static const char *route_op(h2o_iovec_t path)
 static int dispatch(h2o_req_t *req, ck_http_worker_t *w, h2o_iovec_t path)
 {
     static const char attachments[] = "/attachments/";
+    static const char memory[] = "/memory/";
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/chatkit")))
         return ck_http_handle_chatkit(req, w);
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/assistants")))
         return ck_http_handle_assistants(req, w);
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/memory")))
+        return ck_http_handle_memory(req, w, h2o_iovec_init(path.base + path.len, 0));
+    if (path.len > sizeof memory - 1 && memcmp(path.base, memory, sizeof memory - 1) == 0)
+        return ck_http_handle_memory(req, w, h2o_iovec_init(path.base + sizeof memory - 1, path.len - (sizeof memory - 1)));
     if (path.len > sizeof attachments - 1 && memcmp(path.base, attachments, sizeof attachments - 1) == 0)
         return ck_http_handle_attachments(req, w,
                                           h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));

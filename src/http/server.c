@@ -485,10 +485,10 @@ static int server_init(ck_http_server_t *s)
         return -1;
     if (c->tls_cert != NULL && (s->ssl_ctx = create_ssl_ctx(c)) == NULL)
         return -1;
+    if (ck_agent_config_from_env(&s->agent_config) != 0)
+        return -1;
     if (c->database_url == NULL)
         ck_warn("DATABASE_URL is not set: serving documentation and health endpoints only; POST /chatkit answers 503");
-    else if (ck_agent_config_from_env(&s->agent_config) != 0)
-        return -1;
     return open_listeners(s);
 }
 

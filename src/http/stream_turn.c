@@ -33,6 +33,7 @@
 #include "http/stream_turn.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -829,6 +830,24 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     t->link = h2o_mem_alloc_shared(&req->pool, sizeof(*t->link), on_link_dispose);
     t->link->turn = t;
 
+    /* a message that alone exceeds the context budget never starts a turn */
+    const json_t *input = json_object_get(t->request.params, "input");
+    if (worker->agent != NULL && worker->config->model_configured &&
+        (t->request.type == CK_REQ_THREADS_CREATE || t->request.type == CK_REQ_THREADS_ADD_USER_MESSAGE) && input) {
+        size_t limit, need = ck_agent_message_tokens(worker->agent, input, &limit);
+        if (need > limit) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "the message needs about %zu tokens with the system prompt and tools; "
+                     "the limit (CHATKITD_CONTEXT_TOKENS) is %zu",
+                     need, limit);
+            t->hold++;
+            preflight_failed(t, 413, "too_large", msg);
+            t->hold--;
+            advance(t);
+            return 0;
+        }
+    }
     json_t *params = NULL;
     const char *op = preflight_op(t, &params);
     char *text = params ? ck_proto_dumps(params) : NULL;

@@ -20,9 +20,12 @@ Control endpoints (tests):
                    "data_base64"}} (last part of each name)
 
 A streamed request takes the next entry of `responses`; a non-streamed one
-(the title call) the next entry of `nonstream`.  With an empty queue the
-streamed answer echoes the last user message ("Echo: ...") and the
-non-streamed one is "Fake Title".  A transcription takes the next entry of
+(the title, summary and fact-extraction calls) the first entry of
+`nonstream` whose `match` (optional) is a substring of the request's system
+message.  With no entry the streamed answer echoes the last user message
+("Echo: ...") and the non-streamed one is, by the system message: a summary
+call ("running summary") "Fake summary of the earlier conversation.", a
+fact extraction ("durable facts") "[]", else "Fake Title".  A transcription takes the next entry of
 `transcriptions` (keys `text`, `status`, `body`, `retry_after`,
 `delay_ms`); with an
 empty queue it answers "fake transcription of N bytes" (N = the size of
@@ -80,10 +83,14 @@ class State:
             self.nonstream = list(script.get("nonstream", []))
             self.transcriptions = list(script.get("transcriptions", []))
 
-    def next(self, streamed):
+    def next(self, streamed, system=""):
         with self.lock:
-            queue = self.responses if streamed else self.nonstream
-            return queue.pop(0) if queue else None
+            if streamed:
+                return self.responses.pop(0) if self.responses else None
+            for i, spec in enumerate(self.nonstream):
+                if spec.get("match") is None or spec["match"] in system:
+                    return self.nonstream.pop(i)
+            return None
 
     def next_transcription(self):
         with self.lock:
@@ -91,6 +98,14 @@ class State:
 
 
 STATE = State()
+
+
+def default_nonstream(system):
+    if "running summary" in system:
+        return "Fake summary of the earlier conversation."
+    if "durable facts" in system:
+        return "[]"
+    return "Fake Title"
 
 
 def last_user_text(body):
@@ -233,14 +248,16 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self.send_json(400, {"error": {"message": "body must be a JSON object with messages"}})
         streamed = bool(body.get("stream"))
-        spec = STATE.next(streamed)
+        first = body["messages"][0] if body["messages"] and isinstance(body["messages"][0], dict) else {}
+        system = first.get("content") if first.get("role") == "system" and isinstance(first.get("content"), str) else ""
+        spec = STATE.next(streamed, system)
         try:
             if spec and spec.get("status"):
                 return self.answer_status(spec)
             if streamed:
                 self.answer_stream(body, spec or {"text": "Echo: " + last_user_text(body)})
             else:
-                self.answer_json(body, spec or {"text": "Fake Title"})
+                self.answer_json(body, spec or {"text": default_nonstream(system)})
         except (BrokenPipeError, ConnectionResetError):
             pass
 

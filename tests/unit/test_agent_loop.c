@@ -9,7 +9,7 @@
  * annotations, parallel tool calls, max_turns, retries before the first
  * token (500 / 429 + Retry-After), 500 / garbage / first-token timeout /
  * stall -> error event, cancel from inside the sink, pause, the prompt the
- * model receives (history op params, page context, image attachment), the
+ * model receives (context.load op params, page context, image attachment), the
  * title, and retrieval-only mode (results and empty corpus).
  */
 #include <check.h>
@@ -42,7 +42,7 @@ struct ck_store_call {
 static ck_loop_t *g_loop;
 static json_t *g_store_ops;       /* [{"op","params"}] in call order */
 static json_t *g_search_reply;    /* reply of `search` */
-static json_t *g_history_reply;   /* reply of `history` */
+static json_t *g_history_reply;   /* reply of `context.load` (the history window) */
 static json_t *g_attach_reply;    /* reply of `attachments.load` */
 static int g_pending_max, g_pending;
 static struct ck_store_call *g_calls;
@@ -55,7 +55,7 @@ static void store_reply(ck_timer_t *timer, void *user)
     if (c->cancelled)
         return;
     const json_t *doc = strcmp(c->op, "search") == 0    ? g_search_reply
-                        : strcmp(c->op, "history") == 0 ? g_history_reply
+                        : strcmp(c->op, "context.load") == 0 ? g_history_reply
                                                         : g_attach_reply;
     char *json = json_dumps(doc, JSON_COMPACT);
     ck_store_reply_t reply = {.ok = 1, .json = json, .json_len = strlen(json)};
@@ -412,10 +412,10 @@ START_TEST(canonical_stream_and_prompt)
     ck_assert_str_eq(json_string_value(json_object_get(done_item(&r), "type")), "assistant_message");
     ck_assert_str_eq(json_string_value(json_object_get(done_item(&r), "thread_id")), "thr_1");
     ck_assert_str_eq(json_string_value(r.title), "Installing chatkitd");
-    /* the history op: limit 10, before the new message */
+    /* the context op: the window of 10 and one more (are there older items?), before the new message */
     json_t *op0 = json_array_get(g_store_ops, 0);
-    ck_assert_str_eq(json_string_value(json_object_get(op0, "op")), "history");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(op0, "params"), "limit")), 10);
+    ck_assert_str_eq(json_string_value(json_object_get(op0, "op")), "context.load");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(op0, "params"), "limit")), 11);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(op0, "params"), "before_item_id")), "msg_u1");
     /* what the model received */
     json_t *reqs = fake_http("/_requests", NULL);
