@@ -324,11 +324,13 @@ static void on_model_done(const ck_agent_llm_result_t *result, void *user)
 }
 
 /* The request's tools: those the turn's assistant offers (ck_agent_tools_offered:
- * `search` without a registry), and the memory tools when memory is on. */
+ * `search` without a registry), and the memory tools when memory is on and
+ * the turn has tools at all (an assistant configured without tools stays
+ * without; its facts still reach the system message). */
 static json_t *request_tools(ck_agent_run_t *run)
 {
     json_t *tools = ck_agent_tools_offered(run, search_tool);
-    if (tools && run->agent->config.memory != CK_MEMORY_OFF)
+    if (json_array_size(tools) > 0 && run->agent->config.memory != CK_MEMORY_OFF)
         ck_agent_memory_tools(tools);
     return tools;
 }

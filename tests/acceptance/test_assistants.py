@@ -36,7 +36,8 @@ def write_config(env, name, config):
 
 def assistants_server(env, fake, path, database_url="shared", **extra):
     conf = {"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-fake", "CHATKITD_MODEL": "fake-model",
-            "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "2", "CHATKITD_ASSISTANTS": path}
+            "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "2", "CHATKITD_ASSISTANTS": path,
+            "CHATKITD_MEMORY": "off"}  # the offered tools below are exactly the registry's (memory: test_context.py)
     conf.update({k: str(v) for k, v in extra.items()})
     return env.start_server(conf, database_url=database_url)
 
