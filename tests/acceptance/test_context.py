@@ -52,6 +52,12 @@ def test_context_redaction_on(env):
         log = f.read()
     for secret in ("jane.doe@example.com", "555-2671", "4111 1111", "DE89", "123-45-6789"):
         check(secret not in log and secret not in str(fake.requests()), "%s leaked" % secret)
+    # a fact the model remembers is redacted too
+    fake.script([{"tool_calls": [{"name": "remember", "arguments": {"fact": "The user's address is bob@example.org"}}]},
+                 {"text": "Noted."}])
+    _turn(c, tid, "remember my address")
+    facts = _memory(c)["data"]
+    check([f["fact"] for f in facts] == ["The user's address is [EMAIL]"], "facts: %r" % facts)
 
 
 def test_context_redaction_off_by_default(env):
