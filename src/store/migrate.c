@@ -11,8 +11,8 @@
  *   - sql/functions/<area>.sql: applied together in one transaction whenever their
  *     checksum differs from the one in chatkit.schema_functions (with
  *     check_function_bodies off, so their order does not matter); functions
- *     of schema chatkit that no file defines any more are dropped in the same
- *     transaction.
+ *     of schema chatkit that the files did not (re)create are dropped in the
+ *     same transaction.
  * The files must therefore not contain transaction control (BEGIN/COMMIT).
  */
 #include <ctype.h>
@@ -155,17 +155,23 @@ static int functions_current(PGconn *pg)
     return r;
 }
 
-/* Drops every function or procedure of schema chatkit whose name is not
- * defined by `CREATE OR REPLACE FUNCTION|PROCEDURE chatkit.<name>(` in $1
- * (the function files' text): a function deleted from sql/functions/ leaves
- * the database at the next start.  Names, not signatures: a name is defined
- * once in the tree (tests/sql/check_defined_once.sh). */
+/* Before the function files run: remembers every function and procedure of
+ * schema chatkit as "oid:xmin" (transaction-local setting). */
+static const char remember_sql[] =
+    "SELECT set_config('chatkit.functions_before', coalesce(string_agg(p.oid::text || ':' || p.xmin::text, ','), ''),"
+    " true) FROM pg_proc p WHERE p.pronamespace = 'chatkit'::regnamespace AND p.prokind IN ('f', 'p')";
+
+/* After them: drops every function or procedure whose row is unchanged,
+ * i.e. that no CREATE OR REPLACE of the files touched (a replaced function
+ * keeps its oid but gets a new row version).  So a function deleted from
+ * sql/functions/, or an old signature of one whose arguments changed, leaves
+ * the database at the next start. */
 static const char prune_sql[] =
     "DO $prune$ DECLARE r record; BEGIN"
     "  FOR r IN SELECT p.oid::regprocedure AS sig, p.prokind FROM pg_proc p"
     "            WHERE p.pronamespace = 'chatkit'::regnamespace AND p.prokind IN ('f', 'p')"
-    "              AND p.proname NOT IN (SELECT lower(m[1]) FROM regexp_matches(current_setting('chatkit.defined'),"
-    "                  'create\\s+or\\s+replace\\s+(?:function|procedure)\\s+chatkit\\.(\\w+)\\s*\\(', 'gi') AS m)"
+    "              AND p.oid::text || ':' || p.xmin::text"
+    "                  = ANY (string_to_array(current_setting('chatkit.functions_before'), ','))"
     "  LOOP"
     "    EXECUTE format('DROP %s %s', CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.sig);"
     "    RAISE NOTICE 'dropped %, no longer defined in sql/functions/', r.sig;"
@@ -178,30 +184,11 @@ static int apply_functions(PGconn *pg)
 {
     if (exec_ok(pg, "BEGIN", "BEGIN") != 0)
         return -1;
-    int ok = exec_ok(pg, "check_function_bodies", "SET LOCAL check_function_bodies = off") == 0;
-    size_t total = 1;
-    for (int i = 0; ok && i < ck_sql_functions_count; i++) {
+    int ok = exec_ok(pg, "check_function_bodies", "SET LOCAL check_function_bodies = off") == 0 &&
+             exec_ok(pg, "listing the functions", remember_sql) == 0;
+    for (int i = 0; ok && i < ck_sql_functions_count; i++)
         ok = exec_ok(pg, ck_sql_functions[i].name, ck_sql_functions[i].sql) == 0;
-        total += strlen(ck_sql_functions[i].sql) + 1;
-    }
-    char *all = ok ? malloc(total) : NULL;
-    if (all != NULL) {
-        size_t n = 0;
-        for (int i = 0; i < ck_sql_functions_count; i++) {
-            size_t len = strlen(ck_sql_functions[i].sql);
-            memcpy(all + n, ck_sql_functions[i].sql, len);
-            n += len;
-            all[n++] = '\n';
-        }
-        all[n] = 0;
-        const char *defined[1] = {all};
-        ok = exec_params(pg, "listing the defined functions", "SELECT set_config('chatkit.defined', $1, true)", 1,
-                         defined) == 0 &&
-             exec_ok(pg, "dropping functions no file defines", prune_sql) == 0;
-        free(all);
-    } else {
-        ok = 0;
-    }
+    ok = ok && exec_ok(pg, "dropping the functions no file defines", prune_sql) == 0;
     const char *params[1] = {ck_sql_functions_checksum};
     ok = ok && exec_params(pg, "recording the function checksum",
                            "INSERT INTO chatkit.schema_functions (singleton, checksum) VALUES (true, $1)"
