@@ -1,5 +1,9 @@
--- reads.sql - the hot read ops (items.list, threads.list, threads.get_by_id,
--- history) answered as text built by concatenation.
+-- reads.sql - the read ops (items.list, threads.list, threads.get_by_id,
+-- history) answered as text built by concatenation.  The server answers the
+-- first three with plain prepared SELECTs and builds the envelope in C
+-- (src/store/read.c); these functions give the same answers through
+-- chatkit.op_text (psql, SQL tests) and are the reference the C path is
+-- tested against (tests/unit/test_store.c).  history is served from here.
 --
 -- Why: building a 20-item page as jsonb (jsonb_agg + jsonb_build_object, then
 -- jsonb output) was most of PostgreSQL's CPU per read (BENCHMARKS.md).  Every

@@ -147,9 +147,17 @@ int ck_store_stores_up(void)
     return atomic_load(&stores_up);
 }
 
+void ck_store_call_clear(ck_store_call_t *call)
+{
+    for (int i = 0; i < call->nres; i++)
+        PQclear(call->res[i]);
+    call->nres = 0;
+}
+
 void ck_store_call_free(ck_store_call_t *call)
 {
-    PQclear(call->res);
+    ck_store_call_clear(call);
+    ck_store_read_free(call->read);
     free(call->user_id);
     free(call->params);
     free(call->data);
@@ -174,9 +182,24 @@ static ck_store_conn_t *pick_conn(ck_store_t *store)
     return best;
 }
 
-/* Keeps a call until a connection is up (copies of its arguments). */
-static int wait_for_conn(ck_store_t *store, ck_store_call_t *call, const char *user_id, const char *params,
-                         size_t params_len, const void *data, size_t data_len)
+/* Queues a call until a connection is up. */
+static void wait_for_conn(ck_store_t *store, ck_store_call_t *call)
+{
+    call->wait_until = ck_loop_now_ms(store->loop) + (uint64_t)store->wait_ms;
+    call->next = NULL;
+    if (store->wait_tail != NULL)
+        store->wait_tail->next = call;
+    else
+        store->wait_head = call;
+    store->wait_tail = call;
+    if (!ck_timer_is_armed(store->wait_timer))
+        ck_timer_arm(store->wait_timer, WAIT_POLL_MS);
+}
+
+/* Keeps a dispatcher call until a connection is up (copies of its
+ * arguments); 0 or -1 when out of memory. */
+static int wait_with_args(ck_store_t *store, ck_store_call_t *call, const char *user_id, const char *params,
+                          size_t params_len, const void *data, size_t data_len)
 {
     call->user_id = strdup(user_id != NULL ? user_id : "");
     call->params = malloc(params_len + 1);
@@ -188,16 +211,30 @@ static int wait_for_conn(ck_store_t *store, ck_store_call_t *call, const char *u
     if (data != NULL)
         memcpy(call->data, data, data_len);
     call->data_len = data_len;
-    call->wait_until = ck_loop_now_ms(store->loop) + (uint64_t)store->wait_ms;
-    call->next = NULL;
-    if (store->wait_tail != NULL)
-        store->wait_tail->next = call;
-    else
-        store->wait_head = call;
-    store->wait_tail = call;
-    if (!ck_timer_is_armed(store->wait_timer))
-        ck_timer_arm(store->wait_timer, WAIT_POLL_MS);
+    wait_for_conn(store, call);
     return 0;
+}
+
+/* Sends a dispatcher call (op, user, params JSON, bytes) on `conn`. */
+static void send_op(ck_store_conn_t *conn, ck_store_call_t *call, const char *user_id, const char *params,
+                    size_t params_len, const void *data, size_t data_len)
+{
+    ck_store_params_t p = {{call->op, user_id, params, data}, {0, 0, (int)params_len, (int)data_len}, {0, 0, 1, 1}};
+    ck_store_conn_send(conn, call, &p);
+}
+
+void ck_store_submit(ck_store_call_t *call)
+{
+    ck_store_t *store = call->store;
+    ck_store_conn_t *conn = ck_store_ready(store) && store->wait_head == NULL ? pick_conn(store) : NULL;
+    if (conn != NULL) {
+        ck_store_read_send(conn, call);
+    } else if (store->nconns > 0 && store->wait_ms > 0) {
+        wait_for_conn(store, call);
+    } else {
+        call->failed_status = 503;
+        ck_store_complete(call);
+    }
 }
 
 /* Sends the waiting calls while a connection is ready; drops cancelled
@@ -225,8 +262,10 @@ static void serve_waiting(ck_store_t *store)
         } else if (conn == NULL) {
             call->failed_status = 503;
             ck_store_complete(call);
+        } else if (call->read != NULL) {
+            ck_store_read_send(conn, call);
         } else {
-            ck_store_conn_send(conn, call, call->user_id, call->params, call->params_len, call->data, call->data_len);
+            send_op(conn, call, call->user_id, call->params, call->params_len, call->data, call->data_len);
         }
     }
     store->wait_tail = last;
@@ -269,20 +308,30 @@ static ck_store_call_t *start_call(ck_store_t *store, enum ck_store_stmt stmt, c
     if (call == NULL)
         return NULL;
     call->store = store;
-    call->stmt = stmt;
+    call->nstmts = 1;
+    call->stmts[0] = stmt;
     call->cb = cb;
     call->user = user;
     const char *scope = ck_log_scope_current();
     snprintf(call->request_id, sizeof call->request_id, "%s", scope != NULL ? scope : "");
     memcpy(call->op, op, op_len + 1);
-    ck_store_conn_t *conn = ck_store_ready(store) && store->wait_head == NULL ? pick_conn(store) : NULL;
     if (params_len >= MAX_PARAM_LEN || data_len >= MAX_PARAM_LEN) {
         call->failed_status = 413;
         ck_store_complete(call);
-    } else if (conn != NULL) {
-        ck_store_conn_send(conn, call, user_id, params, params_len, data, data_len);
+        return call;
+    }
+    if (stmt == CK_STORE_STMT_OP && ck_store_is_read_op(op)) {
+        if (ck_store_read_start(call, user_id, params, params_len) != 0) {
+            ck_store_call_free(call);
+            return NULL;
+        }
+        return call;
+    }
+    ck_store_conn_t *conn = ck_store_ready(store) && store->wait_head == NULL ? pick_conn(store) : NULL;
+    if (conn != NULL) {
+        send_op(conn, call, user_id, params, params_len, data, data_len);
     } else if (store->nconns > 0 && store->wait_ms > 0) {
-        if (wait_for_conn(store, call, user_id, params, params_len, data, data_len) != 0) {
+        if (wait_with_args(store, call, user_id, params, params_len, data, data_len) != 0) {
             ck_store_call_free(call);
             return NULL;
         }
@@ -308,7 +357,7 @@ ck_store_call_t *ck_store_op_bytes(ck_store_t *store, const char *op, const char
 
 /* --- replies ----------------------------------------------------------------- */
 
-static void reply_error(ck_store_reply_t *reply, int status)
+void ck_store_reply_status(ck_store_reply_t *reply, int status)
 {
     reply->ok = 0;
     reply->http_status = status;
@@ -332,15 +381,15 @@ static void reply_error(ck_store_reply_t *reply, int status)
  * server going away under the statement (class 08 connection exception,
  * 57P01-57P05: shutdown, crash, starting up, idle timeouts) is the database
  * being unavailable: 503, which callers may retry. */
-static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *reply)
+void ck_store_reply_sql_error(const ck_store_call_t *call, const PGresult *res, ck_store_reply_t *reply)
 {
-    const char *state = PQresultErrorField(call->res, PG_DIAG_SQLSTATE);
-    const char *primary = PQresultErrorField(call->res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)) {
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "store: op %s interrupted", call->op);
-        ck_store_log_pg(CK_LOG_WARN, prefix, PQresultErrorMessage(call->res));
-        reply_error(reply, 503);
+        ck_store_log_pg(CK_LOG_WARN, prefix, PQresultErrorMessage(res));
+        ck_store_reply_status(reply, 503);
         return;
     }
     for (size_t i = 0; state != NULL && primary != NULL && i < sizeof(error_map) / sizeof(error_map[0]); i++) {
@@ -354,8 +403,8 @@ static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *
     }
     char prefix[128];
     snprintf(prefix, sizeof(prefix), "store: op %s failed", call->op);
-    ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(call->res));
-    reply_error(reply, 500);
+    ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(res));
+    ck_store_reply_status(reply, 500);
 }
 
 /* Fills reply->json from a JSON cell (op_text's text, op_bytes' jsonb);
@@ -364,7 +413,7 @@ static void reply_from_sql_error(const ck_store_call_t *call, ck_store_reply_t *
  * (logged). */
 static int reply_json(const ck_store_call_t *call, int col, int binary, ck_store_reply_t *reply, char **json_out)
 {
-    const PGresult *res = call->res;
+    const PGresult *res = call->res[0];
     const char *text = "null";
     size_t len = 4;
     if (!PQgetisnull(res, 0, col)) {
@@ -393,39 +442,47 @@ static int reply_json(const ck_store_call_t *call, int col, int binary, ck_store
 /* A statement succeeded: one row of (text) or (jsonb, bytea). */
 static int reply_from_rows(const ck_store_call_t *call, ck_store_reply_t *reply, char **json_out)
 {
-    int want_cols = call->stmt == CK_STORE_STMT_OP ? 1 : 2;
-    if (PQntuples(call->res) != 1 || PQnfields(call->res) != want_cols) {
-        ck_error("store: op %s returned %d rows of %d columns", call->op, PQntuples(call->res),
-                 PQnfields(call->res));
+    const PGresult *res = call->res[0];
+    int want_cols = call->stmts[0] == CK_STORE_STMT_OP ? 1 : 2;
+    if (PQntuples(res) != 1 || PQnfields(res) != want_cols) {
+        ck_error("store: op %s returned %d rows of %d columns", call->op, PQntuples(res), PQnfields(res));
         return -1;
     }
-    if (reply_json(call, 0, call->stmt == CK_STORE_STMT_OP_BYTES, reply, json_out) != 0)
+    if (reply_json(call, 0, call->stmts[0] == CK_STORE_STMT_OP_BYTES, reply, json_out) != 0)
         return -1;
-    if (want_cols == 2 && !PQgetisnull(call->res, 0, 1)) {
-        reply->bytes = PQgetvalue(call->res, 0, 1);
-        reply->bytes_len = (size_t)PQgetlength(call->res, 0, 1);
+    if (want_cols == 2 && !PQgetisnull(res, 0, 1)) {
+        reply->bytes = PQgetvalue(res, 0, 1);
+        reply->bytes_len = (size_t)PQgetlength(res, 0, 1);
     }
     return 0;
 }
 
-static void deliver(ck_store_call_t *call)
+/* Runs the callback of a completed call; 1 instead when a read went round
+ * again for a follow-up (the call is queued anew and must not be freed). */
+static int deliver(ck_store_call_t *call)
 {
     ck_store_reply_t reply = {0};
     char *json = NULL;
     const char *scope = ck_log_scope_enter(call->request_id);
-    if (call->failed_status != 0)
-        reply_error(&reply, call->failed_status);
-    else if (call->res == NULL)
-        reply_error(&reply, 500);
-    else if (PQresultStatus(call->res) == PGRES_TUPLES_OK) {
+    if (call->read != NULL && call->failed_status == 0) {
+        if (ck_store_read_finish(call, &reply, &json) != 0) {
+            ck_log_scope_leave(scope);
+            return 1;
+        }
+    } else if (call->failed_status != 0) {
+        ck_store_reply_status(&reply, call->failed_status);
+    } else if (call->nres == 0) {
+        ck_store_reply_status(&reply, 500);
+    } else if (PQresultStatus(call->res[0]) == PGRES_TUPLES_OK) {
         if (reply_from_rows(call, &reply, &json) != 0)
-            reply_error(&reply, 500);
+            ck_store_reply_status(&reply, 500);
     } else {
-        reply_from_sql_error(call, &reply);
+        ck_store_reply_sql_error(call, call->res[0], &reply);
     }
     call->cb(&reply, call->user);
     free(json);
     ck_log_scope_leave(scope);
+    return 0;
 }
 
 void ck_store_describe(const char *conninfo, char *out, size_t cap)
@@ -493,8 +550,8 @@ void ck_store_drain(ck_store_t *store)
         store->done_head = call->next;
         if (store->done_head == NULL)
             store->done_tail = NULL;
-        if (call->cb != NULL)
-            deliver(call);
+        if (call->cb != NULL && deliver(call) != 0)
+            continue;
         ck_store_call_free(call);
     }
     store->draining = 0;

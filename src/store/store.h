@@ -5,11 +5,13 @@
  * owns a few libpq connections in non-blocking pipeline mode, driven by the
  * loop (src/base/loop.h); it never blocks the loop and never includes h2o.
  *
- * Every protocol operation is ONE round trip: a call of the SQL dispatcher
- * `chatkit.op_text(op text, user_id text, params jsonb) -> text` (the text
- * form of `chatkit.op(...) -> jsonb`, sql/), which returns the wire JSON itself.  C only validates requests before the call and
- * passes the result bytes through.  The list of ops and their params/results
- * is in src/store/README.md (the contract with sql/).
+ * Every protocol operation is ONE round trip.  The hot reads (items.list,
+ * threads.list, threads.get_by_id) are prepared plain SELECTs whose rows C
+ * wraps in the page envelope (read.c); every other op is a call of the SQL
+ * dispatcher `chatkit.op_text(op text, user_id text, params jsonb) -> text`
+ * (sql/functions/dispatch.sql), which returns the wire JSON itself.  The list
+ * of ops and their params/results is in src/store/README.md (the contract
+ * with sql/).
  *
  * Errors raised by the SQL functions carry a SQLSTATE that maps to an HTTP
  * status (see ck_store_reply_t.http_status): not found -> 404, bad params ->

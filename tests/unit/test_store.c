@@ -16,6 +16,7 @@
  * dispatchers to check that the prepared statements fit them.
  */
 #include <check.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -252,6 +253,157 @@ static void call_op(ck_store_t *store, const char *op, const char *params, resul
     run_for(5);
     ck_assert_int_eq(r->calls, 1);
 }
+
+/* --- hot reads: plain SELECTs (read.c) against the SQL ops -------------------- */
+
+/* A reply of any size. */
+typedef struct big_result {
+    int calls, ok, status;
+    char message[256];
+    char *json;
+} big_result_t;
+
+static void record_big(const ck_store_reply_t *reply, void *user)
+{
+    big_result_t *r = user;
+    r->calls++;
+    r->ok = reply->ok;
+    r->status = reply->http_status;
+    if (reply->ok)
+        r->json = strndup(reply->json, reply->json_len);
+    else
+        snprintf(r->message, sizeof r->message, "%s", reply->message);
+}
+
+/* The same read through chatkit.op_text on the admin connection: the JSON
+ * (malloc'd) or NULL with the status its SQLSTATE maps to and the message. */
+static char *sql_read(PGconn *pg, const char *op, const char *user, const char *params, int *status, char *msg,
+                      size_t cap)
+{
+    const char *values[3] = {op, user, params};
+    PGresult *res = PQexecParams(pg, "SELECT chatkit.op_text($1, $2, $3::jsonb)", 3, NULL, values, NULL, NULL, 0);
+    char *out = NULL;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        out = strdup(PQgetvalue(res, 0, 0));
+        *status = 200;
+    } else {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        *status = state != NULL && strcmp(state, "P0002") == 0 ? 404 : state != NULL && strcmp(state, "22023") == 0 ? 400 : 500;
+        snprintf(msg, cap, "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+    }
+    PQclear(res);
+    return out;
+}
+
+/* Runs one read both ways and checks the answers are the same JSON value
+ * (or the same error status and message). */
+static void check_read(ck_store_t *store, PGconn *pg, const char *op, const char *user, const char *params)
+{
+    big_result_t r = {0};
+    ck_assert_ptr_nonnull(ck_store_op(store, op, user, params, strlen(params), record_big, &r));
+    ck_assert_msg(run_until(&r.calls, 10000), "no reply to %s %s", op, params);
+    int status = 0;
+    char msg[256] = "";
+    char *want = sql_read(pg, op, user, params, &status, msg, sizeof msg);
+    if (want == NULL) {
+        ck_assert_msg(!r.ok && r.status == status && strcmp(r.message, msg) == 0,
+                      "%s %s %.200s: want %d %s, got %d %s %.600s", op, user, params, status, msg, r.status, r.message,
+                      r.json ? r.json : "");
+    } else {
+        ck_assert_msg(r.ok, "%s %s %.200s: want %.600s, got %d %s", op, user, params, want, r.status, r.message);
+        json_t *a = json_loads(want, 0, NULL), *b = json_loads(r.json, 0, NULL);
+        ck_assert_msg(a != NULL && b != NULL && json_equal(a, b), "%s %s %.200s:\n want %.600s\n got  %.600s", op, user, params,
+                      want, r.json);
+        json_decref(a);
+        json_decref(b);
+    }
+    free(want);
+    free(r.json);
+}
+
+/* Threads with ties, odd titles, statuses and image domains; items in
+ * timestamp groups with hidden ones, written by the real ops. */
+static const char reads_data_sql[] =
+    "SELECT chatkit.op_text('thread.save', 'u1', jsonb_build_object('thread', jsonb_build_object("
+    "  'id', 'thr_' || k, 'created_at', format('2025-05-01T08:00:00.00000%sZ', k % 4))"
+    "  || CASE WHEN k % 3 = 0 THEN '{}'::jsonb ELSE jsonb_build_object('title', (ARRAY['', 'say \"hi\"',"
+    "     E'two\\nlines\\ttab \\u0001', 'caf\u00e9 \u65e5\u672c', 'back\\\\slash'])[1 + k % 5]) END"
+    "  || CASE WHEN k % 4 = 1 THEN '{\"status\":{\"type\":\"locked\",\"reason\":\"x\"},"
+    "     \"allowed_image_domains\":[\"a.example\"]}'::jsonb ELSE '{}'::jsonb END))"
+    "  FROM generate_series(1, 23) AS k;"
+    "SELECT chatkit.op_text('thread.save', 'u2', '{\"thread\":{\"id\":\"thr_u2\",\"created_at\":\"2025-05-01T08:00:00Z\"}}');"
+    "SELECT chatkit.op_text('item.add', 'u1', jsonb_build_object('thread_id', 'thr_1', 'item', jsonb_build_object("
+    "  'id', 'itm_' || lpad(k::text, 2, '0'), 'thread_id', 'thr_1', 'created_at', format('2025-01-01T00:00:01.00000%sZ', k % 4),"
+    "  'type', CASE WHEN k > 45 THEN 'hidden_context_item' WHEN k % 3 = 0 THEN 'widget' ELSE 'assistant_message' END,"
+    "  'content', jsonb_build_array(jsonb_build_object('type', 'output_text', 'text', 'm \"' || k, 'n', 1.50)))))"
+    "  FROM generate_series(1, 51) AS k;";
+
+START_TEST(test_reads_match_sql)
+{
+    make_database("ck_store_mig4", 1);
+    char conninfo[4096];
+    snprintf(conninfo, sizeof(conninfo), "%s", conninfo_for("ck_store_mig4"));
+    ck_assert_int_eq(ck_store_migrate(conninfo), 0);
+    PGconn *pg = admin_connect(conninfo);
+    admin_exec(pg, reads_data_sql);
+    ck_store_set_schema_ready(1);
+    loop_setup();
+    snprintf(fake_conninfo, sizeof(fake_conninfo), "%s", conninfo);
+    ck_store_t *store = fake_store(2, 100);
+    static const char *const items[] = {
+        "{\"thread_id\":\"thr_1\"}", "{\"thread_id\":\"thr_1\",\"order\":\"asc\"}",
+        "{\"thread_id\":\"thr_1\",\"limit\":1}", "{\"thread_id\":\"thr_1\",\"limit\":7,\"order\":\"asc\"}",
+        "{\"thread_id\":\"thr_1\",\"limit\":45}", "{\"thread_id\":\"thr_1\",\"limit\":1000}",
+        "{\"thread_id\":\"thr_1\",\"limit\":2.5}", "{\"thread_id\":\"thr_1\",\"limit\":0}",
+        "{\"thread_id\":\"thr_1\",\"limit\":\"5\"}", "{\"thread_id\":\"thr_1\",\"order\":\"ASC\"}",
+        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4}",
+        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4,\"order\":\"asc\"}",
+        "{\"thread_id\":\"thr_1\",\"after\":\"itm_48\"}", "{\"thread_id\":\"thr_1\",\"after\":\"itm_45\",\"order\":\"asc\"}",
+        "{\"thread_id\":\"thr_1\",\"after\":\"itm_01\",\"order\":\"desc\"}", "{\"thread_id\":\"thr_1\",\"after\":null}",
+        "{\"thread_id\":\"thr_1\",\"after\":\"nope\"}", "{\"thread_id\":\"thr_1\",\"after\":5}",
+        "{\"thread_id\":\"thr_2\"}", "{\"thread_id\":\"thr_2\",\"after\":\"itm_01\"}", "{\"thread_id\":\"thr_none\"}",
+        "{\"thread_id\":\"thr_none\",\"after\":\"x\"}", "{\"thread_id\":\"thr_u2\"}", "{}", "{\"thread_id\":\"\"}",
+        "{\"thread_id\":7}", "[]", "null"};
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        check_read(store, pg, "items.list", "u1", items[i]);
+        check_read(store, pg, "items.list", "u2", items[i]);
+    }
+    check_read(store, pg, "items.list", "", "{\"thread_id\":\"thr_1\"}");
+    static const char *const threads[] = {
+        "{}", "{\"order\":\"asc\"}", "{\"limit\":1}", "{\"limit\":5,\"order\":\"asc\"}", "{\"limit\":23}",
+        "{\"limit\":22,\"order\":\"asc\"}", "{\"after\":\"thr_7\",\"limit\":5}",
+        "{\"after\":\"thr_7\",\"limit\":5,\"order\":\"asc\"}", "{\"after\":\"thr_23\",\"order\":\"asc\"}",
+        "{\"after\":\"thr_u2\"}", "{\"after\":\"nope\"}", "{\"after\":[]}", "{\"limit\":-1}"};
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        check_read(store, pg, "threads.list", "u1", threads[i]);
+        check_read(store, pg, "threads.list", "u3", threads[i]);
+    }
+    for (int k = 1; k <= 23; k++) {
+        char p[64];
+        snprintf(p, sizeof p, "{\"thread_id\":\"thr_%d\"}", k);
+        check_read(store, pg, "threads.get_by_id", "u1", p);
+    }
+    check_read(store, pg, "threads.get_by_id", "u2", "{\"thread_id\":\"thr_1\"}");
+    check_read(store, pg, "threads.get_by_id", "u1", "{\"thread_id\":\"thr_none\"}");
+    check_read(store, pg, "threads.get_by_id", "u1", "{\"thread_id\":\"\"}");
+
+    /* Row-level security filters the plain SELECTs: with a policy that hides
+     * every item, the thread's page is empty (a superuser connection would
+     * see the rows: the store runs them as chatkit_owner). */
+    admin_exec(pg, "ALTER POLICY items_user ON chatkit.items USING (false)");
+    big_result_t r = {0};
+    static const char p1[] = "{\"thread_id\":\"thr_1\"}";
+    ck_store_op(store, "items.list", "u1", p1, strlen(p1), record_big, &r);
+    ck_assert(run_until(&r.calls, 10000));
+    admin_exec(pg, "ALTER POLICY items_user ON chatkit.items USING (user_id = current_setting('chatkit.user_id', true))");
+    ck_assert_msg(r.ok && strcmp(r.json, "{\"data\":[],\"has_more\":false}") == 0, "items under a hiding policy: %d %s",
+                  r.status, r.json ? r.json : r.message);
+    free(r.json);
+    ck_store_destroy(store);
+    loop_teardown();
+    PQfinish(pg);
+}
+END_TEST
 
 /* --- compact JSON -------------------------------------------------------------- */
 
@@ -683,6 +835,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_migrate_concurrently);
     tcase_add_test(tc, test_migrate_unreachable_fails);
     tcase_add_test(tc, test_real_dispatchers);
+    tcase_add_test(tc, test_reads_match_sql);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("ops");
