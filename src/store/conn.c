@@ -34,7 +34,7 @@ static const char *const stmt_name[CK_STORE_STMT_COUNT] = {
     "ck_threads_desc", "ck_threads_desc_after", "ck_threads_asc", "ck_threads_asc_after", "ck_thread", "ck_check"};
 
 /* The columns of a thread row the reads turn into a wire Thread (read.c). */
-#define THREAD_COLUMNS "x.id, x.title, x.status, x.allowed_image_domains, x.created_at"
+#define THREAD_COLUMNS "x.id, x.title, x.status, x.allowed_image_domains, x.created_at, x.metadata -> 'assistant'"
 
 /* Statements other than the keyset pages (those come from page_sql). */
 static const char *const fixed_sql[CK_STORE_STMT_COUNT] = {

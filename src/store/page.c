@@ -123,7 +123,15 @@ int ck_store_thread_json(ck_strbuf_t *b, const ck_store_thread_cols_t *t, const 
     }
     ck_strbuf_adds(b, ",\"status\":");
     add_compact(b, status, status_len);
-    ck_strbuf_adds(b, ",\"metadata\":{},\"created_at\":\"");
+    const char *assistant;
+    size_t assistant_len;
+    if (jsonb_text(t->assistant, &assistant, &assistant_len) == 0 && assistant[0] == '"') {
+        ck_strbuf_adds(b, ",\"metadata\":{\"assistant\":");
+        add_compact(b, assistant, assistant_len);
+        ck_strbuf_adds(b, "},\"created_at\":\"");
+    } else {
+        ck_strbuf_adds(b, ",\"metadata\":{},\"created_at\":\"");
+    }
     ck_strbuf_adds(b, ts);
     ck_strbuf_addc(b, '"');
     if (domains != NULL) {

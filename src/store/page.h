@@ -6,9 +6,10 @@
  *
  * Shapes (src/store/README.md): Page = {"data":[...],"has_more":false} or
  * {"data":[...],"has_more":true,"after":"<id of the last element>"}; Thread
- * = {"id","title"?,"status","metadata":{},"created_at","allowed_image_domains"?,
- * "items":<Page>} with null title and domains omitted and created_at as
- * YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC).
+ * = {"id","title"?,"status","metadata","created_at","allowed_image_domains"?,
+ * "items":<Page>} with null title and domains omitted, created_at as
+ * YYYY-MM-DDTHH:MM:SS.ffffffZ (UTC) and metadata {} except a recorded
+ * assistant id, {"assistant":"<id>"} (chatkit.thread_wire_metadata).
  */
 #ifndef CK_STORE_PAGE_H
 #define CK_STORE_PAGE_H
@@ -26,9 +27,10 @@ typedef struct ck_store_cell {
 
 /* A thread row in binary format: id and title text, status and domains
  * jsonb (version byte 1, then text), created_at timestamptz (8 bytes,
- * big-endian microseconds since 2000-01-01 UTC). */
+ * big-endian microseconds since 2000-01-01 UTC), assistant the jsonb of the
+ * stored metadata's "assistant" (NULL when absent). */
 typedef struct ck_store_thread_cols {
-    ck_store_cell_t id, title, status, domains, created_at;
+    ck_store_cell_t id, title, status, domains, created_at, assistant;
 } ck_store_thread_cols_t;
 
 /* {"data":[ */

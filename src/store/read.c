@@ -225,7 +225,7 @@ static void add_items_page(ck_strbuf_t *b, const PGresult *res, int limit)
 static int add_thread(ck_strbuf_t *b, const PGresult *res, int row, const char *items, size_t items_len)
 {
     ck_store_thread_cols_t t = {cell(res, row, 0), cell(res, row, 1), cell(res, row, 2), cell(res, row, 3),
-                                cell(res, row, 4)};
+                                cell(res, row, 4), cell(res, row, 5)};
     return ck_store_thread_json(b, &t, items, items_len);
 }
 

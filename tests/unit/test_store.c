@@ -332,6 +332,8 @@ static const char reads_data_sql[] =
     "     \"allowed_image_domains\":[\"a.example\"]}'::jsonb ELSE '{}'::jsonb END))"
     "  FROM generate_series(1, 23) AS k;"
     "SELECT chatkit.op_text('thread.save', 'u2', '{\"thread\":{\"id\":\"thr_u2\",\"created_at\":\"2025-05-01T08:00:00Z\"}}');"
+    "UPDATE chatkit.threads SET metadata = '{\"assistant\":\"support\",\"private\":1}' WHERE id = 'thr_2';"
+    "UPDATE chatkit.threads SET metadata = '{\"assistant\":5}' WHERE id = 'thr_3';"
     "SELECT chatkit.op_text('item.add', 'u1', jsonb_build_object('thread_id', 'thr_1', 'item', jsonb_build_object("
     "  'id', 'itm_' || lpad(k::text, 2, '0'), 'thread_id', 'thr_1', 'created_at', format('2025-01-01T00:00:01.00000%sZ', k % 4),"
     "  'type', CASE WHEN k > 45 THEN 'hidden_context_item' WHEN k % 3 = 0 THEN 'widget' ELSE 'assistant_message' END,"

@@ -104,6 +104,19 @@ START_TEST(threads)
                         "\"items\":{\"data\":[],\"has_more\":false}}");
     free(s);
 
+    /* a recorded assistant is the only metadata on the wire; any other JSON there is not */
+    t.assistant = (ck_store_cell_t){"\x01\"support\"", 10};
+    ck_assert_int_eq(ck_store_thread_json(&b, &t, items, sizeof items - 1), 0);
+    s = take(&b);
+    ck_assert_ptr_nonnull(strstr(s, ",\"metadata\":{\"assistant\":\"support\"},"));
+    free(s);
+    t.assistant = (ck_store_cell_t){"\x01{\"a\": 1}", 9};
+    ck_assert_int_eq(ck_store_thread_json(&b, &t, items, sizeof items - 1), 0);
+    s = take(&b);
+    ck_assert_ptr_nonnull(strstr(s, ",\"metadata\":{},"));
+    free(s);
+    t.assistant = (ck_store_cell_t){NULL, 0};
+
     /* not the binary forms: refused, nothing appended */
     ck_store_thread_cols_t bad = t;
     bad.status = (ck_store_cell_t){"{\"type\": \"active\"}", 18}; /* no version byte */
