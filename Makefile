@@ -16,7 +16,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 PY      := /usr/bin/python3
 
 SRCS    := $(sort $(wildcard src/*/*.c))
-OBJS    := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o
+OBJS    := $(SRCS:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/migrations.o $(BUILD)/obj/gen/web_assets.o
 MAIN    := src/main.c
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -27,12 +27,17 @@ SQL_FUNCTIONS := $(sort $(wildcard sql/functions/*.sql))
 SQL_LIST := $(BUILD)/gen/sql.list
 $(shell mkdir -p $(BUILD)/gen && echo '$(SQL_SCHEMA) $(SQL_FUNCTIONS)' | cmp -s - $(SQL_LIST) || \
         echo '$(SQL_SCHEMA) $(SQL_FUNCTIONS)' > $(SQL_LIST))
+# The browser client (/chat, /widget.js): our files in web/ plus two npm
+# libraries pinned by web/package-lock.json, all embedded into the binary.
+WEB_SRCS := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
+WEB_LIBS := web/node_modules/marked/lib/marked.esm.js web/node_modules/dompurify/dist/purify.min.js
 
 # Debian packages: build, run, test (see README "Dependencies").
 DEPS_BUILD := build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
               libjansson-dev libjwt-dev libcmark-dev check
 DEPS_RUN   := postgresql openssl ca-certificates
-DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-client curl nghttp2-client procps
+DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-client curl nghttp2-client procps \
+              chromium fonts-dejavu-core
 DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
@@ -53,11 +58,13 @@ define apt_install
 endef
 deps:
 	$(call apt_install,$(DEPS_BUILD) $(DEPS_RUN))
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then $(MAKE) --no-print-directory deps-node-apt; fi
 deps-test: deps
 	$(call apt_install,$(DEPS_TEST))
 
-# Node.js + npm (the machine's own when present, else Debian's) and the
-# reference tokenizer of bench/tokens (package-lock.json pins it).
+# Node.js + npm (the machine's own when present, else Debian's; `deps` needs
+# them too: web/ is built with npm) and the reference tokenizer of
+# bench/tokens (package-lock.json pins it).
 deps-node:
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then $(MAKE) --no-print-directory deps-node-apt; fi
 	cd bench/tokens && npm ci --no-audit --no-fund --loglevel=error
@@ -72,6 +79,21 @@ $(BUILD)/gen/migrations.c: $(SQL_SCHEMA) $(SQL_FUNCTIONS) $(SQL_LIST) scripts/em
 $(BUILD)/obj/gen/migrations.o: $(BUILD)/gen/migrations.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+# npm stamps package files with a fixed old date: depend on the install's own stamp.
+$(WEB_LIBS): | web/node_modules/.package-lock.json
+	@test -f $@
+
+$(BUILD)/gen/web_assets.c: $(WEB_SRCS) $(WEB_LIBS) web/node_modules/.package-lock.json scripts/embed-web.sh
+	@mkdir -p $(@D)
+	scripts/embed-web.sh $@ $(foreach f,$(WEB_SRCS) $(WEB_LIBS),$(notdir $(f))=$(f))
+
+$(BUILD)/obj/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(@D)

@@ -232,6 +232,8 @@ json_t *ck_auth_gate_summary(void)
                      "max_stream_seconds", (json_int_t)g_gate.limits[3], "cors", ck_auth_cors_enabled(g_gate.cors));
 }
 
+int ck_auth_gate_uses_jwt(void) { return g_gate.jwt != NULL; }
+
 void ck_auth_gate_turn_end(const char *user_id)
 {
     if (g_gate.rate != NULL)

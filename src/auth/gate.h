@@ -68,6 +68,10 @@ uint64_t ck_auth_gate_max_stream_ms(void);
  * new JSON object, caller releases). */
 json_t *ck_auth_gate_summary(void);
 
+/* 1 when requests must carry a JWT bearer token, 0 in development mode
+ * (identity from X-User-Id).  The browser client (/chat) is told which. */
+int ck_auth_gate_uses_jwt(void);
+
 /* The token of an Authorization value "Bearer <token>" (scheme matched
  * without case, blanks around the token dropped), or NULL when the value is
  * not a bearer credential.  `*len` is the token's length. */

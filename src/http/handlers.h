@@ -25,6 +25,11 @@ int ck_http_handle_metrics(h2o_req_t *req, ck_http_worker_t *worker);
 /* 1 when `req` carries "Authorization: Bearer <token>" (constant-time compare). */
 int ck_http_bearer_matches(h2o_req_t *req, const char *token);
 
+/* 1 when `path` is a route of the browser client (/chat, /chat/assets/...,
+ * /widget.js); ck_http_handle_web_client() answers it (web_client.c). */
+int ck_http_web_client_route(h2o_iovec_t path);
+int ck_http_handle_web_client(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t path);
+
 /* POST /chatkit (and its OPTIONS preflight). */
 int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *worker);
 

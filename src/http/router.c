@@ -40,6 +40,8 @@ static int dispatch(h2o_req_t *req, ck_http_worker_t *w, h2o_iovec_t path)
                                           h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
         return ck_http_handle_metrics(req, w);
+    if (ck_http_web_client_route(path))
+        return ck_http_handle_web_client(req, w, path);
     return ck_http_handle_pages(req, w, path);
 }
 

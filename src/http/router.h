@@ -4,7 +4,8 @@
  * One h2o handler on "/" dispatches on the normalized path (exact matches,
  * so /chatkit/x is a 404 rather than the protocol endpoint):
  *   /chatkit -> chatkit.c, /attachments/... -> attachments.c,
- *   /memory and /memory/<id> -> memory_routes.c, else pages.c.
+ *   /memory and /memory/<id> -> memory_routes.c,
+ *   /chat, /chat/assets/..., /widget.js -> web_client.c, else pages.c.
  */
 #ifndef CK_HTTP_ROUTER_H
 #define CK_HTTP_ROUTER_H
