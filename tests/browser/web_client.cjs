@@ -342,10 +342,17 @@ const scenarios = {
     ], [{ text: "Zebra tuning" }]);
     const page = await newPage(browser);
     await openChat(page);
+    // the progress line is transient: record every state it shows
+    await page.evaluate(() => {
+      window.__status = [];
+      const st = document.getElementById("status");
+      new MutationObserver(() => { if (!st.hidden) window.__status.push(st.innerText); })
+        .observe(st, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     await send(page, "How many zebra stripes?");
-    await page.waitForFunction(() => !document.getElementById("status").hidden &&
-      document.getElementById("status-text").innerText.includes("Searching"), { timeout: T(10000), polling: 20 });
     await waitAnswer(page, "ZEBRA_STRIPES=42");
+    const shown = await page.evaluate(() => window.__status);
+    check(shown.some((t) => t.includes("Searching: zebra stripes")), "progress lines shown: " + JSON.stringify(shown));
     const sources = await page.$$eval('[data-role="assistant"] .source', (ns) => ns.map((n) => n.innerText));
     check(sources.some((s) => /zebra/i.test(s)), "sources: " + sources);
     await shot(page, "chat-sources-light");
