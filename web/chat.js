@@ -841,7 +841,9 @@ let renderFrame = 0;
 function scheduleRender(item) {
   renderQueue.add(item.id);
   if (renderFrame) return;
-  renderFrame = requestAnimationFrame(() => {
+  // A timer, not requestAnimationFrame: a busy or hidden page may get no
+  // frame for a long time, and the answer should still grow as it streams.
+  renderFrame = setTimeout(() => {
     renderFrame = 0;
     const stick = nearBottom();
     for (const id of renderQueue) {
@@ -851,7 +853,7 @@ function scheduleRender(item) {
     }
     renderQueue.clear();
     if (stick) scrollToBottom(true);
-  });
+  }, 40);
 }
 
 function handleEvent(ev, turn) {
@@ -1214,6 +1216,9 @@ function bind() {
   $("new-chat").addEventListener("click", () => { newChat(); closeSidebar(); });
   $("topbar-new").addEventListener("click", () => newChat());
   el.moreThreads.addEventListener("click", () => loadThreads(false));
+  for (const b of document.querySelectorAll(".starter")) {
+    b.addEventListener("click", () => { el.message.value = b.textContent; autosize(); updateSend(); sendMessage(); });
+  }
   el.older.addEventListener("click", loadOlder);
   $("open-sidebar").addEventListener("click", openSidebar);
   $("close-sidebar").addEventListener("click", closeSidebar);

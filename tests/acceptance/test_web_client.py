@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 
 from lib import SLOW, check, request
@@ -22,6 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from test_agent_model import Fake  # noqa: E402  (same fake-model fixture)
+from test_security import SECRET, claims, hs_token  # noqa: E402  (same JWT helpers)
+
+PAGING_USER = "dev-pagingtest01"   # the development user whose 35 threads page in the list
+JWT_USER = "jwt-web-user"
 
 
 def _csp(resp):
@@ -89,19 +94,33 @@ HOST_PAGE = """<!doctype html>
 
 HOST_JS = 'window.chatkitdUserInfo = { name: "Ada Lovelace", role: "admin" };\n'
 
+JWT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' {chat}; frame-src {chat}">
+<title>Members area</title>
+<script src="/jwt-setup.js"></script>
+<script src="{chat}/widget.js" async></script>
+</head><body><h1>Members area</h1></body></html>
+"""
+
+# the host page's token source: a promise, as a real page would fetch it from its backend
+JWT_JS = 'window.chatkitdGetToken = () => new Promise((resolve) => setTimeout(() => resolve("{token}"), 10));\n'
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
 
-def _host_site(env, directory, chat_url):
-    """A static site on another port (another origin) embedding the widget."""
+def _host_site(env, directory, chat_url, jwt_url, token):
+    """A static site on another port (another origin) embedding the widget:
+    host.html (development-mode server), jwt.html (JWT server + token)."""
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "host.html"), "w") as f:
-        f.write(HOST_PAGE.format(chat=chat_url))
-    with open(os.path.join(directory, "host.js"), "w") as f:
-        f.write(HOST_JS)
+    files = {"host.html": HOST_PAGE.format(chat=chat_url), "host.js": HOST_JS,
+             "jwt.html": JWT_PAGE.format(chat=jwt_url), "jwt-setup.js": JWT_JS.replace("{token}", token)}
+    for name, text in files.items():
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(text)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=directory))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -133,8 +152,16 @@ def test_web_client_browser(env):
                             "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "2",
                             "CHATKITD_RATE_TURNS_PER_MIN": "100000", "CHATKITD_RATE_REQUESTS_PER_MIN": "100000"},
                            database_url=pg.conninfo)
-    host = _host_site(env, env.tmp_path("host"), srv.url)
-    node_env = dict(os.environ, CHATKITD_URL=srv.url, FAKE_URL=fake.url, HOST_URL=host, ARTIFACTS=artifacts, SLOW=str(SLOW))
+    # the same database and model behind JWT auth, for the widget's token handshake
+    jwt_srv = env.start_server({"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-fake",
+                                "CHATKITD_MODEL": "fake-model", "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "1",
+                                "CHATKITD_JWT_SECRET": SECRET}, database_url=pg.conninfo)
+    token = hs_token(claims(JWT_USER, iss=None, aud=None, exp=int(time.time()) + 3600))
+    host = _host_site(env, env.tmp_path("host"), srv.url, jwt_srv.url, token)
+    pg.psql("INSERT INTO chatkit.threads (id, user_id, created_at, title) SELECT 'thr_page' || lpad(g::text, 3, '0'), "
+            "'%s', now() - g * interval '1 hour', 'Archived topic ' || g FROM generate_series(1, 35) g;" % PAGING_USER)
+    node_env = dict(os.environ, CHATKITD_URL=srv.url, FAKE_URL=fake.url, HOST_URL=host, ARTIFACTS=artifacts, SLOW=str(SLOW),
+                    JWT_URL=jwt_srv.url, JWT_TOKEN=token, PAGING_USER=PAGING_USER)
     try:
         out = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "web_client.cjs")], env=node_env,
                              capture_output=True, text=True, timeout=300 * SLOW)
@@ -153,3 +180,5 @@ def test_web_client_browser(env):
     check(gone == "0", "deleted thread still stored")
     title = pg.psql("SELECT title FROM chatkit.threads WHERE id = '%s'" % results["threads"]["renamed"]).strip()
     check(title == "Renamed in the browser", "renamed title stored as %r" % title)
+    owner = pg.psql("SELECT user_id FROM chatkit.threads WHERE id = '%s'" % results["jwt"]["thread"]).strip()
+    check(owner == JWT_USER, "the widget's thread belongs to %r, not to the token's subject" % owner)

@@ -12,6 +12,9 @@
 //     ARTIFACTS      where screenshots and results.json go
 //     CHROMIUM       the browser binary (default /usr/bin/chromium)
 //     SLOW           timeout multiplier (valgrind runs)
+//     JWT_URL        the same database behind JWT auth (CHATKITD_JWT_SECRET)
+//     JWT_TOKEN      the token HOST_URL/jwt.html hands to the widget
+//     PAGING_USER    a development user with 35 threads (the list pages at 30)
 //     ONLY           run only scenarios whose name contains this
 //
 // Prints one line per scenario and a count; exits 1 on any failure.
@@ -50,7 +53,7 @@ async function newPage(browser, { viewport = { width: 1280, height: 820 }, dark 
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: dark ? "dark" : "light" }]);
   page.problems = [];
   // Any request that leaves the two test origins is a failure (no CDN, no external request).
-  const allowed = [new URL(BASE).origin, HOST ? new URL(HOST).origin : null].filter(Boolean);
+  const allowed = [BASE, HOST, process.env.JWT_URL].filter(Boolean).map((u) => new URL(u).origin);
   page.on("request", (req) => {
     const url = req.url();
     if (/^(data|blob|about):/.test(url)) return;
@@ -121,8 +124,8 @@ const MARKDOWN = "Here is **bold**, a [link](https://example.com/docs) and a tab
 const scenarios = {
   async "send, stream, markdown, reload shows history"(browser) {
     const chunks = [];
-    for (let i = 0; i < MARKDOWN.length; i += 12) chunks.push(MARKDOWN.slice(i, i + 12));
-    await script([{ chunks, delay_ms: 60 }], [{ text: "Markdown tour" }]);
+    for (let i = 0; i < MARKDOWN.length; i += 24) chunks.push(MARKDOWN.slice(i, i + 24));
+    await script([{ chunks, delay_ms: 200 }], [{ text: "Markdown tour" }]);
     const page = await newPage(browser);
     await openChat(page);
     check(await page.$eval("html", (h) => h.dataset.auth) === "dev", "the page should be in development mode");
@@ -190,9 +193,18 @@ const scenarios = {
     await closePage(page);
   },
 
-  async "keyboard: Shift+Enter, Ctrl+K, accessible names"(browser) {
+  async "thread list pages; keyboard: Shift+Enter, Ctrl+K; accessible names"(browser) {
     const page = await newPage(browser);
+    await page.evaluateOnNewDocument((u) => localStorage.setItem("chatkitd.devUser", u), process.env.PAGING_USER);
     await openChat(page);
+    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 30, { timeout: T(10000) });
+    check(await page.$("#more-threads:not([hidden])"), "no button for the next page of conversations");
+    await page.click("#more-threads");
+    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 35, { timeout: T(10000) });
+    check(await page.$("#more-threads[hidden]"), "the last page still offers more");
+    await page.click('[data-thread-id="thr_page001"] button');
+    await page.waitForFunction(() => document.getElementById("thread-title").innerText === "Archived topic 1", { timeout: T(5000) });
+    await shot(page, "chat-history-light");
     await page.click("#new-chat");
     await page.focus('textarea[aria-label="Message"]');
     await page.keyboard.type("line one");
@@ -364,6 +376,39 @@ const scenarios = {
     await page.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
     await page.waitForSelector('[data-role="assistant"]', { timeout: T(10000) });
     check((await lastAssistantText(page)).includes("Second answer"), "retried answer not stored");
+    await closePage(page);
+  },
+
+  async "widget with JWT auth: token from the host page, never stored"(browser) {
+    const JWT_URL = process.env.JWT_URL, TOKEN = process.env.JWT_TOKEN;
+    await script([{ text: "Signed-in answer." }], [{ text: "Members chat" }]);
+    // without a host page there is no token: the page says so
+    const bare = await newPage(browser);
+    await bare.goto(JWT_URL + "/chat", { waitUntil: "domcontentloaded" });
+    await bare.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
+    check((await bare.$eval("#identity", (n) => n.innerText)).includes("Sign-in required"), "no sign-in notice in JWT mode");
+    bare.problems = bare.problems.filter((p) => !/401/.test(p));
+    await closePage(bare);
+    const page = await newPage(browser);
+    await page.goto(HOST + "/jwt.html", { waitUntil: "load" });
+    await page.waitForFunction(() => document.querySelector("[data-chatkitd-widget]")?.shadowRoot?.querySelector("button"), { timeout: T(10000) });
+    await page.evaluate(() => document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("button").click());
+    const frameHandle = await page.waitForFunction(() =>
+      document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("iframe"), { timeout: T(5000) });
+    const frame = await (await frameHandle.asElement()).contentFrame();
+    await frame.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
+    check(await frame.$eval("html", (h) => h.dataset.auth) === "jwt", "the embedded page should be in JWT mode");
+    await frame.focus('textarea[aria-label="Message"]');
+    await page.keyboard.type("Who am I?");
+    await page.keyboard.press("Enter");
+    await frame.waitForFunction(() => {
+      const n = document.querySelector('[data-role="assistant"]');
+      return n && n.innerText.includes("Signed-in answer.");
+    }, { timeout: T(15000) });
+    const kept = await frame.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    check(!kept.includes(TOKEN.split(".")[2]), "the token was stored by the page");
+    results.jwt = { thread: await frame.evaluate(() => decodeURIComponent((/^#t=(.+)$/.exec(location.hash) || [])[1] || "")) };
+    check(results.jwt.thread, "no thread id in the embedded page");
     await closePage(page);
   },
 
