@@ -153,9 +153,16 @@ def test_web_client_browser(env):
                             "CHATKITD_RATE_TURNS_PER_MIN": "100000", "CHATKITD_RATE_REQUESTS_PER_MIN": "100000"},
                            database_url=pg.conninfo)
     # the same database and model behind JWT auth, for the widget's token handshake
+    # (with two assistants, so the page shows its assistant picker)
+    assistants = env.tmp_path("assistants.json")
+    with open(assistants, "w") as f:
+        json.dump({"assistants": [
+            {"id": "tax", "name": "Ledger", "description": "Taxes", "instructions": "You are Ledger.", "tools": []},
+            {"id": "docs", "name": "Librarian", "description": "Docs", "instructions": "You are Librarian.",
+             "default": True}]}, f)
     jwt_srv = env.start_server({"OPENAI_BASE_URL": fake.url + "/v1", "OPENAI_API_KEY": "sk-fake",
                                 "CHATKITD_MODEL": "fake-model", "CHATKITD_UPSTREAM_RETRIES": "0", "CHATKITD_WORKERS": "1",
-                                "CHATKITD_JWT_SECRET": SECRET}, database_url=pg.conninfo)
+                                "CHATKITD_JWT_SECRET": SECRET, "CHATKITD_ASSISTANTS": assistants}, database_url=pg.conninfo)
     token = hs_token(claims(JWT_USER, iss=None, aud=None, exp=int(time.time()) + 3600))
     host = _host_site(env, env.tmp_path("host"), srv.url, jwt_srv.url, token)
     pg.psql("INSERT INTO chatkit.threads (id, user_id, created_at, title) SELECT 'thr_page' || lpad(g::text, 3, '0'), "

@@ -398,6 +398,11 @@ const scenarios = {
     const frame = await (await frameHandle.asElement()).contentFrame();
     await frame.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
     check(await frame.$eval("html", (h) => h.dataset.auth) === "jwt", "the embedded page should be in JWT mode");
+    // two assistants configured: the picker appears (GET /assistants with the token) and its choice is sent
+    await frame.waitForSelector('#assistant-picker:not([hidden]) select[aria-label="Assistant"]', { timeout: T(10000) });
+    const names = await frame.$$eval('select[aria-label="Assistant"] option', (os) => os.map((o) => o.textContent));
+    check(names.includes("Ledger") && names.includes("Librarian"), "assistant picker: " + names);
+    await frame.select('select[aria-label="Assistant"]', "tax");
     await frame.focus('textarea[aria-label="Message"]');
     await page.keyboard.type("Who am I?");
     await page.keyboard.press("Enter");
@@ -405,6 +410,10 @@ const scenarios = {
       const n = document.querySelector('[data-role="assistant"]');
       return n && n.innerText.includes("Signed-in answer.");
     }, { timeout: T(15000) });
+    const sent = (await fake("/_requests")).filter((r) => r.path.endsWith("/chat/completions") && r.body && r.body.stream);
+    const system = sent[sent.length - 1].body.messages[0].content;
+    check(system.startsWith("You are Ledger."), "the chosen assistant did not answer: " + system.slice(0, 80));
+    await shot(page, "widget-jwt-assistants");
     const kept = await frame.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
     check(!kept.includes(TOKEN.split(".")[2]), "the token was stored by the page");
     results.jwt = { thread: await frame.evaluate(() => decodeURIComponent((/^#t=(.+)$/.exec(location.hash) || [])[1] || "")) };
