@@ -934,7 +934,8 @@ function handleEvent(ev, turn) {
 
 async function runTurn(type, params, optimistic) {
   const controller = new AbortController();
-  const turn = { controller, optimistic, assistantIds: [], threadId: state.threadId, allowCancel: true, stopped: false, failed: false };
+  const turn = { controller, optimistic, assistantIds: [], threadId: state.threadId, allowCancel: true, stopped: false,
+    failed: false, text: optimistic ? optimistic.querySelector(".bubble")?.textContent : "" };
   state.streaming = turn;
   setStreaming(true, true);
   showStatus("Thinking…");
@@ -942,8 +943,14 @@ async function runTurn(type, params, optimistic) {
     await stream(type, params, (ev) => { if (state.streaming === turn) handleEvent(ev, turn); }, controller.signal);
   } catch (err) {
     if (err.name !== "AbortError" && state.streaming === turn) {
-      showError(err.message || "The connection failed.", true, () => retryLast());
-      if (optimistic && err instanceof ApiError && !turn.threadId) optimistic.remove();
+      if (err instanceof ApiError && optimistic && !optimistic.dataset.itemId) {
+        // refused before anything was stored: give the text back
+        optimistic.remove();
+        if (!el.message.value.trim()) { el.message.value = turn.text || ""; autosize(); }
+        showError(err.message + " Your message was not sent.", false);
+      } else {
+        showError(err.message || "The connection failed.", true, () => retryLast());
+      }
     }
   } finally {
     if (state.streaming === turn) {

@@ -169,14 +169,23 @@ def test_web_client_browser(env):
             "'%s', now() - g * interval '1 hour', 'Archived topic ' || g FROM generate_series(1, 35) g;" % PAGING_USER)
     node_env = dict(os.environ, CHATKITD_URL=srv.url, FAKE_URL=fake.url, HOST_URL=host, ARTIFACTS=artifacts, SLOW=str(SLOW),
                     JWT_URL=jwt_srv.url, JWT_TOKEN=token, PAGING_USER=PAGING_USER)
-    try:
-        out = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "web_client.cjs")], env=node_env,
-                             capture_output=True, text=True, timeout=300 * SLOW)
-    except FileNotFoundError:
-        check(False, "node is not installed (make deps-test installs it)")
-    report = (out.stdout + out.stderr).strip()
+    log_path = os.path.join(artifacts, "browser.log")
+    with open(log_path, "w") as log:
+        try:
+            proc = subprocess.Popen(["node", os.path.join(ROOT, "tests", "browser", "web_client.cjs")], env=node_env,
+                                    stdout=log, stderr=subprocess.STDOUT)
+        except FileNotFoundError:
+            check(False, "node is not installed (make deps-test installs it)")
+        try:
+            code = proc.wait(timeout=600 * SLOW)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = "timeout"
+    with open(log_path) as f:
+        report = f.read().strip()
     print(report)
-    check(out.returncode == 0, "browser scenarios failed:\n" + report[-6000:])
+    check(code == 0, "browser scenarios failed (%s):\n%s" % (code, report[-6000:]))
     with open(os.path.join(artifacts, "results.json")) as f:
         results = json.load(f)
     # what the page did is in the database

@@ -32,7 +32,9 @@ const FAKE = process.env.FAKE_URL;
 const HOST = process.env.HOST_URL;
 const OUT = process.env.ARTIFACTS || path.join(ROOT, "build/browser-artifacts");
 const SLOW = Number(process.env.SLOW || "1");
-const T = (ms) => ms * SLOW;
+// Timeouts only bound how long a failure takes to show: generous, because a
+// loaded machine (several test suites at once) slows the browser a lot.
+const T = (ms) => ms * 4 * SLOW;
 const results = {};
 
 class Failure extends Error {}
@@ -90,9 +92,11 @@ async function openChat(page, hash = "") {
   await page.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
 }
 
+// Puts `text` into the composer (typing it key by key is slow under load;
+// the keyboard scenario types for real) and sends it with a real Enter.
 async function send(page, text) {
   await page.focus('textarea[aria-label="Message"]');
-  await page.keyboard.type(text);
+  await page.$eval('textarea[aria-label="Message"]', (t, v) => { t.value = v; t.dispatchEvent(new Event("input", { bubbles: true })); }, text);
   await page.keyboard.press("Enter");
 }
 
@@ -102,7 +106,7 @@ async function waitAnswer(page, needle, timeout = 15000) {
   await page.waitForFunction((n) => {
     const ns = document.querySelectorAll('[data-role="assistant"]');
     return ns.length && ns[ns.length - 1].innerText.includes(n) && !ns[ns.length - 1].classList.contains("streaming");
-  }, { timeout: T(timeout) }, needle);
+  }, { polling: 100, timeout: T(timeout) }, needle);
 }
 
 async function shot(page, name) {
@@ -156,7 +160,7 @@ const scenarios = {
     check(tid, "no thread id in the URL");
     await page.waitForSelector(`[data-thread-id="${tid}"]`, { timeout: T(5000) });
     await page.waitForFunction((id) => document.querySelector(`[data-thread-id="${id}"]`).innerText.includes("Markdown tour"),
-      { timeout: T(10000) }, tid);
+      { polling: 100, timeout: T(10000) }, tid);
     await shot(page, "chat-light");
     // feedback
     await page.click('[data-role="assistant"] button[aria-label="Good answer"]');
@@ -185,7 +189,7 @@ const scenarios = {
     check(!(await page.$eval("#sidebar", (s) => s.getBoundingClientRect().right > 0)), "the sidebar should be hidden on a phone");
     await shot(page, "chat-phone");
     await page.click('button[aria-label="Show conversations"]');
-    await page.waitForFunction(() => document.getElementById("sidebar").getBoundingClientRect().left >= 0, { timeout: T(3000) });
+    await page.waitForFunction(() => document.getElementById("sidebar").getBoundingClientRect().left >= 0, { polling: 100, timeout: T(3000) });
     await new Promise((r) => setTimeout(r, 300));
     await shot(page, "chat-phone-sidebar");
     await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
@@ -197,13 +201,13 @@ const scenarios = {
     const page = await newPage(browser);
     await page.evaluateOnNewDocument((u) => localStorage.setItem("chatkitd.devUser", u), process.env.PAGING_USER);
     await openChat(page);
-    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 30, { timeout: T(10000) });
+    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 30, { polling: 100, timeout: T(10000) });
     check(await page.$("#more-threads:not([hidden])"), "no button for the next page of conversations");
     await page.click("#more-threads");
-    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 35, { timeout: T(10000) });
+    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 35, { polling: 100, timeout: T(10000) });
     check(await page.$("#more-threads[hidden]"), "the last page still offers more");
     await page.click('[data-thread-id="thr_page001"] button');
-    await page.waitForFunction(() => document.getElementById("thread-title").innerText === "Archived topic 1", { timeout: T(5000) });
+    await page.waitForFunction(() => document.getElementById("thread-title").innerText === "Archived topic 1", { polling: 100, timeout: T(5000) });
     await shot(page, "chat-history-light");
     await page.click("#new-chat");
     await page.focus('textarea[aria-label="Message"]');
@@ -230,7 +234,7 @@ const scenarios = {
 
   async "stop keeps the partial answer, also after reload"(browser) {
     const words = [];
-    for (let i = 1; i <= 80; i++) words.push("word" + i + " ");
+    for (let i = 1; i <= 300; i++) words.push("word" + i + " ");
     await script([{ chunks: words, delay_ms: 150 }]);
     const page = await newPage(browser);
     await openChat(page);
@@ -238,11 +242,11 @@ const scenarios = {
     await page.waitForFunction(() => {
       const n = document.querySelector('[data-role="assistant"]');
       return n && /word3 /.test(n.innerText);
-    }, { timeout: T(15000) });
+    }, { polling: 100, timeout: T(15000) });
     await page.click('button[aria-label="Stop"]');
     await page.waitForSelector('button[aria-label="Stop"][hidden]', { timeout: T(5000) });
     const partial = (await lastAssistantText(page)).trim();
-    check(partial.includes("word3") && !partial.includes("word80"), "partial answer: " + partial);
+    check(partial.includes("word3") && !partial.includes("word300"), "partial answer: " + partial);
     check(partial.includes("Stopped"), "no 'Stopped' note");
     const tid = await threadIdOf(page);
     results.stopped = { thread: tid };
@@ -255,7 +259,7 @@ const scenarios = {
       if (stored.includes("word3")) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    check(stored.includes("word1 ") && stored.includes("word3") && !stored.includes("word80"), "after reload: " + stored);
+    check(stored.includes("word1 ") && stored.includes("word3") && !stored.includes("word300"), "after reload: " + stored);
     await closePage(page);
   },
 
@@ -271,7 +275,7 @@ const scenarios = {
     await waitAnswer(page, "Echo: beta");
     const second = await threadIdOf(page);
     check(first && second && first !== second, "two threads expected");
-    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 2, { timeout: T(5000) });
+    await page.waitForFunction(() => document.querySelectorAll("[data-thread-id]").length === 2, { polling: 100, timeout: T(5000) });
     // rename the first
     await page.click(`[data-thread-id="${first}"] button[aria-label^="Rename"]`);
     await page.waitForSelector('input[aria-label="Conversation title"]');
@@ -279,11 +283,11 @@ const scenarios = {
     await page.keyboard.type("Renamed in the browser");
     await page.keyboard.press("Enter");
     await page.waitForFunction((id) => document.querySelector(`[data-thread-id="${id}"]`)?.innerText.includes("Renamed in the browser"),
-      { timeout: T(5000) }, first);
+      { polling: 100, timeout: T(5000) }, first);
     // delete the second (the open one)
     await page.click(`[data-thread-id="${second}"] button[aria-label^="Delete"]`);
     await page.click(`[data-thread-id="${second}"] button[aria-label^="Confirm delete"]`);
-    await page.waitForFunction((id) => !document.querySelector(`[data-thread-id="${id}"]`), { timeout: T(5000) }, second);
+    await page.waitForFunction((id) => !document.querySelector(`[data-thread-id="${id}"]`), { polling: 100, timeout: T(5000) }, second);
     check((await page.$$("[data-role]")).length === 0, "the deleted thread is still shown");
     await shot(page, "chat-threads-light");
     await page.reload({ waitUntil: "domcontentloaded" });
@@ -312,7 +316,7 @@ const scenarios = {
     await page.waitForFunction(() => {
       const img = document.querySelector('[data-role="user"] .attachments img');
       return img && img.complete && img.naturalWidth > 0;
-    }, { timeout: T(10000) });
+    }, { polling: 100, timeout: T(10000) });
     const src = await page.$eval('[data-role="user"] .attachments img', (i) => i.src);
     check(src.startsWith(BASE + "/attachments/") && src.includes("/preview?token="), "preview src: " + src);
     results.upload = { thread: await threadIdOf(page) };
@@ -391,10 +395,10 @@ const scenarios = {
     await closePage(bare);
     const page = await newPage(browser);
     await page.goto(HOST + "/jwt.html", { waitUntil: "load" });
-    await page.waitForFunction(() => document.querySelector("[data-chatkitd-widget]")?.shadowRoot?.querySelector("button"), { timeout: T(10000) });
+    await page.waitForFunction(() => document.querySelector("[data-chatkitd-widget]")?.shadowRoot?.querySelector("button"), { polling: 100, timeout: T(10000) });
     await page.evaluate(() => document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("button").click());
     const frameHandle = await page.waitForFunction(() =>
-      document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("iframe"), { timeout: T(5000) });
+      document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("iframe"), { polling: 100, timeout: T(5000) });
     const frame = await (await frameHandle.asElement()).contentFrame();
     await frame.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
     check(await frame.$eval("html", (h) => h.dataset.auth) === "jwt", "the embedded page should be in JWT mode");
@@ -409,7 +413,7 @@ const scenarios = {
     await frame.waitForFunction(() => {
       const n = document.querySelector('[data-role="assistant"]');
       return n && n.innerText.includes("Signed-in answer.");
-    }, { timeout: T(15000) });
+    }, { polling: 100, timeout: T(15000) });
     const sent = (await fake("/_requests")).filter((r) => r.path.endsWith("/chat/completions") && r.body && r.body.stream);
     const system = sent[sent.length - 1].body.messages[0].content;
     check(system.startsWith("You are Ledger."), "the chosen assistant did not answer: " + system.slice(0, 80));
@@ -425,7 +429,7 @@ const scenarios = {
     await script([{ text: "Hello from the widget." }], [{ text: "Widget chat" }]);
     const page = await newPage(browser);
     await page.goto(HOST + "/host.html", { waitUntil: "load" });
-    await page.waitForFunction(() => document.querySelector("[data-chatkitd-widget]")?.shadowRoot?.querySelector("button"), { timeout: T(10000) });
+    await page.waitForFunction(() => document.querySelector("[data-chatkitd-widget]")?.shadowRoot?.querySelector("button"), { polling: 100, timeout: T(10000) });
     // select text on the host page, then reach the button with the keyboard
     await page.evaluate(() => {
       const p = document.getElementById("pick");
@@ -445,7 +449,7 @@ const scenarios = {
     check(reached, "the chat button cannot be reached with Tab");
     await page.keyboard.press("Enter");
     const frameHandle = await page.waitForFunction(() =>
-      document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("iframe"), { timeout: T(5000) });
+      document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector("iframe"), { polling: 100, timeout: T(5000) });
     const frame = await (await frameHandle.asElement()).contentFrame();
     await frame.waitForSelector("html[data-ready='1']", { timeout: T(15000) });
     await frame.waitForSelector('textarea[aria-label="Message"]');
@@ -455,7 +459,7 @@ const scenarios = {
     await frame.waitForFunction(() => {
       const n = document.querySelector('[data-role="assistant"]');
       return n && n.innerText.includes("Hello from the widget.");
-    }, { timeout: T(15000) });
+    }, { polling: 100, timeout: T(15000) });
     await shot(page, "widget-open");
     const requests = await fake("/_requests");
     const streamed = requests.filter((r) => r.path.endsWith("/chat/completions") && r.body && r.body.stream);
@@ -466,7 +470,7 @@ const scenarios = {
     // Escape inside the chat closes the panel and gives focus back to the button
     await frame.focus('textarea[aria-label="Message"]');
     await page.keyboard.press("Escape");
-    await page.waitForFunction(() => !document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector(".panel.open"), { timeout: T(5000) });
+    await page.waitForFunction(() => !document.querySelector("[data-chatkitd-widget]").shadowRoot.querySelector(".panel.open"), { polling: 100, timeout: T(5000) });
     await closePage(page);
   },
 };
