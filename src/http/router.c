@@ -17,6 +17,10 @@ static const char *route_op(h2o_iovec_t path)
             return exact[i];
     if (path.len >= 13 && memcmp(path.base, "/attachments/", 13) == 0)
         return "/attachments";
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/widget.js")))
+        return "/widget.js";
+    if (ck_http_web_client_route(path))
+        return "/chat";
     if ((path.len >= 5 && memcmp(path.base, "/docs", 5) == 0) ||
         (path.len > 3 && memcmp(path.base + path.len - 3, ".md", 3) == 0))
         return "/docs";
