@@ -126,35 +126,19 @@ const MARKDOWN = "Here is **bold**, a [link](https://example.com/docs) and a tab
   "```sh\nmake run\n```\n\nDone.";
 
 const scenarios = {
-  async "send, stream, markdown, reload shows history"(browser) {
+  async "send, markdown, feedback, themes, phone, reload shows history"(browser) {
     const chunks = [];
     for (let i = 0; i < MARKDOWN.length; i += 24) chunks.push(MARKDOWN.slice(i, i + 24));
-    await script([{ chunks, delay_ms: 400 }], [{ text: "Markdown tour" }]);
+    await script([{ chunks, delay_ms: 100 }], [{ text: "Markdown tour" }]);
     const page = await newPage(browser);
     await openChat(page);
     check(await page.$eval("html", (h) => h.dataset.auth) === "dev", "the page should be in development mode");
     check((await page.$eval("#identity", (n) => n.innerText)).includes("Development mode"), "the page should say it is in development mode");
     await shot(page, "chat-empty-light");
-    // record what the transcript shows while the answer streams
-    await page.evaluate(() => {
-      window.__seen = new Set();
-      window.__stopSeen = false;
-      new MutationObserver(() => {
-        const n = document.querySelector('[data-role="assistant"]');
-        if (n && n.classList.contains("streaming") && n.innerText.trim()) window.__seen.add(n.innerText.trim().length);
-        if (document.querySelector('button[aria-label="Stop"]:not([hidden])')) window.__stopSeen = true;
-      }).observe(document.getElementById("app"), { subtree: true, childList: true, characterData: true, attributes: true });
-    });
     await send(page, "Show me the options");
     await page.waitForSelector('[data-role="user"]', { timeout: T(5000) });
     check((await page.$eval('[data-role="user"]', (n) => n.innerText)).includes("Show me the options"), "user message not shown");
     await waitAnswer(page, "Done.");
-    const seen = await page.evaluate(() => Array.from(window.__seen));
-    // part of the answer was on screen before it was complete (the stop scenario
-    // shows it again: there the answer is far from complete when it is stopped)
-    check(seen.length >= 1 && Math.min(...seen) < MARKDOWN.length / 2,
-      "the answer did not show while streaming (lengths seen while streaming: " + seen + ")");
-    check(await page.evaluate(() => window.__stopSeen), "no stop button while streaming");
     check(await page.$('[data-role="assistant"] table td code'), "the table was not rendered");
     check(await page.$('[data-role="assistant"] pre code'), "the code block was not rendered");
     const rel = await page.$eval('[data-role="assistant"] a[href="https://example.com/docs"]', (a) => [a.rel, a.target]);
@@ -235,7 +219,7 @@ const scenarios = {
     await closePage(page);
   },
 
-  async "stop keeps the partial answer, also after reload"(browser) {
+  async "stream, stop: the partial answer stays, also after reload"(browser) {
     const words = [];
     for (let i = 1; i <= 300; i++) words.push("word" + i + " ");
     await script([{ chunks: words, delay_ms: 150 }]);
@@ -246,6 +230,8 @@ const scenarios = {
       const n = document.querySelector('[data-role="assistant"]');
       return n && /word3 /.test(n.innerText);
     }, { polling: 100, timeout: T(15000) });
+    // the answer shows while it streams (far from complete), with a stop button
+    check(await page.$('[data-role="assistant"].streaming'), "the growing answer is not marked as streaming");
     await page.click('button[aria-label="Stop"]');
     await page.waitForSelector('button[aria-label="Stop"][hidden]', { timeout: T(5000) });
     const partial = (await lastAssistantText(page)).trim();
