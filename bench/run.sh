@@ -5,8 +5,10 @@ set -uo pipefail
 bin=${1:-build/chatkitd}
 here=$(cd "$(dirname "$0")" && pwd)
 failed=0
-echo "== store (bench/store.sh)"
-"$here/store.sh" "$bin" || failed=1
+echo "== reads (bench/reads/run.sh)"
+"$here/reads/run.sh" "$bin" || failed=1
+echo "== turns (bench/turns/run.sh)"
+"$here/turns/run.sh" "$bin" || failed=1
 echo "== streams (bench/streams/run.sh)"
 "$here/streams/run.sh" "$bin" || failed=1
 exit $failed

@@ -15,16 +15,16 @@
 #             as the superuser (no row-level security), and *_rls.pgbench:
 #             the same SELECT as chatkit_owner after set_config of the user,
 #             pipelined (what the server sends), i.e. the cost of RLS.
-# For each run: requests/s, p99, and the CPU used meanwhile by the server,
-# by PostgreSQL (postmaster + backends, from /proc/<pid>/stat) and by the
-# load generator, in cores (1.00 = one core busy) and PostgreSQL CPU
-# microseconds per request.  Prints a Markdown table.
-# Knobs: BENCH_SECONDS (20 per run, after a 3 s warm-up), BENCH_CONNECTIONS (50).
+# For each run: requests/s, p99, and the CPU used meanwhile by the server
+# and by PostgreSQL (postmaster + backends, from /proc/<pid>/stat), in cores
+# (1.00 = one core busy), and PostgreSQL CPU microseconds per request.
+# Prints a Markdown table.
+# Knobs: BENCH_SECONDS (30 per run, after a 3 s warm-up), BENCH_CONNECTIONS (50).
 set -euo pipefail
 bin=$(realpath "${1:-build/chatkitd}")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-seconds=${BENCH_SECONDS:-20}
+seconds=${BENCH_SECONDS:-30}
 conns=${BENCH_CONNECTIONS:-50}
 pgport=$((20000 + RANDOM % 20000))
 port=$((20000 + RANDOM % 20000))
@@ -69,22 +69,22 @@ pg_ticks() {
 }
 now() { date +%s.%N; }
 
-# sample CLIENT_PID: "time server_ticks pg_ticks client_ticks"
-sample() { echo "$(now) $(ticks "$server_pid") $(pg_ticks) $(ticks "$1")"; }
+# sample: "time server_ticks pg_ticks"
+sample() { echo "$(now) $(ticks "$server_pid") $(pg_ticks)"; }
 
-# measure NAME CMD...: runs CMD (warm-up first), samples the CPU 2 s after it
-# started and 1 s before it ends; leaves CMD's output in $work/NAME.out and
-# "cores_server cores_pg cores_client" in $work/NAME.cpu.
+# measure NAME CMD...: runs CMD, samples the CPU at 20% and 80% of its
+# duration (connections are set up, CMD is still running); leaves CMD's
+# output in $work/NAME.out and "cores_server cores_pg" in $work/NAME.cpu.
 measure() {
   local name=$1; shift
   "$@" >"$work/$name.out" 2>&1 &
   local pid=$! a b
-  sleep 2
-  a=$(sample "$pid")
-  sleep $((seconds - 3))
-  b=$(sample "$pid")
+  sleep $((seconds / 5))
+  a=$(sample)
+  sleep $((seconds * 3 / 5))
+  b=$(sample)
   wait "$pid" || { echo "$name failed:" >&2; cat "$work/$name.out" >&2; exit 1; }
-  echo "$a $b" | awk -v hz="$hz" '{ dt = $5 - $1; printf "%.2f %.2f %.2f\n", ($6-$2)/hz/dt, ($7-$3)/hz/dt, ($8-$4)/hz/dt }' \
+  echo "$a $b" | awk -v hz="$hz" '{ dt = $4 - $1; printf "%.2f %.2f\n", ($5-$2)/hz/dt, ($6-$3)/hz/dt }' \
     >"$work/$name.cpu"
 }
 
@@ -118,14 +118,14 @@ case "$body" in *'"has_more":true'*) ;; *) echo "unexpected items.list answer: $
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores before the runs" >&2
 row() { # row LABEL "rps p99 [non2xx]" NAME BASE_RPS
-  local label=$1 res=$2 name=$3 base=$4 rps p99 cs cp cc
+  local label=$1 res=$2 name=$3 base=$4 rps p99 cs cp
   read -r rps p99 _ <<<"$res"
-  read -r cs cp cc <"$work/$name.cpu"
-  awk -v l="$label" -v r="$rps" -v p="$p99" -v b="$base" -v cs="$cs" -v cp="$cp" -v cc="$cc" 'BEGIN {
-    printf "| %s | %.0f | %.2f | %.2fx | %.2f | %.2f | %.2f | %.0f |\n", l, r, p, r / b, cs, cp, cc, cp * 1e6 / r }'
+  read -r cs cp <"$work/$name.cpu"
+  awk -v l="$label" -v r="$rps" -v p="$p99" -v b="$base" -v cs="$cs" -v cp="$cp" 'BEGIN {
+    printf "| %s | %.0f | %.2f | %.2fx | %.2f | %.2f | %.0f |\n", l, r, p, r / b, cs, cp, cp * 1e6 / r }'
 }
-echo "| run | req/s | p99 ms | vs pgbench | server CPU | PostgreSQL CPU | client CPU | PostgreSQL µs/req |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| run | req/s | p99 ms | vs pgbench | server CPU | PostgreSQL CPU | PostgreSQL µs/req |"
+echo "|---|---|---|---|---|---|---|"
 for op in items threads; do
   base=$(pgbench_run "pg_$op" "$here/$op.pgbench")
   rls=$(pgbench_run "pg_${op}_rls" "$here/${op}_rls.pgbench" "-c role=chatkit_owner")

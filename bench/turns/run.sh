@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/turns/run.sh BINARY - turns per second against an instant fake model
+# (bench/streams/fake_model.py, 3 tokens, no delay), and the SQL round trips
+# each turn costs.
+#
+#   threads.create            a new thread per turn;
+#   threads.add_user_message  a random thread of bench/reads/load.sql
+#                             (1,000 threads x 50 items, 100 users) with its
+#                             owner's identity;
+# wrk -t1 -c$CONNECTIONS -d$SECONDS with turns.lua (HTTP/1.1 keep-alive; a
+# request is one whole streamed turn).  Round trips: every store call is one
+# pipeline slot, i.e. one implicit transaction, so the growth of
+# pg_stat_database.xact_commit + xact_rollback over the run, divided by the
+# turns, is the number of SQL round trips per turn (the migration checks of
+# the admin thread, every 10 s, add a few).  CPU split as in bench/reads.
+# Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (20).
+set -euo pipefail
+bin=$(realpath "${1:-build/chatkitd}")
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+seconds=${BENCH_SECONDS:-20}
+conns=${BENCH_CONNECTIONS:-20}
+pgport=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 20000))
+fake_port=$((20000 + RANDOM % 20000))
+work=$(mktemp -d /tmp/chatkitd-turns.XXXXXX)
+chmod 0755 "$work"
+server_pid=
+fake_pid=
+
+cleanup() {
+  set +e
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+  "$root/scripts/pg-local.sh" stop "$work/pg"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in psql wrk curl; do
+  command -v "$tool" >/dev/null || { echo "bench/turns: $tool is missing (make bench installs it)" >&2; exit 1; }
+done
+db=$(PG_LOCAL_FSYNC=off "$root/scripts/pg-local.sh" start "$work/pg" "$pgport")
+DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$root/bench/reads/load.sql" >/dev/null
+pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
+hz=$(getconf CLK_TCK)
+
+/usr/bin/python3 "$root/bench/streams/fake_model.py" --port "$fake_port" --tokens 3 --interval-ms 0 --first-ms 0 \
+  >"$work/fake.log" 2>&1 &
+fake_pid=$!
+env -u CHATKITD_JWT_SECRET -u CHATKITD_JWT_PUBLIC_KEY CHATKITD_LISTEN=127.0.0.1:$port "DATABASE_URL=$db" \
+  CHATKITD_LOG_LEVEL=warn OPENAI_BASE_URL=http://127.0.0.1:$fake_port/v1 OPENAI_API_KEY=bench \
+  CHATKITD_RATE_TURNS_PER_MIN=0 CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_MAX_STREAMS_PER_USER=0 \
+  "$bin" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$fake_port/_stats" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready" >&2; cat "$work/server.log" >&2; exit 1; }
+
+ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local sum t
+  sum=$(ticks "$pg_pid")
+  for c in $(ps -o pid= --ppid "$pg_pid"); do t=$(ticks "$c"); sum=$((sum + t)); done
+  echo "$sum"
+}
+xacts() { psql -X -At -d "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores before the runs" >&2
+echo "| turn | turns/s | p50 ms | p99 ms | SQL round trips per turn | server CPU | PostgreSQL CPU | PostgreSQL µs/turn |"
+echo "|---|---|---|---|---|---|---|---|"
+for op in threads.create threads.add_user_message; do
+  TURNS_OP=$op wrk -t1 -c"$conns" -d3s -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >/dev/null 2>&1
+  sleep 1
+  x0=$(xacts); s0=$(ticks "$server_pid"); p0=$(pg_ticks); t0=$(date +%s.%N)
+  TURNS_OP=$op wrk -t1 -c"$conns" -d"${seconds}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
+  s1=$(ticks "$server_pid"); p1=$(pg_ticks); t1=$(date +%s.%N)
+  sleep 1   # the statistics collector lags a little
+  x1=$(xacts)
+  res=$(sed -nE 's/^RESULT rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+) non2xx=([0-9]+) errors=([0-9]+) requests=([0-9]+).*/\1 \2 \3 \4 \5 \6/p' "$work/wrk.out")
+  read -r rps p50 p99 bad errs n <<<"$res"
+  [ "$bad" = 0 ] && [ "$errs" = 0 ] || echo "WARNING: $op: $bad non-2xx, $errs socket errors" >&2
+  awk -v op="$op" -v r="$rps" -v p50="$p50" -v p99="$p99" -v n="$n" -v x="$((x1 - x0))" -v s="$((s1 - s0))" \
+      -v p="$((p1 - p0))" -v t0="$t0" -v t1="$t1" -v hz="$hz" 'BEGIN { dt = t1 - t0
+    printf "| %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f |\n", op, r, p50, p99, x / n, s / hz / dt, p / hz / dt, p / hz * 1e6 / n }'
+done
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the runs" >&2
+grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
