@@ -5,16 +5,25 @@
  * Pure C, no I/O: the caller (src/corpus/ingest.c) reads the file and stores
  * the chunks.  A document becomes a title plus a list of chunks; each chunk
  * carries the heading path it sits under ("Doc title > Section > Sub") and a
- * body of roughly CK_CHUNK_TARGET characters cut on heading, paragraph and,
- * for long paragraphs, sentence boundaries.  A chunk that continues a section
- * starts with the last sentence of the previous chunk (a small overlap).
+ * Markdown body built from whole blocks of that section: paragraphs, list
+ * items ("- x", "1. x", nested ones indented), tables (pipe tables with a
+ * header row) and fenced code blocks.  Blocks are packed until a chunk
+ * reaches CK_CHUNK_TARGET characters; a chunk never crosses a heading
+ * (except that a section shorter than CK_CHUNK_MIN merges into the next,
+ * its heading written as a Markdown heading line).  Chunks do not overlap.
+ * A table or code block longer than CK_CHUNK_BLOCK_MAX is cut between rows
+ * (each piece repeats the header) or lines (each piece fenced); a paragraph
+ * longer than CK_CHUNK_MAX after a sentence.
  *
  * HTML: tags are removed, <script>/<style>/<head> and navigation boilerplate
  * (<nav>, role="navigation", class names starting with "nav") are dropped,
- * common entities are decoded, <h1>..<h6> start sections and block elements
- * (<p>, <div>, <li>, <pre>, <tr>, ...) end paragraphs.  Markdown: ATX (#) and
- * setext headings outside fenced code; blank lines end paragraphs.  Text:
- * blank lines end paragraphs.
+ * common entities are decoded, <h1>..<h6> start sections, <pre> becomes a
+ * code block, <table> a pipe table, <li> a list item, <dt> a bold line,
+ * inline <code> `code`, and the title of a note/tip/warning/caution/important
+ * box a bold label ("**Tip:** ...") instead of a section.  Markdown: ATX (#)
+ * and setext headings, fenced code (``` or ~~~, info string kept), pipe
+ * tables, list items; blank lines end paragraphs.  Text: blank lines end
+ * paragraphs.
  *
  * Output is always valid UTF-8 without NUL bytes: invalid sequences become
  * U+FFFD, NUL becomes a space.
@@ -24,16 +33,16 @@
 
 #include <stddef.h>
 
-#define CK_CHUNK_TARGET 1000 /* a chunk is closed once it reaches this size */
-#define CK_CHUNK_MAX 1200    /* a chunk never exceeds this (unless one word does) */
-#define CK_CHUNK_MIN 200     /* a section shorter than this merges into the next */
-#define CK_CHUNK_OVERLAP 240 /* the carried-over sentence is at most this long */
+#define CK_CHUNK_TARGET 1000    /* a chunk is closed once it reaches this size */
+#define CK_CHUNK_MAX 1400       /* prose never makes a chunk longer than this */
+#define CK_CHUNK_BLOCK_MAX 4000 /* a table or code block up to this size stays whole */
+#define CK_CHUNK_MIN 200        /* a section shorter than this merges into the next */
 
 typedef enum ck_doc_kind { CK_DOC_TEXT, CK_DOC_MARKDOWN, CK_DOC_HTML } ck_doc_kind_t;
 
 typedef struct ck_chunk {
     char *title; /* heading path, e.g. "Guide > Install > Linux" */
-    char *text;  /* body text, whitespace-normalized (kept inside code) */
+    char *text;  /* body: Markdown (paragraphs, items, tables, fenced code) */
 } ck_chunk_t;
 
 typedef struct ck_doc {
