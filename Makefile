@@ -41,7 +41,7 @@ DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-clien
 DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
-DEPS_BENCH := wrk nghttp2-client postgresql-contrib
+DEPS_BENCH := wrk nghttp2-client postgresql-contrib postgresql-doc-15
 
 .PHONY: all deps deps-test deps-node deps-node-apt run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval bench-tokens clean
 all: $(BUILD)/chatkitd
@@ -170,8 +170,11 @@ bench: all
 bench-tokens: deps-node $(BUILD)/bench/token_estimate
 	node bench/tokens/compare.mjs $(BUILD)/bench/token_estimate .
 
-# Retrieval quality of the search tool vs Okapi BM25 (installs postgresql-doc-15).
+# Retrieval quality of the search tool vs Okapi BM25 on the PostgreSQL manual
+# (postgresql-doc-15), and search latency at 1x, 10x and 100x that corpus
+# (BENCH_SCALES="1 10" to skip the largest; see BENCHMARKS.md "Retrieval").
 bench-retrieval: all
+	$(call apt_install,$(DEPS_BENCH))
 	bench/retrieval/run.sh $(BUILD)/chatkitd
 
 clean:

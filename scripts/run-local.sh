@@ -4,8 +4,9 @@
 #     files live under var/pg (or, when the postgres user cannot reach var/ -
 #     e.g. a clone inside root's 0700 home - under /var/tmp, with var/pg a
 #     symlink to it);
-#   - applies the migrations, ingests docs/ so the server can answer questions
-#     about itself, and serves on CHATKITD_LISTEN (default 127.0.0.1:8000).
+#   - applies the migrations, ingests docs/ and README.md so the server can
+#     answer questions about itself (the Docker instructions are in README.md),
+#     and serves on CHATKITD_LISTEN (default 127.0.0.1:8000).
 set -euo pipefail
 bin=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,6 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 "$bin" migrate
-"$bin" ingest docs || echo "run-local: ingesting docs/ failed; serving anyway"
+"$bin" ingest docs README.md || echo "run-local: ingesting docs/ and README.md failed; serving anyway"
 echo "run-local: serving on http://${CHATKITD_LISTEN:-127.0.0.1:8000}/"
 exec "$bin"

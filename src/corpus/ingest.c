@@ -1,12 +1,15 @@
 /*
  * ingest.c - `chatkitd ingest PATH...`: walk files and directories, chunk
  * every .md/.markdown/.txt/.html/.htm file (src/corpus/chunker.h) and store it
- * with chatkit.corpus_put_document (sql/functions/corpus.sql), which skips files
- * whose SHA-256 is unchanged and replaces changed ones atomically.
+ * with chatkit.corpus_put_document (sql/functions/corpus.sql), which skips
+ * files whose SHA-256 is unchanged and replaces changed ones atomically.
+ * After a directory was walked completely, the documents stored under it
+ * whose files are gone are removed (chatkit.corpus_delete_missing).
  *
- * Blocking libpq; runs from main() only.  `source` of a file is its path as
- * given, or for a directory argument the directory as given joined with the
- * file's path below it ("docs" -> "docs/a.md", "./docs/" -> "./docs/a.md").
+ * Blocking libpq; runs from main() only.  The `source` of a file is its path
+ * normalised (ck_corpus_source_name): "docs", "./docs" and "docs/" all give
+ * "docs/a.md".  Progress: on a terminal one line rewritten in place (files
+ * done / total, files per second); otherwise only the summary line.
  */
 #include "corpus/ingest.h"
 
@@ -19,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "corpus/chunker.h"
 #include "base/file.h"
@@ -28,8 +33,40 @@
 #define CK_INGEST_MAX_DEPTH 32         /* directory recursion limit */
 
 typedef struct ingest_stats {
-    int added, replaced, unchanged, failed;
+    int added, replaced, unchanged, failed, removed;
 } ingest_stats_t;
+
+/* One file to ingest, found by the walk. */
+typedef struct ingest_file {
+    char *path;   /* as the walk reached it (for open) */
+    char *source; /* normalised name stored in chatkit.documents */
+    int kind;     /* ck_doc_kind_t */
+} ingest_file_t;
+
+/* A directory argument: its prefix ("docs/") and whether its walk was complete. */
+typedef struct ingest_root {
+    char *prefix;
+    int complete;
+    size_t first, count; /* its files: files[first .. first + count) */
+} ingest_root_t;
+
+typedef struct ingest_run {
+    PGconn *db;
+    ingest_file_t *files;
+    size_t nfiles, cap;
+    ingest_root_t *roots;
+    size_t nroots;
+    ingest_stats_t st;
+    int tty;            /* stdout is a terminal: progress line */
+    double started;     /* monotonic seconds */
+    double last_draw;   /* when the progress line was last drawn */
+} ingest_run_t;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* Reads a whole file; the caller frees *data.  Returns 0 or -1 (errno-style
  * message in err). */
@@ -99,14 +136,15 @@ static const char *put_document(PGconn *db, const char *source, const char *sha,
     return out;
 }
 
-/* Ingests one file under the name `source`. */
-static void ingest_file(PGconn *db, const char *path, const char *source, ck_doc_kind_t kind, ingest_stats_t *st) {
+/* Ingests one file and counts the outcome in run->st. */
+static void ingest_file(ingest_run_t *run, const ingest_file_t *f) {
+    ingest_stats_t *st = &run->st;
     char *data = NULL;
     size_t len = 0;
     const char *err = NULL;
     char sha[65];
-    if (read_file(path, &data, &len, &err) != 0 || sha256_hex(data, len, sha) != 0) {
-        fprintf(stderr, "ingest: %s: %s\n", source, err ? err : "cannot hash");
+    if (read_file(f->path, &data, &len, &err) != 0 || sha256_hex(data, len, sha) != 0) {
+        fprintf(stderr, "%singest: %s: %s\n", run->tty ? "\r\033[K" : "", f->source, err ? err : "cannot hash");
         free(data);
         st->failed++;
         return;
@@ -114,17 +152,18 @@ static void ingest_file(PGconn *db, const char *path, const char *source, ck_doc
     size_t nbad = 0;
     free(ck_chunk_utf8_sanitize(data, len, &nbad));
     if (nbad)
-        fprintf(stderr, "ingest: warning: %s: %zu invalid UTF-8 byte(s) replaced by U+FFFD\n", source, nbad);
-    const char *base = strrchr(source, '/');
+        fprintf(stderr, "%singest: warning: %s: %zu invalid UTF-8 byte(s) replaced by U+FFFD\n",
+                run->tty ? "\r\033[K" : "", f->source, nbad);
+    const char *base = strrchr(f->source, '/');
     ck_doc_t doc;
-    if (ck_chunk_document(data, len, kind, base ? base + 1 : source, &doc) != 0) {
-        fprintf(stderr, "ingest: %s: out of memory\n", source);
+    if (ck_chunk_document(data, len, (ck_doc_kind_t)f->kind, base ? base + 1 : f->source, &doc) != 0) {
+        fprintf(stderr, "ingest: %s: out of memory\n", f->source);
         free(data);
         st->failed++;
         return;
     }
     free(data);
-    const char *status = put_document(db, source, sha, &doc);
+    const char *status = put_document(run->db, f->source, sha, &doc);
     if (!status)
         st->failed++;
     else if (strcmp(status, "added") == 0)
@@ -133,15 +172,41 @@ static void ingest_file(PGconn *db, const char *path, const char *source, ck_doc
         st->replaced++;
     else
         st->unchanged++;
-    if (status)
-        printf("%-9s %s (%zu chunks)\n", status, source, doc.nchunks);
     ck_chunk_doc_free(&doc);
+}
+
+char *ck_corpus_source_name(const char *path) {
+    size_t n = strlen(path);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    const char *p = path;
+    if (*p == '/')
+        out[o++] = *p++;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.')) {
+            /* empty or "." component: dropped */
+        } else {
+            if (o > 0 && out[o - 1] != '/')
+                out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+        if (*p == '/')
+            p++;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* "dir" + "/" + "name" without doubling the slash; caller frees. */
 static char *path_join(const char *dir, const char *name) {
     size_t dl = strlen(dir);
-    int slash = dl > 0 && dir[dl - 1] == '/';
+    int slash = dl == 0 || dir[dl - 1] == '/';
     size_t n = dl + strlen(name) + 2;
     char *p = malloc(n);
     if (p)
@@ -153,18 +218,41 @@ static int name_cmp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void ingest_path(PGconn *db, const char *path, int depth, ingest_stats_t *st);
+/* Adds a file to the run (takes neither string). Returns 0 or -1. */
+static int add_file(ingest_run_t *run, const char *path, int kind) {
+    if (run->nfiles == run->cap) {
+        size_t cap = run->cap ? run->cap * 2 : 256;
+        ingest_file_t *v = realloc(run->files, cap * sizeof *v);
+        if (!v)
+            return -1;
+        run->files = v;
+        run->cap = cap;
+    }
+    char *p = strdup(path), *s = ck_corpus_source_name(path);
+    if (!p || !s) {
+        free(p);
+        free(s);
+        return -1;
+    }
+    run->files[run->nfiles++] = (ingest_file_t){p, s, kind};
+    return 0;
+}
+
+/* Walks `path`; returns 0, or -1 when part of it could not be read (the
+ * failure is printed and counted). */
+static int walk(ingest_run_t *run, const char *path, int depth);
 
 /* Every entry of a directory, sorted, hidden ones (".x") skipped. */
-static void ingest_dir(PGconn *db, const char *dir, int depth, ingest_stats_t *st) {
+static int walk_dir(ingest_run_t *run, const char *dir, int depth) {
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "ingest: %s: %s\n", dir, strerror(errno));
-        st->failed++;
-        return;
+        run->st.failed++;
+        return -1;
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
+    int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
@@ -172,55 +260,116 @@ static void ingest_dir(PGconn *db, const char *dir, int depth, ingest_stats_t *s
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             char **v = realloc(names, cap * sizeof *v);
-            if (!v)
+            if (!v) {
+                rc = -1;
                 break;
+            }
             names = v;
         }
         if ((names[n] = strdup(e->d_name)) != NULL)
             n++;
+        else
+            rc = -1;
     }
     closedir(d);
     if (n)
         qsort(names, n, sizeof *names, name_cmp);
     for (size_t i = 0; i < n; i++) {
         char *p = path_join(dir, names[i]);
-        if (p)
-            ingest_path(db, p, depth + 1, st);
-        else
-            st->failed++;
+        if (!p || walk(run, p, depth + 1) != 0)
+            rc = -1;
         free(p);
         free(names[i]);
     }
     free(names);
+    if (rc != 0 && !n) {
+        fprintf(stderr, "ingest: %s: out of memory\n", dir);
+        run->st.failed++;
+    }
+    return rc;
 }
 
-static void ingest_path(PGconn *db, const char *path, int depth, ingest_stats_t *st) {
+static int walk(ingest_run_t *run, const char *path, int depth) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
         fprintf(stderr, "ingest: %s: %s\n", path, strerror(errno));
-        st->failed++;
-    } else if (S_ISDIR(sb.st_mode)) {
+        run->st.failed++;
+        return -1;
+    }
+    if (S_ISDIR(sb.st_mode)) {
         if (depth < CK_INGEST_MAX_DEPTH)
-            ingest_dir(db, path, depth, st);
-        else
-            fprintf(stderr, "ingest: warning: %s: too deep, skipped\n", path);
-    } else if (!S_ISREG(sb.st_mode)) {
+            return walk_dir(run, path, depth);
+        fprintf(stderr, "ingest: warning: %s: too deep, skipped\n", path);
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
         if (depth == 0)
             fprintf(stderr, "ingest: warning: %s: not a regular file, skipped\n", path);
-    } else {
-        int kind = ck_chunk_kind_from_path(path);
-        if (kind >= 0)
-            ingest_file(db, path, path, (ck_doc_kind_t)kind, st);
-        else if (depth == 0)
-            fprintf(stderr, "ingest: warning: %s: not .md, .txt or .html, skipped\n", path);
+        return 0;
     }
+    int kind = ck_chunk_kind_from_path(path);
+    if (kind >= 0) {
+        if (add_file(run, path, kind) != 0) {
+            fprintf(stderr, "ingest: %s: out of memory\n", path);
+            run->st.failed++;
+            return -1;
+        }
+    } else if (depth == 0) {
+        fprintf(stderr, "ingest: warning: %s: not .md, .txt or .html, skipped\n", path);
+    }
+    return 0;
+}
+
+/* Removes the documents stored under a completely walked directory whose
+ * files the walk did not find. */
+static void remove_missing(ingest_run_t *run, const ingest_root_t *root) {
+    json_t *keep = json_array();
+    for (size_t i = root->first; keep && i < root->first + root->count; i++)
+        json_array_append_new(keep, json_string(run->files[i].source));
+    char *keep_s = keep ? json_dumps(keep, JSON_COMPACT) : NULL;
+    json_decref(keep);
+    if (!keep_s) {
+        fprintf(stderr, "ingest: %s: out of memory\n", root->prefix);
+        run->st.failed++;
+        return;
+    }
+    const char *vals[2] = {root->prefix, keep_s};
+    PGresult *r = PQexecParams(run->db,
+                               "SELECT chatkit.corpus_delete_missing($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))",
+                               2, NULL, vals, NULL, NULL, 0);
+    free(keep_s);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(r); i++) {
+            run->st.removed++;
+            if (run->tty)
+                printf("\r\033[Kremoved   %s (file gone)\n", PQgetvalue(r, i, 0));
+        }
+    } else {
+        fprintf(stderr, "ingest: %s: removing documents of missing files: %s", root->prefix, PQerrorMessage(run->db));
+        run->st.failed++;
+    }
+    PQclear(r);
+}
+
+/* On a terminal: "ingest: 512/1169 files (43%), 85 files/s", at most 10 times a second. */
+static void progress(ingest_run_t *run, size_t done, int force) {
+    if (!run->tty)
+        return;
+    double t = now_s();
+    if (!force && t - run->last_draw < 0.1)
+        return;
+    run->last_draw = t;
+    double rate = t > run->started ? done / (t - run->started) : 0;
+    printf("\r\033[Kingest: %zu/%zu files (%d%%), %.0f files/s", done, run->nfiles,
+           run->nfiles ? (int)(100 * done / run->nfiles) : 100, rate);
+    fflush(stdout);
 }
 
 /* VACUUM ANALYZE the posting table after a change, so searches use an
  * index-only scan and fresh planner statistics at once (autovacuum would get
  * there later).  A failure (e.g. not the table owner) is only a warning. */
 static void refresh_visibility(PGconn *db) {
-    PGresult *r = PQexec(db, "VACUUM (ANALYZE) chatkit.corpus_postings, chatkit.chunks");
+    PGresult *r = PQexec(db, "VACUUM (ANALYZE) chatkit.corpus_postings, chatkit.chunks, chatkit.corpus_lexemes");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         fprintf(stderr, "ingest: warning: vacuum: %s", PQerrorMessage(db));
     PQclear(r);
@@ -231,19 +380,54 @@ int ck_corpus_ingest(const char *conninfo, int npaths, char **paths) {
         fprintf(stderr, "ingest: cannot migrate the database schema\n");
         return 1;
     }
-    PGconn *db = PQconnectdb(conninfo ? conninfo : "");
-    if (PQstatus(db) != CONNECTION_OK) {
-        fprintf(stderr, "ingest: cannot connect: %s", PQerrorMessage(db));
-        PQfinish(db);
+    ingest_run_t run = {.tty = isatty(STDOUT_FILENO)};
+    run.db = PQconnectdb(conninfo ? conninfo : "");
+    if (PQstatus(run.db) != CONNECTION_OK) {
+        fprintf(stderr, "ingest: cannot connect: %s", PQerrorMessage(run.db));
+        PQfinish(run.db);
         return 1;
     }
-    ingest_stats_t st = {0};
-    for (int i = 0; i < npaths; i++)
-        ingest_path(db, paths[i], 0, &st);
-    if (st.added || st.replaced)
-        refresh_visibility(db);
-    PQfinish(db);
-    printf("ingest: %d added, %d replaced, %d unchanged, %d failed\n", st.added, st.replaced, st.unchanged,
-           st.failed);
-    return st.failed ? 1 : 0;
+    run.roots = calloc((size_t)npaths, sizeof *run.roots);
+    if (!run.roots && npaths > 0) {
+        fprintf(stderr, "ingest: out of memory\n");
+        PQfinish(run.db);
+        return 1;
+    }
+    for (int i = 0; i < npaths; i++) {
+        struct stat sb;
+        int is_dir = stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode);
+        size_t first = run.nfiles;
+        int rc = walk(&run, paths[i], 0);
+        if (is_dir) {
+            char *name = ck_corpus_source_name(paths[i]);
+            char *prefix = name ? path_join(name, "") : NULL;
+            free(name);
+            run.roots[run.nroots++] = (ingest_root_t){prefix, rc == 0 && prefix != NULL, first, run.nfiles - first};
+        }
+    }
+    run.started = now_s();
+    for (size_t i = 0; i < run.nfiles; i++) {
+        progress(&run, i, i == 0);
+        ingest_file(&run, &run.files[i]);
+    }
+    progress(&run, run.nfiles, 1);
+    for (size_t i = 0; i < run.nroots; i++)
+        if (run.roots[i].complete)
+            remove_missing(&run, &run.roots[i]);
+    if (run.st.added || run.st.replaced || run.st.removed)
+        refresh_visibility(run.db);
+    PQfinish(run.db);
+    double secs = now_s() - run.started;
+    printf("%singest: %zu files in %.1f s (%.0f files/s): %d added, %d replaced, %d unchanged, %d removed, %d failed\n",
+           run.tty ? "\r\033[K" : "", run.nfiles, secs, secs > 0 ? run.nfiles / secs : 0.0, run.st.added,
+           run.st.replaced, run.st.unchanged, run.st.removed, run.st.failed);
+    for (size_t i = 0; i < run.nfiles; i++) {
+        free(run.files[i].path);
+        free(run.files[i].source);
+    }
+    free(run.files);
+    for (size_t i = 0; i < run.nroots; i++)
+        free(run.roots[i].prefix);
+    free(run.roots);
+    return run.st.failed ? 1 : 0;
 }
