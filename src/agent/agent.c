@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "protocol/events.h"
 #include "agent/prompt.h"
 
@@ -557,6 +558,19 @@ static json_t *annotation_for(const char *source, const char *title)
     json_t *src = is_url ? json_pack("{s:s,s:s,s:s}", "title", title, "type", "url", "url", source)
                          : json_pack("{s:s,s:s,s:s}", "title", title, "type", "file", "filename", source);
     return json_pack("{s:s,s:o}", "type", "annotation", "source", src);
+}
+
+void ck_agent_search_done(double started, const json_t *doc)
+{
+    double secs = ck_metrics_now() - started;
+    double ms = secs * 1000.0;
+    ck_metrics_observe(CK_M_SEARCH_DURATION, NULL, secs);
+    if (doc == NULL) {
+        ck_warn("search: failed after %.1f ms", ms);
+        return;
+    }
+    size_t n = json_array_size(json_object_get(doc, "results"));
+    ck_info("search: %.1f ms, %zu result%s", ms, n, n == 1 ? "" : "s");
 }
 
 void ck_agent_collect_sources(ck_agent_run_t *run, const json_t *search_result)

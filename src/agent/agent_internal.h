@@ -101,6 +101,7 @@ struct ck_agent_run {
     json_t *messages;     /* owned: the model conversation so far */
     char *model;          /* owned */
     int force_search;     /* composer tool "search" chose the tool */
+    double search_started; /* retrieval-only mode: when its search was sent */
     int rounds;           /* model round trips done */
     ck_store_call_t *store_call;
     struct {                /* the read in store_call (ck_agent_store_start), kept to make it again */
@@ -171,6 +172,11 @@ int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len);
 /* Closes the open message: annotation_added for each of `annotations`
  * (may be NULL), content_part.done, thread.item.done. */
 int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations);
+/* One finished `search` op: records its duration since `started`
+ * (ck_metrics_now()) in chatkitd_search_duration_seconds and logs it with
+ * the number of results in `doc` (its parsed reply, NULL when it failed). */
+void ck_agent_search_done(double started, const json_t *doc);
+
 /* Records the sources of a `search` result object as annotations. */
 void ck_agent_collect_sources(ck_agent_run_t *run, const json_t *search_result);
 /* Sets a title from the first words of the user's message (no model). */

@@ -3,23 +3,26 @@
  * (OPENAI_API_KEY and OPENAI_BASE_URL both unset), so the answer is the
  * best passages of the corpus for the user's message (store op `search`,
  * limit 3) with their sources as annotations, introduced by a plain
- * statement that no model is configured.  An empty corpus or an empty
- * question gets a clear sentence instead of passages.
+ * statement that no model is configured.  When no passage clears the
+ * search's relevance floor (or the corpus is empty) the answer says that
+ * the documentation does not cover the question instead of quoting
+ * unrelated text; an empty question gets a sentence of its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent_internal.h"
+#include "base/metrics.h"
 #include "agent/prompt.h"
 
-#define PASSAGE_MAX 700
+#define PASSAGE_MAX 4000 /* chunks are at most 4000 bytes (CK_CHUNK_BLOCK_MAX): quoted whole */
 
 static const char INTRO[] =
     "No language model is configured, so here are the most relevant passages from the documentation:\n\n";
 static const char NOTHING_FOUND[] =
-    "No language model is configured, and the documentation has no passage matching your message. "
-    "Try other words, or ask the site operator to ingest documentation or configure a model.";
+    "No language model is configured, and the documentation does not cover this question: no passage is "
+    "relevant enough to quote. Try other words, or ask the site operator to ingest documentation or configure a model.";
 static const char NO_QUESTION[] =
     "No language model is configured on this server, so I can only search the documentation for the text of your "
     "messages.";
@@ -74,6 +77,7 @@ static void on_results(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
     json_t *doc = ck_agent_reply_doc(run, reply, "search");
+    ck_agent_search_done(run->search_started, doc);
     if (doc == NULL)
         return;
     const json_t *results = json_object_get(doc, "results");
@@ -109,5 +113,6 @@ void ck_agent_retrieval_start(ck_agent_run_t *run)
     free(query);
     if (params && run->assistant && run->assistant->sources) /* the assistant's documents only */
         json_object_set_new(params, "sources", json_deep_copy(run->assistant->sources));
+    run->search_started = ck_metrics_now();
     ck_agent_store_start(run, "search", params, on_results, "the corpus search");
 }

@@ -138,14 +138,15 @@ static void on_search(const ck_store_reply_t *reply, void *user)
     ck_agent_tool_run_t *tool = user;
     ck_agent_run_t *run = tool->run;
     tool->store_call = NULL;
-    ck_metrics_observe(CK_M_SEARCH_DURATION, NULL, ck_metrics_now() - tool->started);
     ck_agent_count_tool(run, "search", reply->ok ? "ok" : "error");
     if (reply->ok) {
         tool->output = strdup(reply->json);
         json_t *doc = json_loads(reply->json, 0, NULL);
+        ck_agent_search_done(tool->started, doc);
         ck_agent_collect_sources(run, doc);
         json_decref(doc);
     } else {
+        ck_agent_search_done(tool->started, NULL);
         char msg[300];
         snprintf(msg, sizeof(msg), "search failed: %s", reply->message ? reply->message : "unknown error");
         tool->output = error_output(msg);
