@@ -1,10 +1,11 @@
--- corpus.sql - writing and searching the search corpus (tables in
--- sql/schema/003_corpus.sql; docs/ingest.md): chatkit.corpus_put_document is
--- the only writer, chatkit.corpus_search answers the `search` op.
-
--- ---------------------------------------------------------------------------
--- Writers
--- ---------------------------------------------------------------------------
+-- corpus.sql - the functions of the search corpus (tables: sql/schema/003 and
+-- 030): storing and removing documents, and the ranking behind the `search`
+-- op.  See docs/ingest.md ("Ingest", "Ranking").
+--
+-- Writers go through chatkit.corpus_put_document and
+-- chatkit.corpus_delete_missing only: they keep the posting lists, the
+-- per-lexeme document frequencies (corpus_lexemes) and the corpus totals
+-- (corpus_stats) in step with the chunks.
 
 -- Number of lexeme occurrences (positions) in a tsvector.
 CREATE OR REPLACE FUNCTION chatkit.corpus_tsv_len(tsvector) RETURNS integer
@@ -12,7 +13,19 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(sum(cardinality(u.positions)), 0)::integer FROM unnest($1) AS u
 $$;
 
--- Removes a document's chunks and postings and takes them out of the stats.
+-- A posting's impact: its BM25F term weight tf'/(1.2 + tf') with fixed
+-- average field lengths (heading path 5, text 90 lexemes: the PostgreSQL
+-- manual's).  Postings of one lexeme sorted by impact come in nearly the
+-- order of their live scores, which use the live averages and the IDF.
+CREATE OR REPLACE FUNCTION chatkit.corpus_impact(tf_title integer, tf_body integer, title_len integer, body_len integer)
+RETURNS real LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT (x.tfn / (1.2 + x.tfn))::real
+      FROM (SELECT 3.0 * tf_title / (0.5 + 0.5 * title_len / 5.0)
+                   + tf_body / (0.25 + 0.75 * body_len / 90.0) AS tfn) x
+$$;
+
+-- Removes a document's chunks and postings and takes them out of the stats
+-- and the document frequencies.
 CREATE OR REPLACE FUNCTION chatkit.corpus_drop_chunks(p_document_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -22,6 +35,14 @@ BEGIN
            sum_body_len = s.sum_body_len - x.b
       FROM (SELECT count(*) AS n, coalesce(sum(title_len), 0) AS t, coalesce(sum(body_len), 0) AS b
               FROM chatkit.chunks WHERE document_id = p_document_id) x;
+    UPDATE chatkit.corpus_lexemes l
+       SET df = l.df - x.n
+      FROM (SELECT lexeme, count(*) AS n FROM chatkit.corpus_postings
+             WHERE document_id = p_document_id GROUP BY lexeme ORDER BY lexeme) x
+     WHERE l.lexeme = x.lexeme;
+    DELETE FROM chatkit.corpus_lexemes l
+     USING (SELECT DISTINCT lexeme FROM chatkit.corpus_postings WHERE document_id = p_document_id) x
+     WHERE l.lexeme = x.lexeme AND l.df <= 0;
     DELETE FROM chatkit.corpus_postings WHERE document_id = p_document_id;
     DELETE FROM chatkit.chunks WHERE document_id = p_document_id;
 END $$;
@@ -30,6 +51,7 @@ END $$;
 -- order.  Returns 'unchanged' (same source and sha256: nothing written),
 -- 'added' or 'replaced' (old chunks removed, new ones inserted).  Runs in the
 -- caller's transaction, so a failure leaves the previous version in place.
+-- `p_source` is stored as given (the caller normalises it: no leading "./").
 CREATE OR REPLACE FUNCTION chatkit.corpus_put_document(p_source text, p_sha256 text, p_title text, p_chunks jsonb)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -61,13 +83,19 @@ BEGIN
               FROM jsonb_array_elements(p_chunks) WITH ORDINALITY AS a(c, o)
              WHERE c->>'text' IS NOT NULL AND c->>'title' IS NOT NULL) e;
 
-    INSERT INTO chatkit.corpus_postings (lexeme, chunk_id, document_id, tf_title, tf_body, title_len, body_len)
-    SELECT u.lexeme, c.id, c.document_id,
-           (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A'),
-           (SELECT count(*) FROM unnest(u.weights) w WHERE w <> 'A'),
-           c.title_len, c.body_len
-      FROM chatkit.chunks c, unnest(c.tsv) u
-     WHERE c.document_id = v_id;
+    INSERT INTO chatkit.corpus_postings (lexeme, chunk_id, document_id, tf_title, tf_body, title_len, body_len, impact)
+    SELECT x.lexeme, x.id, x.document_id, x.tf_title, x.tf_body, x.title_len, x.body_len,
+           chatkit.corpus_impact(x.tf_title, x.tf_body, x.title_len, x.body_len)
+      FROM (SELECT u.lexeme, c.id, c.document_id, c.title_len, c.body_len,
+                   (SELECT count(*) FROM unnest(u.weights) w WHERE w = 'A')::integer AS tf_title,
+                   (SELECT count(*) FROM unnest(u.weights) w WHERE w <> 'A')::integer AS tf_body
+              FROM chatkit.chunks c, unnest(c.tsv) u
+             WHERE c.document_id = v_id) x;
+
+    -- in lexeme order, so concurrent ingests lock the rows in the same order
+    INSERT INTO chatkit.corpus_lexemes AS l (lexeme, df)
+    SELECT lexeme, count(*) FROM chatkit.corpus_postings WHERE document_id = v_id GROUP BY lexeme ORDER BY lexeme
+        ON CONFLICT (lexeme) DO UPDATE SET df = l.df + EXCLUDED.df;
 
     UPDATE chatkit.corpus_stats s
        SET n_chunks = s.n_chunks + x.n,
@@ -78,38 +106,71 @@ BEGIN
     RETURN CASE WHEN v_new THEN 'added' ELSE 'replaced' END;
 END $$;
 
+-- Removes every document whose source starts with `p_prefix` (a directory
+-- with its trailing "/") and is not in `p_keep` (the files an ingest of that
+-- directory just found).  Returns the removed sources, sorted.
+CREATE OR REPLACE FUNCTION chatkit.corpus_delete_missing(p_prefix text, p_keep text[]) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN SELECT d.id, d.source FROM chatkit.documents d
+              WHERE d.source COLLATE "C" >= p_prefix COLLATE "C"
+                AND d.source COLLATE "C" < (p_prefix || chr(1114111)) COLLATE "C"
+                AND starts_with(d.source, p_prefix)
+                AND NOT d.source = ANY (coalesce(p_keep, '{}'))
+              ORDER BY d.source COLLATE "C"
+                FOR UPDATE
+    LOOP
+        PERFORM chatkit.corpus_drop_chunks(v.id);
+        DELETE FROM chatkit.documents WHERE id = v.id;
+        RETURN NEXT v.source;
+    END LOOP;
+END $$;
 
--- ---------------------------------------------------------------------------
--- Search
--- ---------------------------------------------------------------------------
-
--- The `search` op: params {"query": text, "limit": int (default 5, 1..20),
--- "sources": [prefix, ...] (optional: only documents whose source starts
--- with one of the prefixes; a leading "./" of a prefix is ignored)}
--- -> {"results": [{"id","title","source","score","text"}, ...]}.
---
--- Ranking (docs/ingest.md "Ranking"; measured in bench/retrieval): the
--- question's lexemes (english config, stopwords dropped) are OR-ed; every
--- chunk holding one of them is scored with BM25F over two fields (the heading
--- path, weighted above the text, and the text, each with its own length
--- normalization; IDF from the live posting lists).  The best `pool` chunks
--- then get document evidence: w_doc times the summed scores of the other
--- candidate chunks of the same document.  One chunk per document is returned,
--- so the results cover as many documents as possible.
-CREATE OR REPLACE FUNCTION chatkit.corpus_search(params jsonb) RETURNS jsonb
+-- The ranking (docs/ingest.md "Ranking"), with its constants overridable
+-- by `knobs` for bench/retrieval only (corpus_search passes none):
+--   1. Query lexemes: to_tsvector('english', query), at most 32, OR-ed; IDF
+--      ln(1 + (N - df + 0.5) / (df + 0.5)) from corpus_lexemes.
+--   2. Candidates (bounded): for each lexeme the `per_lexeme` postings of
+--      highest impact (an index range scan that stops there), summed per
+--      chunk with the live BM25F formula; the best `pool` chunks go on.
+--      With a `sources` filter matching at most 64 documents, every posting
+--      of those documents is scored instead (index (document_id, lexeme)).
+--   3. Exact BM25F of each candidate over all query lexemes (pool x lexemes
+--      primary-key probes), and its coverage: the share of the query's IDF
+--      mass that the chunk holds.
+--   4. Floor: a chunk whose coverage is under `floor` is not relevant.
+--   5. Document evidence: + w_doc x the other candidates' scores of the
+--      same document.  Identical texts count once.
+--   6. Several passages per document: the n-th best of a document competes
+--      with its score x same_doc^(n-1).
+CREATE OR REPLACE FUNCTION chatkit.corpus_rank(params jsonb, knobs jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    k1      constant float8 := 1.2;   -- tf saturation
-    b_body  constant float8 := 0.75;  -- length normalization, text
-    b_title constant float8 := 0.5;   -- length normalization, heading path
-    w_title constant float8 := 3.0;   -- weight of a heading-path occurrence
-    w_doc   constant float8 := 0.4;   -- weight of the document's other candidate chunks
-    pool    constant integer := 100;  -- BM25F candidates kept for the document step
-    v_query text;
-    v_limit integer := 5;
-    v_lex   text[];
-    v_docs  bigint[];                 -- documents allowed by params.sources; NULL = all
-    v_out   jsonb;
+    k1       constant float8  := coalesce((knobs->>'k1')::float8, 1.2);
+    b_body   constant float8  := coalesce((knobs->>'b_body')::float8, 0.75);
+    b_title  constant float8  := coalesce((knobs->>'b_title')::float8, 0.5);
+    w_title  constant float8  := coalesce((knobs->>'w_title')::float8, 3.0);
+    w_doc    constant float8  := coalesce((knobs->>'w_doc')::float8, 0.2);
+    per_lex  constant integer := coalesce((knobs->>'per_lexeme')::integer, 300);
+    pool     constant integer := coalesce((knobs->>'pool')::integer, 300);
+    floor_c  constant float8  := coalesce((knobs->>'floor')::float8, 0.3);
+    same_doc constant float8  := coalesce((knobs->>'same_doc')::float8, 0.3);
+    w_cov    constant float8  := coalesce((knobs->>'w_cov')::float8, 0);
+    few_docs constant integer := 64;
+    v_query  text;
+    v_limit  integer := 5;
+    v_docs   bigint[];
+    v_lex    text[];
+    v_idf    float8[];
+    v_df     integer[];
+    v_total  float8;
+    v_n      float8;
+    v_avg_t  float8;
+    v_avg_b  float8;
+    v_cands  bigint[];
+    v_out    jsonb;
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION 'query must be a string' USING ERRCODE = 'invalid_parameter_value';
@@ -120,53 +181,114 @@ BEGIN
     ELSIF params ? 'limit' AND jsonb_typeof(params->'limit') <> 'null' THEN
         RAISE EXCEPTION 'limit must be a number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    IF jsonb_typeof(params->'sources') = 'array' THEN
-        v_docs := ARRAY(SELECT d.id FROM chatkit.documents d
-                         WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(params->'sources') e
-                                        WHERE jsonb_typeof(e) = 'string'
-                                          AND starts_with(d.source, regexp_replace(e #>> '{}', '^(\./)+', ''))));
-    ELSIF params ? 'sources' AND jsonb_typeof(params->'sources') <> 'null' THEN
-        RAISE EXCEPTION 'sources must be an array of strings' USING ERRCODE = 'invalid_parameter_value';
+    IF params ? 'sources' AND jsonb_typeof(params->'sources') <> 'null' THEN
+        IF jsonb_typeof(params->'sources') <> 'array'
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(params->'sources') e WHERE jsonb_typeof(e) <> 'string')
+           OR jsonb_array_length(params->'sources') > 100 THEN
+            RAISE EXCEPTION 'sources must be an array of at most 100 strings' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_docs := ARRAY(
+            SELECT DISTINCT d.id
+              FROM (SELECT regexp_replace(e, '^(\./)+', '') AS p
+                      FROM jsonb_array_elements_text(params->'sources') e) s,
+                   LATERAL (SELECT d.id FROM chatkit.documents d
+                             WHERE d.source COLLATE "C" >= s.p COLLATE "C"
+                               AND d.source COLLATE "C" < (s.p || chr(1114111)) COLLATE "C"
+                               AND starts_with(d.source, s.p)) d);
+        IF cardinality(v_docs) = 0 THEN
+            RETURN '{"results": [], "note": "No document matches the sources filter."}'::jsonb;
+        END IF;
     END IF;
-    v_lex := ARRAY(SELECT u.lexeme FROM unnest(to_tsvector('english', v_query)) u);
-    IF cardinality(v_lex) = 0 THEN
-        RETURN '{"results": []}'::jsonb;
+
+    SELECT n_chunks::float8, greatest(sum_title_len::float8 / n_chunks, 1), greatest(sum_body_len::float8 / n_chunks, 1)
+      INTO v_n, v_avg_t, v_avg_b
+      FROM chatkit.corpus_stats WHERE n_chunks > 0;
+    SELECT array_agg(q.lexeme), array_agg(ln(1 + (v_n - coalesce(l.df, 0) + 0.5) / (coalesce(l.df, 0) + 0.5))),
+           array_agg(coalesce(l.df, 0)), sum(ln(1 + (v_n - coalesce(l.df, 0) + 0.5) / (coalesce(l.df, 0) + 0.5)))
+      INTO v_lex, v_idf, v_df, v_total
+      FROM (SELECT u.lexeme FROM unnest(to_tsvector('english', v_query)) u LIMIT 32) q
+      LEFT JOIN chatkit.corpus_lexemes l ON l.lexeme = q.lexeme;
+    IF v_n IS NULL OR v_lex IS NULL THEN
+        RETURN '{"results": [], "note": "Nothing in the documentation matches this query."}'::jsonb;
     END IF;
 
-    WITH st AS (
-        SELECT n_chunks::float8 AS n,
-               greatest(sum_title_len::float8 / n_chunks, 1) AS avg_t,
-               greatest(sum_body_len::float8 / n_chunks, 1) AS avg_b
-          FROM chatkit.corpus_stats WHERE n_chunks > 0
-    ), idf AS (
-        SELECT p.lexeme, ln(1 + (st.n - count(*) + 0.5) / (count(*) + 0.5)) AS w
-          FROM chatkit.corpus_postings p, st WHERE p.lexeme = ANY (v_lex) GROUP BY p.lexeme, st.n
-    ), bm25f AS (
-        SELECT x.chunk_id, x.document_id, sum(x.w * x.tfn / (k1 + x.tfn)) AS score
-          FROM (SELECT p.chunk_id, p.document_id, idf.w,
-                       w_title * p.tf_title / (1 - b_title + b_title * p.title_len / st.avg_t)
-                       + p.tf_body / (1 - b_body + b_body * p.body_len / st.avg_b) AS tfn
-                  FROM chatkit.corpus_postings p JOIN idf ON idf.lexeme = p.lexeme, st
-                 WHERE p.lexeme = ANY (v_lex) AND (v_docs IS NULL OR p.document_id = ANY (v_docs))) x
-         GROUP BY x.chunk_id, x.document_id
-         ORDER BY score DESC
-         LIMIT pool
+    -- 2. candidates
+    IF v_docs IS NOT NULL AND cardinality(v_docs) <= few_docs THEN
+        v_cands := ARRAY(
+            SELECT p.chunk_id
+              FROM unnest(v_lex, v_idf) q(lexeme, idf)
+              JOIN chatkit.corpus_postings p ON p.lexeme = q.lexeme AND p.document_id = ANY (v_docs)
+             GROUP BY p.chunk_id
+             ORDER BY sum(q.idf * p.impact) DESC, p.chunk_id
+             LIMIT pool);
+    ELSE
+        v_cands := ARRAY(
+            SELECT p.chunk_id
+              FROM unnest(v_lex, v_idf, v_df) q(lexeme, idf, df)
+             CROSS JOIN LATERAL (
+                   SELECT p.chunk_id,
+                          w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
+                          + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b) AS tfn
+                     FROM chatkit.corpus_postings p
+                    WHERE p.lexeme = q.lexeme AND (v_docs IS NULL OR p.document_id = ANY (v_docs))
+                    ORDER BY p.impact DESC
+                    LIMIT per_lex) p
+             WHERE q.df > 0
+             GROUP BY p.chunk_id
+             ORDER BY sum(q.idf * p.tfn / (k1 + p.tfn)) DESC, p.chunk_id
+             LIMIT pool);
+    END IF;
+
+    WITH exact AS (
+        SELECT c.chunk_id, e.document_id, e.score, e.matched / v_total AS coverage
+          FROM unnest(v_cands) c(chunk_id)
+         CROSS JOIN LATERAL (
+               SELECT max(p.document_id) AS document_id,
+                      sum(q.idf * x.tfn / (k1 + x.tfn)) AS score, sum(q.idf) AS matched
+                 FROM unnest(v_lex, v_idf) q(lexeme, idf)
+                 JOIN chatkit.corpus_postings p ON p.lexeme = q.lexeme AND p.chunk_id = c.chunk_id
+                CROSS JOIN LATERAL (SELECT w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
+                                           + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b) AS tfn) x
+               ) e
     ), scored AS (
-        SELECT f.chunk_id, f.document_id,
-               f.score + w_doc * (sum(f.score) OVER (PARTITION BY f.document_id) - f.score) AS final
-          FROM bm25f f
-    ), best AS (
-        SELECT DISTINCT ON (s.document_id) s.* FROM scored s ORDER BY s.document_id, s.final DESC, s.chunk_id
+        SELECT e.chunk_id, e.document_id, e.coverage,
+               (e.score + w_doc * (sum(e.score) OVER (PARTITION BY e.document_id) - e.score))
+               * power(e.coverage, w_cov) AS final
+          FROM exact e
+    ), texts AS (
+        SELECT DISTINCT ON (md5(c.text)) s.*, c.title, c.text, d.source
+          FROM scored s
+          JOIN chatkit.chunks c ON c.id = s.chunk_id
+          JOIN chatkit.documents d ON d.id = s.document_id
+         WHERE s.coverage >= floor_c
+         ORDER BY md5(c.text), s.final DESC, s.chunk_id
+    ), spread AS (
+        SELECT t.*, t.final * power(same_doc, row_number() OVER (PARTITION BY t.document_id
+                                                                 ORDER BY t.final DESC, t.chunk_id) - 1) AS adj
+          FROM texts t
     ), top AS (
-        SELECT * FROM best ORDER BY final DESC, chunk_id LIMIT v_limit
+        SELECT * FROM spread ORDER BY adj DESC, chunk_id LIMIT v_limit
     )
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'id', 'chunk_' || c.id, 'title', c.title, 'source', d.source,
-               'score', round(t.final::numeric, 4), 'text', c.text) ORDER BY t.final DESC, t.chunk_id), '[]')
+    SELECT jsonb_agg(jsonb_build_object('id', 'chunk_' || t.chunk_id, 'title', t.title, 'source', t.source,
+                                        'score', round(t.final::numeric, 4), 'text', t.text)
+                     || CASE WHEN knobs ? 'debug' THEN jsonb_build_object('coverage', round(t.coverage::numeric, 3))
+                             ELSE '{}' END
+                     ORDER BY t.adj DESC, t.chunk_id)
       INTO v_out
-      FROM top t
-      JOIN chatkit.chunks c ON c.id = t.chunk_id
-      JOIN chatkit.documents d ON d.id = t.document_id;
+      FROM top t;
+    IF v_out IS NULL THEN
+        RETURN '{"results": [], "note": "No passage of the documentation is relevant to this query."}'::jsonb;
+    END IF;
     RETURN jsonb_build_object('results', v_out);
 END $$;
+
+-- The `search` op: params {"query": text, "limit": int (default 5, 1..20),
+-- "sources": [prefix, ...] (optional: only documents whose source starts
+-- with one of them; a leading "./" is ignored)}
+-- -> {"results": [{"id","title","source","score","text"}, ...]}, plus a
+-- "note" for the model when nothing clears the relevance floor.
+-- The ranking's constants are fixed here; chatkit.corpus_rank documents them.
+CREATE OR REPLACE FUNCTION chatkit.corpus_search(params jsonb) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT chatkit.corpus_rank(params, '{}'::jsonb)
+$$;
