@@ -61,10 +61,11 @@ def ours(db, qs, function="chatkit.corpus_search", knobs=None):
     """Ranked source base names per question from chatkit.corpus_search (or
     the tuning copy of tune.sql, with `knobs`)."""
     values = ",".join("(%d,%s)" % (q["id"], sql_str(q["q"])) for q in qs)
-    extra = " || jsonb_build_object('knobs', %s::jsonb)" % sql_str(knobs) if knobs else ""
+    call = "%s(jsonb_build_object('query', q.text, 'limit', 10))" % function
+    if knobs:
+        call = "chatkit.corpus_rank(jsonb_build_object('query', q.text, 'limit', 10), %s::jsonb)" % sql_str(knobs)
     rows = psql(db, "SELECT q.id, r.ord, r.v->>'source' FROM (VALUES %s) q(id, text), "
-                    "jsonb_array_elements(%s(jsonb_build_object('query', q.text, 'limit', 10)%s)"
-                    "->'results') WITH ORDINALITY r(v, ord) ORDER BY 1, 2" % (values, function, extra))
+                    "jsonb_array_elements(%s->'results') WITH ORDINALITY r(v, ord) ORDER BY 1, 2" % (values, call))
     ranked = defaultdict(list)
     for line in rows:
         qid, _, src = line.split("\t")
