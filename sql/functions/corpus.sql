@@ -142,9 +142,10 @@ END $$;
 --      mass that the chunk holds.
 --   4. Floor: a chunk whose coverage is under `floor` is not relevant.
 --   5. Document evidence: + w_doc x the other candidates' scores of the
---      same document.  Identical texts count once.
---   6. Several passages per document: the n-th best of a document competes
---      with its score x same_doc^(n-1).
+--      same document.
+--   6. The best 4 x limit passages (texts read for these only; identical
+--      texts count once); the n-th best of a document competes with its
+--      score x same_doc^(n-1).
 CREATE OR REPLACE FUNCTION chatkit.corpus_rank(params jsonb, knobs jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -153,7 +154,7 @@ DECLARE
     b_title  constant float8  := coalesce((knobs->>'b_title')::float8, 0.5);
     w_title  constant float8  := coalesce((knobs->>'w_title')::float8, 3.0);
     w_doc    constant float8  := coalesce((knobs->>'w_doc')::float8, 0.2);
-    per_lex  constant integer := coalesce((knobs->>'per_lexeme')::integer, 300);
+    per_lex  constant integer := coalesce((knobs->>'per_lexeme')::integer, 1000);
     pool     constant integer := coalesce((knobs->>'pool')::integer, 300);
     floor_c  constant float8  := coalesce((knobs->>'floor')::float8, 0.3);
     same_doc constant float8  := coalesce((knobs->>'same_doc')::float8, 0.3);
@@ -169,7 +170,7 @@ DECLARE
     v_n      float8;
     v_avg_t  float8;
     v_avg_b  float8;
-    v_cands  bigint[];
+    v_few    boolean;
     v_out    jsonb;
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
@@ -212,56 +213,45 @@ BEGIN
         RETURN '{"results": [], "note": "Nothing in the documentation matches this query."}'::jsonb;
     END IF;
 
-    -- 2. candidates
-    IF v_docs IS NOT NULL AND cardinality(v_docs) <= few_docs THEN
-        v_cands := ARRAY(
-            SELECT p.chunk_id
-              FROM unnest(v_lex, v_idf) q(lexeme, idf)
-              JOIN chatkit.corpus_postings p ON p.lexeme = q.lexeme AND p.document_id = ANY (v_docs)
-             GROUP BY p.chunk_id
-             ORDER BY sum(q.idf * p.impact) DESC, p.chunk_id
-             LIMIT pool);
-    ELSE
-        v_cands := ARRAY(
-            SELECT p.chunk_id
-              FROM unnest(v_lex, v_idf, v_df) q(lexeme, idf, df)
-             CROSS JOIN LATERAL (
-                   SELECT p.chunk_id,
-                          w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
-                          + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b) AS tfn
-                     FROM chatkit.corpus_postings p
-                    WHERE p.lexeme = q.lexeme AND (v_docs IS NULL OR p.document_id = ANY (v_docs))
-                    ORDER BY p.impact DESC
-                    LIMIT per_lex) p
-             WHERE q.df > 0
-             GROUP BY p.chunk_id
-             ORDER BY sum(q.idf * p.tfn / (k1 + p.tfn)) DESC, p.chunk_id
-             LIMIT pool);
-    END IF;
-
-    WITH exact AS (
-        SELECT c.chunk_id, e.document_id, e.score, e.matched / v_total AS coverage
-          FROM unnest(v_cands) c(chunk_id)
+    v_few := v_docs IS NOT NULL AND cardinality(v_docs) <= few_docs;
+    WITH post AS (   -- 2. the postings read: the highest-impact ones of each lexeme...
+        SELECT p.chunk_id, p.document_id, q.idf,
+               w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
+               + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b) AS tfn
+          FROM unnest(v_lex, v_idf, v_df) q(lexeme, idf, df)
          CROSS JOIN LATERAL (
-               SELECT max(p.document_id) AS document_id,
-                      sum(q.idf * x.tfn / (k1 + x.tfn)) AS score, sum(q.idf) AS matched
-                 FROM unnest(v_lex, v_idf) q(lexeme, idf)
-                 JOIN chatkit.corpus_postings p ON p.lexeme = q.lexeme AND p.chunk_id = c.chunk_id
-                CROSS JOIN LATERAL (SELECT w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
-                                           + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b) AS tfn) x
-               ) e
+               SELECT p.* FROM chatkit.corpus_postings p
+                WHERE p.lexeme = q.lexeme AND (v_docs IS NULL OR p.document_id = ANY (v_docs))
+                ORDER BY p.impact DESC
+                LIMIT per_lex) p
+         WHERE q.df > 0 AND NOT v_few
+        UNION ALL    -- ...or all postings of the few documents a narrow filter leaves
+        SELECT p.chunk_id, p.document_id, q.idf,
+               w_title * p.tf_title / (1 - b_title + b_title * p.title_len / v_avg_t)
+               + p.tf_body / (1 - b_body + b_body * p.body_len / v_avg_b)
+          FROM unnest(v_lex, v_idf) q(lexeme, idf)
+          JOIN chatkit.corpus_postings p ON p.lexeme = q.lexeme AND p.document_id = ANY (v_docs)
+         WHERE v_few
+    ), exact AS (    -- 3. BM25F and coverage over the postings read, the best `pool`
+        SELECT p.chunk_id, max(p.document_id) AS document_id,
+               sum(p.idf * p.tfn / (k1 + p.tfn)) AS score, sum(p.idf) / v_total AS coverage
+          FROM post p
+         GROUP BY p.chunk_id
+         ORDER BY score DESC, p.chunk_id
+         LIMIT pool
     ), scored AS (
         SELECT e.chunk_id, e.document_id, e.coverage,
                (e.score + w_doc * (sum(e.score) OVER (PARTITION BY e.document_id) - e.score))
                * power(e.coverage, w_cov) AS final
           FROM exact e
+    ), best AS (   -- the passages that can make the list: texts are read for these only
+        SELECT s.* FROM scored s WHERE s.coverage >= floor_c ORDER BY s.final DESC, s.chunk_id LIMIT 4 * v_limit
     ), texts AS (
-        SELECT DISTINCT ON (md5(c.text)) s.*, c.title, c.text, d.source
-          FROM scored s
-          JOIN chatkit.chunks c ON c.id = s.chunk_id
-          JOIN chatkit.documents d ON d.id = s.document_id
-         WHERE s.coverage >= floor_c
-         ORDER BY md5(c.text), s.final DESC, s.chunk_id
+        SELECT DISTINCT ON (md5(c.text)) b.*, c.title, c.text, d.source
+          FROM best b
+         CROSS JOIN LATERAL (SELECT c.title, c.text FROM chatkit.chunks c WHERE c.id = b.chunk_id) c
+         CROSS JOIN LATERAL (SELECT d.source FROM chatkit.documents d WHERE d.id = b.document_id) d
+         ORDER BY md5(c.text), b.final DESC, b.chunk_id
     ), spread AS (
         SELECT t.*, t.final * power(same_doc, row_number() OVER (PARTITION BY t.document_id
                                                                  ORDER BY t.final DESC, t.chunk_id) - 1) AS adj
