@@ -10,7 +10,7 @@
 # latency (server-side, see eval.py) of chatkit.corpus_search and of the
 # previous ranking (bench.corpus_search_v0, tune.sql) at each corpus size of
 # BENCH_SCALES (default "1 10 100": the manual, then synthetic copies of it
-# added by scale.sql; 100x needs ~25 GB of disk and ~30 min on 2 busy cores).
+# added by scale.sql; 100x needs ~9 GB of disk and ~30 min on 2 busy cores).
 # BENCH_RT=20 runs the measuring backend under SCHED_FIFO 20 (root), which
 # takes other jobs' CPU contention out of the percentiles.  Prints what
 # BENCHMARKS.md ("Retrieval") quotes.  Exits non-zero if chatkitd does not

@@ -132,14 +132,12 @@ END $$;
 -- by `knobs` for bench/retrieval only (corpus_search passes none):
 --   1. Query lexemes: to_tsvector('english', query), at most 32, OR-ed; IDF
 --      ln(1 + (N - df + 0.5) / (df + 0.5)) from corpus_lexemes.
---   2. Candidates (bounded): for each lexeme the `per_lexeme` postings of
---      highest impact (an index range scan that stops there), summed per
---      chunk with the live BM25F formula; the best `pool` chunks go on.
---      With a `sources` filter matching at most 64 documents, every posting
---      of those documents is scored instead (index (document_id, lexeme)).
---   3. Exact BM25F of each candidate over all query lexemes (pool x lexemes
---      primary-key probes), and its coverage: the share of the query's IDF
---      mass that the chunk holds.
+--   2. Postings read (bounded): for each lexeme the `per_lexeme` postings of
+--      highest impact (an index range scan that stops there).  With a
+--      `sources` filter matching at most 64 documents, every posting of
+--      those documents instead (index (document_id, lexeme)).
+--   3. Each chunk met: BM25F over the postings read, and its coverage (the
+--      share of the query's IDF mass it holds); the best `pool` go on.
 --   4. Floor: a chunk whose coverage is under `floor` is not relevant.
 --   5. Document evidence: + w_doc x the other candidates' scores of the
 --      same document.
