@@ -19,6 +19,8 @@
 #include "corpus/ingest.h"
 #include "base/log.h"
 #include "http/server.h"
+#include "base/version.h"
+#include "store/ops_report.h"
 #include "store/store.h"
 
 static void usage(FILE *out)
@@ -26,6 +28,11 @@ static void usage(FILE *out)
     fputs("usage: chatkitd [serve]          serve HTTP (default)\n"
           "       chatkitd migrate          apply the database migrations and exit\n"
           "       chatkitd ingest PATH...   load .md/.txt/.html files (directories recursively) into the search corpus\n"
+          "       chatkitd audit [--user U] [--since 24h] [--action A] [--json]\n"
+          "                                 print the audit log of state-changing actions\n"
+          "       chatkitd stats [--since 24h|7d] [--json]\n"
+          "                                 usage per assistant and model (turns, success, latency, tokens, tools)\n"
+          "       chatkitd --version        print the version\n"
           "       chatkitd --help           this text\n"
           "\n"
           "Environment (defaults in brackets):\n"
@@ -42,6 +49,8 @@ static void usage(FILE *out)
           "    CHATKITD_LOG_FORMAT         json|text [json, text when stderr is a terminal]\n"
           "    CHATKITD_LOG_USER_KEY       key of the user hash in access lines [random per process]\n"
           "    CHATKITD_METRICS_TOKEN      bearer token GET /metrics requires [none: open]\n"
+          "    CHATKITD_ADMIN_TOKEN        bearer token of GET /admin/stats [none: route disabled]\n"
+          "    CHATKITD_AUDIT_RETENTION_DAYS audit and usage rows are deleted after this many days [90]\n"
           "  database\n"
           "    DATABASE_URL                libpq URI or conninfo; unset = degraded mode (docs and health only)\n"
           "  attachments\n"
@@ -142,6 +151,17 @@ static int serve(void)
     return 0;
 }
 
+/* `chatkitd audit ...` / `chatkitd stats ...`: blocking reports. */
+static int report(int (*fn)(const char *, int, char **), const char *name, int argc, char **argv)
+{
+    const char *url = getenv("DATABASE_URL");
+    if (url == NULL || *url == '\0') {
+        ck_error("%s: DATABASE_URL is not set", name);
+        return 2;
+    }
+    return fn(url, argc, argv);
+}
+
 static int migrate(void)
 {
     const char *url = getenv("DATABASE_URL");
@@ -176,6 +196,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("chatkitd %s\n", CHATKITD_VERSION);
+        return 0;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ck_error("cannot initialise libcurl");
         return 1;
@@ -184,6 +208,10 @@ int main(int argc, char **argv)
         status = serve();
     else if (strcmp(cmd, "migrate") == 0 && argc == 2)
         status = migrate();
+    else if (strcmp(cmd, "audit") == 0)
+        status = report(ck_store_cli_audit, "audit", argc - 2, argv + 2);
+    else if (strcmp(cmd, "stats") == 0)
+        status = report(ck_store_cli_stats, "stats", argc - 2, argv + 2);
     else if (strcmp(cmd, "ingest") == 0)
         status = ingest(argc - 2, argv + 2);
     else {

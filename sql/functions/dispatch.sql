@@ -61,6 +61,9 @@ BEGIN
         WHEN 'memory.add'                 THEN v := chatkit.op_memory_add(p_user, p_params);
         WHEN 'memory.forget'              THEN v := chatkit.op_memory_forget(p_user, p_params);
         WHEN 'memory.clear'               THEN v := chatkit.op_memory_clear(p_user, p_params);
+        WHEN 'audit.add'                  THEN v := chatkit.ops_audit_add(p_user, p_params);
+        WHEN 'usage.add'                  THEN v := chatkit.ops_usage_add(p_user, p_params);
+        WHEN 'usage.stats'                THEN v := chatkit.ops_usage_stats(p_params);
         ELSE
             PERFORM chatkit.raise_error('22023', format('unknown operation %s', left(coalesce(p_op, ''), 64)));
     END CASE;

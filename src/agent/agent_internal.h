@@ -84,6 +84,7 @@ struct ck_agent_run {
     ck_turn_stats_t own_stats;
     size_t prompt_estimate;   /* estimated tokens of the last model request (agent/tokens.h) */
     size_t round_estimate;    /* estimated tokens of the text the current model round produced */
+    double search_started;    /* retrieval-only: ck_metrics_now() when the search started */
     int has_title;
     json_t *user_message; /* owned copy, or NULL */
     json_t *metadata;     /* owned copy, or NULL */
@@ -219,7 +220,7 @@ int ck_agent_client_tool_call(ck_agent_run_t *run, const ck_tool_def_t *def, con
 
 /* turn.c ---------------------------------------------------------------- */
 
-/* Counts a finished tool call: chatkitd_tool_calls_total{tool,outcome}
+/* Counts a finished tool call: chatkitd_tool_calls_total{tool,outcome}, its audit row
  * (outcome "ok", "error", "invalid_arguments") and the turn's figures. */
 void ck_agent_count_tool(ck_agent_run_t *run, const char *tool, const char *outcome);
 

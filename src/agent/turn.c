@@ -25,6 +25,7 @@
 #include "agent/context.h"
 #include "agent/prompt.h"
 #include "agent/tokens.h"
+#include "store/ops_record.h"
 
 static const char TITLE_PROMPT[] =
     "Write a title of 3 to 6 words for a conversation that starts with the user message below. "
@@ -102,10 +103,16 @@ static void count_model_call(ck_agent_run_t *run, int ok, const long *usage, siz
     ck_metrics_add(CK_M_MODEL_TOKENS, CK_LABELS(run->model, "completion"), (uint64_t)completion);
 }
 
+/* Counts a finished tool call (chatkitd_tool_calls_total) and records it
+ * in the audit log (tool name and outcome, never its arguments). */
 void ck_agent_count_tool(ck_agent_run_t *run, const char *tool, const char *outcome)
 {
+    char detail[96];
+    const char *ids[] = {run->thread_id, NULL};
     run->stats->tool_calls++;
     ck_metrics_inc(CK_M_TOOL_CALLS, CK_LABELS(tool, outcome));
+    snprintf(detail, sizeof detail, "%s: %s", tool, outcome);
+    ck_store_audit(run->agent->store, run->user_id, run->request_id, CK_AUDIT_TOOL_CALL, ids, detail);
 }
 
 /* --- tools ------------------------------------------------------------------ */

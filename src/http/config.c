@@ -72,6 +72,20 @@ static int env_seconds(const char *name, long fallback, long max, uint64_t *out_
     return 0;
 }
 
+/* CHATKITD_AUDIT_RETENTION_DAYS: 1..36500, default 90. */
+static int env_retention(int *out)
+{
+    const char *v = env_or("CHATKITD_AUDIT_RETENTION_DAYS", NULL);
+    char *end;
+    long n = v != NULL ? strtol(v, &end, 10) : 90;
+    if (v != NULL && (*end != '\0' || n < 1 || n > 36500)) {
+        ck_error("config: CHATKITD_AUDIT_RETENTION_DAYS=%s must be a number of days in 1..36500", v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
 static int env_workers(int *out)
 {
     const char *v = env_or("CHATKITD_WORKERS", NULL);
@@ -169,7 +183,7 @@ int ck_http_config_from_env(ck_http_config_t *c)
         ck_error("config: CHATKITD_TLS_LISTEN needs CHATKITD_TLS_CERT and CHATKITD_TLS_KEY");
         return -1;
     }
-    if (env_workers(&c->workers) != 0 || env_size("CHATKITD_MAX_BODY", 1 << 20, &c->max_body) != 0 ||
+    if (env_workers(&c->workers) != 0 || env_retention(&c->audit_retention_days) != 0 || env_size("CHATKITD_MAX_BODY", 1 << 20, &c->max_body) != 0 ||
         env_size("CHATKITD_UPLOAD_MAX_BYTES", 10 << 20, &c->upload_max_bytes) != 0 || upload_secret(c) != 0 ||
         public_url(c) != 0 || env_redact(&c->redact_pii) != 0 ||
         env_seconds("CHATKITD_PERSIST_RETRY_SECONDS", 10, 300, &c->persist_retry_ms) != 0 ||

@@ -26,6 +26,8 @@
 
 #include "base/metrics.h"
 #include "http/request_ctx.h"
+#include "http/server.h"
+#include "store/ops_record.h"
 #include "http/respond.h"
 
 int ck_http_gate_init(void) { return ck_auth_gate_init(); }
@@ -103,6 +105,26 @@ static int send_refusal(h2o_req_t *req, const ck_auth_refusal_t *why)
     return 0;
 }
 
+/* Records an authentication failure in the audit log: at most
+ * AUDIT_FAILURES_PER_S per worker and second (a flood of bad tokens must not
+ * turn into a flood of writes; the metric counts every one). */
+#define AUDIT_FAILURES_PER_S 10
+static void audit_auth_failure(h2o_req_t *req, const char *reason)
+{
+    static __thread uint64_t second;
+    static __thread int count;
+    ck_http_worker_t *w = ck_http_worker_of(req);
+    uint64_t now = ck_loop_now_ms(w->loop) / 1000;
+    if (now != second)
+        second = now, count = 0;
+    if (++count > AUDIT_FAILURES_PER_S)
+        return;
+    char detail[160];
+    snprintf(detail, sizeof detail, "%.*s %.*s: %s", (int)(req->method.len < 16 ? req->method.len : 16), req->method.base,
+             (int)(req->path_normalized.len < 100 ? req->path_normalized.len : 100), req->path_normalized.base, reason);
+    ck_store_audit(w->store, CK_AUDIT_NO_USER, ck_http_request_id(req), CK_AUDIT_AUTH_FAILURE, NULL, detail);
+}
+
 /* Step 3.  Returns 1 with `user_id` set, or 0 after a 401/400. */
 static int identify(h2o_req_t *req, char *user_id)
 {
@@ -115,6 +137,7 @@ static int identify(h2o_req_t *req, char *user_id)
     ck_auth_refusal_t why;
     if (!ck_auth_gate_identify(authz, authz_len, count, x_user, x_len, user_id, &why)) {
         ck_metrics_inc(CK_M_AUTH_FAILURES, CK_LABELS(why.label));
+        audit_auth_failure(req, why.label);
         return send_refusal(req, &why);
     }
     ck_http_request_set_user(req, user_id);

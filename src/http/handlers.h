@@ -22,6 +22,9 @@ int ck_http_handle_pages(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t p
 /* GET /metrics: the Prometheus exposition (ops_routes.c). */
 int ck_http_handle_metrics(h2o_req_t *req, ck_http_worker_t *worker);
 
+/* Everything under /admin/ (ops_routes.c): 404 unless CHATKITD_ADMIN_TOKEN is set. */
+int ck_http_handle_admin(h2o_req_t *req, ck_http_worker_t *worker, h2o_iovec_t path);
+
 /* 1 when `req` carries "Authorization: Bearer <token>" (constant-time compare). */
 int ck_http_bearer_matches(h2o_req_t *req, const char *token);
 

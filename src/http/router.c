@@ -46,6 +46,8 @@ static int dispatch(h2o_req_t *req, ck_http_worker_t *w, h2o_iovec_t path)
         return ck_http_handle_metrics(req, w);
     if (ck_http_web_client_route(path))
         return ck_http_handle_web_client(req, w, path);
+    if (path.len >= 7 && memcmp(path.base, "/admin/", 7) == 0)
+        return ck_http_handle_admin(req, w, path);
     return ck_http_handle_pages(req, w, path);
 }
 

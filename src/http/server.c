@@ -49,12 +49,14 @@
 #include "loop/loop_h2o.h"
 #include "http/router.h"
 #include "http/stream_turn.h"
+#include "store/ops_record.h"
 #include "store/resolve.h"
 
 #define CK_HTTP_DRAIN_MS 2000       /* after the grace time: how long the ended turns (saving their partial text) and other requests may finish */
 #define CK_HTTP_DRAIN_TICK_MS 50
 #define CK_HTTP_RETRY_MS 1000       /* admin thread: migration retry while failing */
 #define CK_HTTP_RECHECK_MS 10000    /* admin thread: re-check once migrated */
+#define CK_HTTP_PRUNE_S 3600        /* admin thread: audit/usage retention pass */
 #define CK_HTTP_LISTEN_BACKLOG 1024
 #define CK_HTTP_STORE_CONNECTIONS 2
 
@@ -391,10 +393,25 @@ static int admin_sleep(ck_http_server_t *s, int ms)
     return stopping;
 }
 
+/* Deletes audit and usage rows past CHATKITD_AUDIT_RETENTION_DAYS, once at
+ * start and then every CK_HTTP_PRUNE_S (blocking: this is the admin thread). */
+static void maybe_prune(ck_http_server_t *s, struct timespec *last)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (last->tv_sec != 0 && now.tv_sec - last->tv_sec < CK_HTTP_PRUNE_S)
+        return;
+    *last = now;
+    long n = ck_store_prune(s->config.database_url, s->config.audit_retention_days);
+    if (n > 0)
+        ck_info("admin: pruned %ld audit and usage rows older than %d days", n, s->config.audit_retention_days);
+}
+
 static void *admin_main(void *arg)
 {
     ck_http_server_t *s = arg;
     int ready = 0, failures = 0;
+    struct timespec last_prune = {0, 0};
     do {
         ck_store_resolve_refresh(s->config.database_url); /* DNS here, never on a worker loop */
         int rc = ck_store_migrate(s->config.database_url);
@@ -411,6 +428,8 @@ static void *admin_main(void *arg)
             ck_debug("admin: migration check failed (%d); the schema stays ready", rc);
         if (!ok && (failures == 1 || failures % 60 == 0))
             ck_warn("admin: migrations failed (attempt %d); retrying every %d ms", failures, CK_HTTP_RETRY_MS);
+        if (ok)
+            maybe_prune(s, &last_prune);
     } while (!admin_sleep(s, ready ? CK_HTTP_RECHECK_MS : CK_HTTP_RETRY_MS));
     return NULL;
 }

@@ -50,6 +50,7 @@ typedef struct ck_http_config {
                                    after SIGTERM before they are ended, default 10 s */
     const char *metrics_token; /* CHATKITD_METRICS_TOKEN: Bearer token GET /metrics requires, or NULL (open) */
     const char *admin_token;   /* CHATKITD_ADMIN_TOKEN: Bearer token of the /admin/ routes, or NULL (routes disabled) */
+    int audit_retention_days;  /* CHATKITD_AUDIT_RETENTION_DAYS: audit and usage rows kept this long, default 90 */
 } ck_http_config_t;
 
 /* One worker thread.  Owned by the server; lives from ck_http_server_start()

@@ -5,12 +5,18 @@
  * frees the request before the reply came, the hook cancels the call.  The
  * store may call back synchronously (e.g. when it is not connected), so the
  * handle is recorded only if the callback has not run yet.
+ *
+ * Audit: a successful reply of a state-changing op (AUDITED below) also
+ * queues its audit row (fire-and-forget, src/store/ops_record.h) before the
+ * answer is sent.
  */
 #include "http/store_call.h"
 
 #include <string.h>
 
+#include "http/request_ctx.h"
 #include "http/respond.h"
+#include "store/ops_record.h"
 
 typedef struct store_link {
     h2o_req_t *req;
@@ -18,7 +24,62 @@ typedef struct store_link {
     int answered;
     ck_http_store_done_fn done;
     void *arg;
+    ck_http_worker_t *worker;
+    const char *action;    /* audit action of a successful reply, or NULL */
+    h2o_iovec_t user;      /* in the request's pool */
+    h2o_iovec_t params;    /* in the request's pool */
 } store_link_t;
+
+/* The state-changing ops recorded in the audit log (src/store/ops_record.h)
+ * when they succeed. */
+static const struct {
+    const char *op, *action;
+} AUDITED[] = {
+    {"threads.update", CK_AUDIT_THREAD_RENAMED},
+    {"threads.delete", CK_AUDIT_THREAD_DELETED},
+    {"items.feedback", CK_AUDIT_FEEDBACK},
+    {"attachments.delete", CK_AUDIT_ATTACHMENT_DELETED},
+    {"attachments.upload", CK_AUDIT_ATTACHMENT_UPLOADED},
+    {"attachments.create_direct", CK_AUDIT_ATTACHMENT_UPLOADED},
+};
+
+static const char *audit_action(const char *op)
+{
+    for (size_t i = 0; i < sizeof AUDITED / sizeof AUDITED[0]; i++)
+        if (strcmp(op, AUDITED[i].op) == 0)
+            return AUDITED[i].action;
+    return NULL;
+}
+
+/* Records the audit row of a successful audited op: the object ids from its
+ * params (thread_id, item_ids, attachment_id) or its answer (an uploaded
+ * attachment's id); the feedback kind as detail. */
+static void audit(const store_link_t *link, const ck_store_reply_t *reply)
+{
+    json_t *params = json_loadb(link->params.base, link->params.len, 0, NULL);
+    json_t *answer = reply->json != NULL ? json_loadb(reply->json, reply->json_len, 0, NULL) : NULL;
+    const char *ids[12];
+    size_t n = 0;
+    const char *thread = json_string_value(json_object_get(params, "thread_id"));
+    const char *attachment = json_string_value(json_object_get(params, "attachment_id"));
+    if (attachment == NULL && strcmp(link->action, CK_AUDIT_ATTACHMENT_UPLOADED) == 0)
+        attachment = json_string_value(json_object_get(answer, "id"));
+    if (thread != NULL)
+        ids[n++] = thread;
+    if (attachment != NULL)
+        ids[n++] = attachment;
+    const json_t *items = json_object_get(params, "item_ids");
+    for (size_t i = 0; i < json_array_size(items) && n < sizeof ids / sizeof ids[0] - 1; i++)
+        if (json_is_string(json_array_get(items, i)))
+            ids[n++] = json_string_value(json_array_get(items, i));
+    ids[n] = NULL;
+    const char *detail = json_string_value(json_object_get(params, "kind"));
+    if (detail == NULL)
+        detail = json_string_value(json_object_get(answer, "mime_type"));
+    ck_store_audit(link->worker->store, link->user.base, ck_http_request_id(link->req), link->action, ids, detail);
+    json_decref(params);
+    json_decref(answer);
+}
 
 static void on_link_dispose(void *p)
 {
@@ -33,6 +94,8 @@ static void on_store_reply(const ck_store_reply_t *reply, void *user)
     store_link_t *link = user;
     link->call = NULL;
     link->answered = 1;
+    if (reply->ok && link->action != NULL)
+        audit(link, reply);
     if (link->done != NULL)
         link->done(link->req, reply, link->arg);
     else
@@ -72,9 +135,9 @@ int ck_http_store_call(h2o_req_t *req, ck_http_worker_t *worker, const ck_http_s
     if (!ck_http_store_available(worker))
         return ck_http_send_db_unavailable(req, worker);
     store_link_t *link = h2o_mem_alloc_shared(&req->pool, sizeof *link, on_link_dispose);
-    *link = (store_link_t){req, NULL, 0, done, arg};
     h2o_iovec_t user = h2o_strdup(&req->pool, args->user_id, strlen(args->user_id));
     h2o_iovec_t params = h2o_strdup(&req->pool, args->params, args->params_len);
+    *link = (store_link_t){req, NULL, 0, done, arg, worker, audit_action(args->op), user, params};
     ck_store_call_t *call =
         args->with_bytes
             ? ck_store_op_bytes(worker->store, args->op, user.base, params.base, params.len, args->data,

@@ -48,6 +48,7 @@
 #include "http/server.h"
 #include "protocol/events.h"
 #include "protocol/pipeline.h"
+#include "store/ops_record.h"
 
 #define PAUSE_BYTES (1024 * 1024)
 #define PERSIST_RETRY_DELAY_MS 100 /* between attempts of a write that lost its connection */
@@ -109,6 +110,8 @@ struct turn {
     char request_id[CK_REQUEST_ID_MAX + 1]; /* the request's id: log scope, model and tool calls */
     double start;             /* ck_metrics_now() when the request arrived */
     long first_token_ms;      /* request -> first text delta framed, -1 before */
+    int had_error;            /* an error event was framed */
+    int cancelled;            /* the client left while the agent was running */
     ck_turn_stats_t stats;    /* written by the agent */
 
     out_buf_t pending, inflight;
@@ -201,8 +204,10 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
 static void cancel_turn(turn_t *t)
 {
     if (t->phase == TURN_STREAMING) {
-        if (t->agent_state == AGENT_RUNNING)
+        if (t->agent_state == AGENT_RUNNING) {
+            t->cancelled = 1;
             ck_proto_pipeline_cancel(t->pipe);
+        }
         agent_stop(t);
     }
 }
@@ -276,6 +281,9 @@ static void write_event(turn_t *t, json_t *event)
     size_t len;
     if (t->first_token_ms < 0 && t->req != NULL)
         note_first_token(t, event);
+    const char *type = json_string_value(json_object_get(event, "type"));
+    if (type != NULL && strcmp(type, "error") == 0)
+        t->had_error = 1;
     if (t->req != NULL && ck_proto_sse_frame(event, &frame, &len) == 0) {
         if (buf_append(&t->pending, frame, len) != 0)
             ck_warn("stream_turn: out of memory, event dropped");
@@ -368,16 +376,37 @@ static void start_timers(turn_t *t)
 
 /* --- the end ------------------------------------------------------------ */
 
+/* The turn's metrics and its usage row (queued after the stream ended, so
+ * it never delays the turn). */
+static void record_turn(turn_t *t)
+{
+    const char *labels[2];
+    double seconds = ck_metrics_now() - t->start;
+    ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
+    ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), seconds);
+    ck_usage_row_t row = {
+        .request_id = t->request_id,
+        .user_id = t->user_id,
+        .thread_id = json_string_value(json_object_get(t->thread, "id")),
+        .assistant = labels[0],
+        .model = labels[1],
+        .outcome = t->had_error ? "error" : t->cancelled ? "cancelled" : "ok",
+        .first_token_ms = t->first_token_ms,
+        .duration_ms = (long)(seconds * 1000.0),
+        .prompt_tokens = t->stats.prompt_tokens,
+        .completion_tokens = t->stats.completion_tokens,
+        .tool_calls = t->stats.tool_calls,
+    };
+    ck_store_usage(t->worker->store, &row);
+}
+
 static void turn_free(turn_t *t)
 {
     if (t->link != NULL)
         t->link->turn = NULL;
     h2o_linklist_unlink(&t->node);
-    if (t->open_counted) {
-        const char *labels[2];
-        ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
-        ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), ck_metrics_now() - t->start);
-    }
+    if (t->open_counted)
+        record_turn(t);
     if (t->heartbeat != NULL)
         ck_timer_free(t->heartbeat);
     if (t->deadline != NULL)
@@ -798,6 +827,10 @@ static void on_preflight(const ck_store_reply_t *reply, void *user)
         } else {
             t->phase = TURN_STREAMING;
             t->open_counted = 1;
+            if (t->request.type == CK_REQ_THREADS_CREATE) {
+                const char *ids[] = {json_string_value(json_object_get(t->thread, "id")), NULL};
+                ck_store_audit(t->worker->store, t->user_id, t->request_id, CK_AUDIT_THREAD_CREATED, ids, NULL);
+            }
             ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, 1);
             start_sse(t);
             start_timers(t);

@@ -4,7 +4,9 @@ made), request ids (kept, generated, on every answer, in error bodies), and
 the JSON log lines (one access line per request)."""
 
 import json
+import os
 import re
+import subprocess
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -265,3 +267,44 @@ def test_error_event_has_message(env):
     wait_until(warned, 10, "the failure's log line carries the request id")
     check(value(scrape(srv.url), "chatkitd_model_requests_total", model="fake-model", outcome="error") == 1,
           "the failed model call is counted")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_monitoring_files_use_existing_metrics(env):
+    """docs/grafana-dashboard.json and docs/prometheus-alerts.yml name only
+    series the server exposes, and the alerts cover the error rate, the
+    first-token latency, the database and rate-limiting spikes."""
+    m = scrape(env.server)
+    exposed = set()
+    for family, kind in m["__types__"].items():
+        exposed |= {family + "_total"} if kind == "counter" else \
+            {family + s for s in ("_bucket", "_sum", "_count")} if kind == "histogram" else {family}
+    with open(os.path.join(ROOT, "docs", "grafana-dashboard.json")) as f:
+        dashboard = json.load(f)
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    check(len(exprs) >= 10, "the dashboard has its panels: %d queries" % len(exprs))
+    with open(os.path.join(ROOT, "docs", "prometheus-alerts.yml")) as f:
+        alerts = f.read()
+    for where, text in (("dashboard", "\n".join(exprs) + json.dumps(dashboard["templating"])), ("alerts", alerts)):
+        refs = set(re.findall(r"\bchatkitd_[a-z_]+", text))
+        check(refs and refs <= exposed, "%s names unknown series: %s" % (where, sorted(refs - exposed)))
+    for needle in ('status=~"5.."', "chatkitd_turn_first_token_seconds_bucket", "chatkitd_db_up",
+                   "chatkitd_rate_limited_total"):
+        check(needle in alerts, "the alerting rules cover %s" % needle)
+
+
+def test_version_and_packaging(env):
+    out = subprocess.run([env.suite.binary, "--version"], capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0 and re.fullmatch(r"chatkitd \d+\.\d+\.\d+\n", out.stdout), "--version: %r" % out.stdout)
+    m = scrape(env.server)
+    version = out.stdout.split()[1]
+    check(value(m, "chatkitd_build_info", version=version) == 1, "build_info has the same version")
+    with open(os.path.join(ROOT, ".dockerignore")) as f:
+        ignored = f.read().split()
+    check("var/" in ignored and "build/" in ignored and ".git" in ignored, ".dockerignore: %r" % ignored)
+    with open(os.path.join(ROOT, "packaging", "chatkitd.service")) as f:
+        unit = f.read()
+    for line in ("Type=simple", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecStart=/usr/local/bin/chatkitd"):
+        check(line in unit, "systemd unit lacks %s" % line)

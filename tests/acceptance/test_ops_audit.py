@@ -1,0 +1,127 @@
+"""test_ops_audit.py - the audit log (rows for state-changing actions, with the
+request id, never message text; `chatkitd audit` and its filters), the usage
+rows behind `chatkitd stats` and GET /admin/stats, and retention."""
+
+import json
+import os
+import subprocess
+
+from lib import assert_error_body, check, request, user_input, wait_until
+
+
+def _cli(env, database_url, *args):
+    out = subprocess.run([env.suite.binary] + list(args), env=dict(os.environ, DATABASE_URL=database_url,
+                                                                    CHATKITD_LOG_FORMAT="text"),
+                         capture_output=True, text=True, timeout=60)
+    return out
+
+
+def _audit_rows(env, user):
+    out = _cli(env, env.pg.conninfo, "audit", "--user", user, "--since", "1h", "--json")
+    check(out.returncode == 0, "chatkitd audit: %s" % out.stderr[-500:])
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def test_audit_rows_and_cli(env):
+    c = env.client("1.1")
+    secret = "my secret message text 4111 1111 1111 1111"
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": user_input(secret)}},
+                          headers={"X-Request-Id": "audit-create-1"}, max_events=10 ** 9, timeout=60)
+    check(resp.status == 200, "threads.create answered")
+    tid = resp.events[0]["thread"]["id"]
+    items = c.call("items.list", {"thread_id": tid, "order": "asc"})["data"]
+    c.post_chatkit({"type": "threads.update", "params": {"thread_id": tid, "title": "zebra title"}},
+                   headers={"X-Request-Id": "audit-rename-1"})
+    c.call("items.feedback", {"thread_id": tid, "item_ids": [items[0]["id"]], "kind": "positive"})
+    c.call("threads.delete", {"thread_id": tid})
+
+    def rows():
+        r = _audit_rows(env, c.user)
+        return r if len(r) >= 4 else None
+    r = wait_until(rows, 15, "four audit rows")
+    actions = [x["action"] for x in r]
+    check(actions == ["thread.created", "thread.renamed", "feedback", "thread.deleted"], "actions %r" % actions)
+    check(r[0]["request_id"] == "audit-create-1" and r[1]["request_id"] == "audit-rename-1", "request ids %r" % r)
+    check(all(tid in x["object_ids"] for x in r), "every row names the thread: %r" % r)
+    check(items[0]["id"] in r[2]["object_ids"] and r[2]["detail"] == "positive", "feedback row %r" % r[2])
+    check(all(x["user_id"] == c.user for x in r), "user recorded")
+    dump = json.dumps(r)
+    check("secret" not in dump and "4111" not in dump and "zebra" not in dump, "no message text or title: %r" % r)
+    # filters and the text form
+    out = _cli(env, env.pg.conninfo, "audit", "--user", c.user, "--action", "feedback", "--since=1h", "--json")
+    only = [json.loads(line) for line in out.stdout.splitlines()]
+    check([x["action"] for x in only] == ["feedback"], "--action filter %r" % only)
+    out = _cli(env, env.pg.conninfo, "audit", "--user", c.user)
+    check(out.returncode == 0 and "thread.deleted" in out.stdout and "audit-create-1" in out.stdout,
+          "text output: %s" % out.stdout[-800:])
+    out = _cli(env, env.pg.conninfo, "audit", "--since", "yesterday")
+    check(out.returncode == 2 and "--since" in out.stderr, "bad --since refused: %r" % out.stderr)
+    out = _cli(env, env.pg.conninfo, "audit", "--frobnicate")
+    check(out.returncode == 2 and "--frobnicate" in out.stderr and len(out.stderr.strip().splitlines()) == 1,
+          "unknown option named in one line: %r" % out.stderr)
+
+
+def test_audit_auth_failures(env):
+    srv = env.start_server({"CHATKITD_JWT_SECRET": "y" * 40})
+    resp = request("POST", srv.url + "/chatkit", body='{"type":"threads.list","params":{}}',
+                   headers={"Content-Type": "application/json", "X-Request-Id": "audit-auth-1"})
+    assert_error_body(resp, 401)
+
+    def row():
+        out = _cli(env, env.pg.conninfo, "audit", "--action", "auth.failure", "--since", "1h", "--json")
+        rows = [json.loads(line) for line in out.stdout.splitlines()]
+        return [x for x in rows if x["request_id"] == "audit-auth-1"] or None
+    r = wait_until(row, 15, "the auth failure row")[0]
+    check("missing_token" in r["detail"] and r["user_id"] == "-", "auth failure row %r" % r)
+
+
+def test_usage_stats_and_admin_route(env):
+    from test_agent_model import Fake, model_server
+    model = "stats-model-%s" % env.new_user()[-8:]  # a group of its own in the shared database
+    fake = Fake(env)
+    fake.script([{"tool_calls": [{"name": "search", "arguments": {"query": "x"}}]},
+                 {"text": "answer one", "usage": {"prompt_tokens": 100, "completion_tokens": 10}},
+                 {"status": 500}])
+    srv = model_server(env, fake, CHATKITD_MODEL=model, CHATKITD_ADMIN_TOKEN="admin-token-123456")
+    c = env.client("1.1", base=srv.url)
+    tid, ev = c.create_thread("first")
+    ev = c.stream("threads.add_user_message", {"thread_id": tid, "input": user_input("second")}).events
+    check(ev[-1]["type"] == "error", "the second turn fails: %r" % ev[-1:])
+
+    def stats():
+        out = _cli(env, env.pg.conninfo, "stats", "--since", "1h", "--json")
+        check(out.returncode == 0, "chatkitd stats: %s" % out.stderr[-500:])
+        doc = json.loads(out.stdout)
+        groups = [g for g in doc["groups"] if g["model"] == model]
+        return doc if groups and groups[0]["turns"] == 2 else None
+    doc = wait_until(stats, 15, "two usage rows")
+    g = [g for g in doc["groups"] if g["model"] == model][0]
+    check(g["assistant"] == "default" and g["success_rate"] == 0.5 and g["tool_calls"] == 1, "group %r" % g)
+    check(g["tokens_in"] >= 100 and g["tokens_out"] >= 10 and g["first_token_p50_ms"] is not None and
+          g["turn_p95_ms"] >= g["turn_p50_ms"] > 0, "latencies and tokens %r" % g)
+    out = _cli(env, env.pg.conninfo, "stats", "--since", "7d")
+    row = [line for line in out.stdout.splitlines() if model in line]
+    check(out.returncode == 0 and row and "50.0%" in row[0], "text table:\n%s" % out.stdout)
+    # the same JSON over HTTP, behind the admin token
+    auth = {"Authorization": "Bearer admin-token-123456"}
+    resp = request("GET", srv.url + "/admin/stats?since=1h", headers=auth)
+    check(resp.status == 200, "GET /admin/stats: %s" % resp.body[:300])
+    http_groups = [x for x in json.loads(resp.body)["groups"] if x["model"] == model]
+    check(http_groups == [g], "GET /admin/stats has the same group: %r vs %r" % (http_groups, g))
+    assert_error_body(request("GET", srv.url + "/admin/stats?since=1h"), 401)
+    assert_error_body(request("GET", srv.url + "/admin/stats?since=1h", headers={"Authorization": "Bearer nope"}), 401)
+    assert_error_body(request("GET", srv.url + "/admin/stats?since=forever", headers=auth), 400)
+    # disabled without the token
+    assert_error_body(request("GET", env.server + "/admin/stats?since=1h", headers=auth), 404)
+
+
+def test_audit_retention(env):
+    user = env.new_user()
+    env.pg.psql("INSERT INTO chatkit.audit_log (at, user_id, action) VALUES (now() - interval '100 days', '%s', 'old'),"
+                " (now() - interval '10 days', '%s', 'recent')" % (user, user))
+    env.start_server({"CHATKITD_AUDIT_RETENTION_DAYS": "30"})  # prunes once at start-up
+    wait_until(lambda: env.pg.psql("SELECT string_agg(action, ',') FROM chatkit.audit_log WHERE user_id = '%s'"
+                                   % user) == "recent", 15,
+               "the 100-day-old row pruned at start-up, the 10-day-old one kept")
+    bad = env.start_server({"CHATKITD_AUDIT_RETENTION_DAYS": "0"}, wait=None)
+    wait_until(lambda: bad.exited(), 15, "a bad retention refuses to start")
