@@ -4,7 +4,9 @@
  * The writers start an ordinary store op ('audit.add', 'usage.add', see
  * sql/functions/dispatch.sql) whose reply goes to a static callback that
  * only logs a failure: the caller keeps no handle, so there is nothing to
- * cancel when the request that caused the record goes away.
+ * cancel when the request that caused the record goes away.  Only the
+ * public store API is used (store.h), so unit tests that fake ck_store_op()
+ * link this file without the real store.
  */
 #include "store/ops_record.h"
 
@@ -15,7 +17,6 @@
 
 #include "base/log.h"
 #include "base/redact.h"
-#include "store/store_impl.h"
 
 static void on_recorded(const ck_store_reply_t *reply, void *user)
 {
@@ -110,7 +111,7 @@ long ck_store_prune(const char *conninfo, int days)
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     else
-        ck_store_log_pg(CK_LOG_WARN, "store: prune", PQresultErrorMessage(res));
+        ck_warn("store: prune: %s", PQresultErrorMessage(res));
     PQclear(res);
     PQfinish(pg);
     return n;
