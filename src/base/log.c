@@ -53,6 +53,8 @@ int ck_log_init(void)
 
 int ck_log_is_json(void) { return json_format; }
 
+int ck_log_enabled(enum ck_log_level level) { return level >= threshold; }
+
 const char *ck_log_scope_enter(const char *id)
 {
     const char *previous = scope_id;

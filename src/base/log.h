@@ -34,6 +34,9 @@ int ck_log_init(void);
 /* 1 when lines are JSON objects. */
 int ck_log_is_json(void);
 
+/* 1 when a line of `level` would be written (build costly fields only then). */
+int ck_log_enabled(enum ck_log_level level);
+
 void ck_log(enum ck_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A line with structured fields: `fields` (a JSON object, stolen; may be

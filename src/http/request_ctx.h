@@ -62,8 +62,9 @@ void ck_http_request_set_op(h2o_req_t *req, const char *op);
 /* Records the user (only its keyed hash is kept). */
 void ck_http_request_set_user(h2o_req_t *req, const char *user_id);
 
-/* Writes the 16-hex-digit keyed hash of `user_id` into `out` (17 bytes).
- * The key is CHATKITD_LOG_USER_KEY, else random per process. */
+/* Writes the 16-hex-digit keyed hash (SipHash-2-4) of `user_id` into `out`
+ * (17 bytes).  The key is derived from CHATKITD_LOG_USER_KEY, else random
+ * per process. */
 void ck_http_user_hash(const char *user_id, char out[17]);
 
 /* 1 when `id` (len bytes) is an acceptable client request id. */
