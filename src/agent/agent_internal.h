@@ -84,7 +84,6 @@ struct ck_agent_run {
     ck_turn_stats_t own_stats;
     size_t prompt_estimate;   /* estimated tokens of the last model request (agent/tokens.h) */
     size_t round_estimate;    /* estimated tokens of the text the current model round produced */
-    double search_started;    /* retrieval-only: ck_metrics_now() when the search started */
     int has_title;
     json_t *user_message; /* owned copy, or NULL */
     json_t *metadata;     /* owned copy, or NULL */

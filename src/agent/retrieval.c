@@ -77,7 +77,6 @@ static int say_passage(ck_agent_run_t *run, const json_t *r, size_t i)
 static void on_results(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_run_t *run = user;
-    ck_metrics_observe(CK_M_SEARCH_DURATION, NULL, ck_metrics_now() - run->search_started);
     json_t *doc = ck_agent_reply_doc(run, reply, "search");
     ck_agent_search_done(run->search_started, doc);
     if (doc == NULL)
