@@ -528,99 +528,71 @@ START_TEST(max_turns_stops)
 }
 END_TEST
 
-START_TEST(retries_before_first_token)
-{
-    script("{\"responses\":[{\"status\":500},{\"status\":429,\"retry_after\":0},{\"text\":\"finally\"}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.max_retries = 2;
-    run_turn(&c, USER_MSG, NULL, &r, 10000);
-    ck_assert_int_eq(r.finished, 1);
-    ck_assert_str_eq(done_text(&r), "finally");
-    json_t *reqs = fake_http("/_requests", NULL);
-    ck_assert_uint_eq(json_array_size(reqs), 4); /* 3 attempts + title */
-    json_decref(reqs);
-    result_free(&r);
-}
-END_TEST
+/* --- the upstream failing: one table row per case ----------------------------------- */
 
-START_TEST(http_500_is_stream_error)
-{
-    script("{\"responses\":[{\"status\":500},{\"status\":500}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.max_retries = 1;
-    run_turn(&c, USER_MSG, NULL, &r, 10000);
-    assert_stream_error(&r);
-    ck_assert_ptr_null(r.title);
-    result_free(&r);
-}
-END_TEST
+typedef struct upstream_case {
+    const char *name;
+    const char *script;       /* the fake model's scripted responses */
+    int max_retries;          /* -1: base_config()'s */
+    int first_token_ms;       /* 0: base_config()'s */
+    int stall_ms;             /* 0: base_config()'s */
+    int wait_ms;              /* how long run_turn() may take */
+    const char *answer;       /* NULL: the turn ends with a retryable stream.error */
+    int requests;             /* model calls made (title call included); -1: not checked */
+    int min_deltas;           /* text deltas forwarded before the error */
+    int no_title;             /* 1: no title was generated */
+    uint64_t max_elapsed_ms;  /* 0: not checked */
+} upstream_case_t;
 
-START_TEST(client_error_not_retried)
-{
-    script("{\"responses\":[{\"status\":400},{\"text\":\"never\"}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.max_retries = 3;
-    run_turn(&c, USER_MSG, NULL, &r, 5000);
-    assert_stream_error(&r);
-    json_t *reqs = fake_http("/_requests", NULL);
-    ck_assert_uint_eq(json_array_size(reqs), 1);
-    json_decref(reqs);
-    result_free(&r);
-}
-END_TEST
+static const upstream_case_t UPSTREAM[] = {
+    {"retries_before_first_token",
+     "{\"responses\":[{\"status\":500},{\"status\":429,\"retry_after\":0},{\"text\":\"finally\"}]}", 2, 0, 0,
+     10000, "finally", 4 /* 3 attempts + title */, 0, 0, 0},
+    {"http_500_is_stream_error", "{\"responses\":[{\"status\":500},{\"status\":500}]}", 1, 0, 0, 10000, NULL, -1,
+     0, 1, 0},
+    {"client_error_not_retried", "{\"responses\":[{\"status\":400},{\"text\":\"never\"}]}", 3, 0, 0, 5000, NULL, 1,
+     0, 0, 0},
+    {"garbage_is_stream_error", "{\"responses\":[{\"garbage\":\"<html>bad gateway</html>\"}]}", -1, 0, 0, 5000, NULL,
+     -1, 0, 0, 0},
+    {"error_after_text_is_not_retried",
+     "{\"responses\":[{\"text\":\"partial answer\",\"error\":\"boom\"},{\"text\":\"never\"}]}", 3, 0, 0, 5000,
+     NULL, 1, 1, 0, 0},
+    {"first_token_timeout", "{\"responses\":[{\"hang_ms\":5000}]}", -1, 300, 0, 4000, NULL, -1, 0, 0, 2500},
+    {"stall_timeout", "{\"responses\":[{\"text\":\"some text\",\"stall_ms\":5000}]}", -1, 0, 300, 4000, NULL, -1, 0,
+     0, 0},
+};
 
-START_TEST(garbage_is_stream_error)
+START_TEST(upstream_failures)
 {
-    script("{\"responses\":[{\"garbage\":\"<html>bad gateway</html>\"}]}");
+    const upstream_case_t *u = &UPSTREAM[_i];
+    script(u->script);
     turn_result_t r = {0};
     ck_agent_config_t c = base_config();
-    run_turn(&c, USER_MSG, NULL, &r, 5000);
-    assert_stream_error(&r);
-    result_free(&r);
-}
-END_TEST
-
-START_TEST(error_after_text_is_not_retried)
-{
-    script("{\"responses\":[{\"text\":\"partial answer\",\"error\":\"boom\"},{\"text\":\"never\"}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.max_retries = 3;
-    run_turn(&c, USER_MSG, NULL, &r, 5000);
-    assert_stream_error(&r);
-    ck_assert_uint_ge(count_type(&r, "assistant_message.content_part.text_delta"), 1);
-    json_t *reqs = fake_http("/_requests", NULL);
-    ck_assert_uint_eq(json_array_size(reqs), 1);
-    json_decref(reqs);
-    result_free(&r);
-}
-END_TEST
-
-START_TEST(first_token_timeout)
-{
-    script("{\"responses\":[{\"hang_ms\":5000}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.first_token_timeout_ms = 300;
+    if (u->max_retries >= 0)
+        c.max_retries = u->max_retries;
+    if (u->first_token_ms > 0)
+        c.first_token_timeout_ms = u->first_token_ms;
+    if (u->stall_ms > 0)
+        c.stall_timeout_ms = u->stall_ms;
     uint64_t t0 = ck_loop_now_ms(g_loop);
-    run_turn(&c, USER_MSG, NULL, &r, 4000);
-    assert_stream_error(&r);
-    ck_assert_uint_lt(ck_loop_now_ms(g_loop) - t0, 2500);
-    result_free(&r);
-}
-END_TEST
-
-START_TEST(stall_timeout)
-{
-    script("{\"responses\":[{\"text\":\"some text\",\"stall_ms\":5000}]}");
-    turn_result_t r = {0};
-    ck_agent_config_t c = base_config();
-    c.stall_timeout_ms = 300;
-    run_turn(&c, USER_MSG, NULL, &r, 4000);
-    assert_stream_error(&r);
+    run_turn(&c, USER_MSG, NULL, &r, u->wait_ms);
+    ck_assert_msg(r.finished == 1, "%s: the turn did not finish", u->name);
+    if (u->answer != NULL)
+        ck_assert_str_eq(done_text(&r), u->answer);
+    else
+        assert_stream_error(&r);
+    if (u->min_deltas > 0)
+        ck_assert_uint_ge(count_type(&r, "assistant_message.content_part.text_delta"), (size_t)u->min_deltas);
+    if (u->no_title)
+        ck_assert_ptr_null(r.title);
+    if (u->max_elapsed_ms > 0)
+        ck_assert_uint_lt(ck_loop_now_ms(g_loop) - t0, u->max_elapsed_ms);
+    if (u->requests >= 0) {
+        json_t *reqs = fake_http("/_requests", NULL);
+        ck_assert_msg(json_array_size(reqs) == (size_t)u->requests, "%s: %zu model calls, want %d", u->name,
+                      json_array_size(reqs), u->requests);
+        json_decref(reqs);
+    }
     result_free(&r);
 }
 END_TEST
@@ -738,13 +710,7 @@ static Suite *suite(void)
     tcase_add_test(tc, search_tool_round_trip);
     tcase_add_test(tc, parallel_tools_and_bad_tool);
     tcase_add_test(tc, max_turns_stops);
-    tcase_add_test(tc, retries_before_first_token);
-    tcase_add_test(tc, http_500_is_stream_error);
-    tcase_add_test(tc, client_error_not_retried);
-    tcase_add_test(tc, garbage_is_stream_error);
-    tcase_add_test(tc, error_after_text_is_not_retried);
-    tcase_add_test(tc, first_token_timeout);
-    tcase_add_test(tc, stall_timeout);
+    tcase_add_loop_test(tc, upstream_failures, 0, (int)(sizeof(UPSTREAM) / sizeof(UPSTREAM[0])));
     tcase_add_test(tc, cancel_inside_sink);
     tcase_add_test(tc, pause_holds_events);
     tcase_add_test(tc, image_attachment_as_data_url);
