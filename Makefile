@@ -42,8 +42,9 @@ DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
 DEPS_BENCH := wrk nghttp2-client postgresql-contrib postgresql-doc-15
+DEPS_FORMAT := clang-format
 
-.PHONY: all deps deps-test deps-node deps-node-apt run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval bench-tokens clean
+.PHONY: all deps deps-test deps-node deps-node-apt run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval bench-tokens clean format format-check
 all: $(BUILD)/chatkitd
 
 # --- dependencies ----------------------------------------------------------
@@ -176,6 +177,16 @@ bench-tokens: deps-node $(BUILD)/bench/token_estimate
 bench-retrieval: all
 	$(call apt_install,$(DEPS_BENCH))
 	bench/retrieval/run.sh $(BUILD)/chatkitd
+
+# C style (.clang-format): `make format` rewrites src/ and tests/ in place,
+# `make format-check` lists the files it would change.
+FORMAT_FILES = $(shell git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'tests/fuzz/*.c' 'bench/*.c')
+format:
+	$(call apt_install,$(DEPS_FORMAT))
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	$(call apt_install,$(DEPS_FORMAT))
+	@for f in $(FORMAT_FILES); do clang-format "$$f" | cmp -s "$$f" - || echo "$$f"; done
 
 clean:
 	rm -rf build build-asan build-fuzz
