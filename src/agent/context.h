@@ -9,7 +9,7 @@
  *      (untrusted, delimited, with their ids); the summary of earlier
  *      conversation (delimited, marked as a summary);
  *   2. the history: at most the last CK_AGENT_HISTORY_LIMIT items before
- *      the new message, converted per spec §6.5, trimmed oldest-first to fit;
+ *      the new message, converted as docs/agent.md describes, trimmed oldest-first to fit;
  *   3. the new user message with its attachments (never cut; only inlined
  *      text files are shortened, with a marker), then a widget action;
  *   4. this turn's tool calls and tool results (results shortened with a

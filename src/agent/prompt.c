@@ -1,6 +1,6 @@
 /*
  * prompt.c - model input assembly (see prompt.h): system message with the
- * untrusted page context, history items converted per spec §6.5, the new
+ * untrusted page context, history items converted as docs/agent.md, "What the model sees" says, the new
  * user message with its attachments, and the widget action of a
  * threads.custom_action turn.
  */

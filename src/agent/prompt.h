@@ -2,7 +2,7 @@
  * prompt.h - model input assembly: ChatKit thread items -> Chat Completions
  * `messages`.
  *
- * Pure functions over JSON (no I/O).  The shapes follow spec §6.5 (the
+ * Pure functions over JSON (no I/O).  The shapes follow docs/agent.md, "What the model sees" (the
  * official ThreadItemConverter, with its exact templates), mapped from the
  * Responses API to Chat Completions: function_call + function_call_output
  * become an assistant message with `tool_calls` followed by a `tool`
@@ -60,7 +60,7 @@ char *ck_agent_prompt_system_text(const char *system_prompt, const json_t *reque
  * object (or on OOM). */
 json_t *ck_agent_prompt_action_message(const json_t *action, const json_t *sender_item, int include_widget);
 
-/* Appends the model messages for one stored item to `messages` (spec §6.5).
+/* Appends the model messages for one stored item to `messages` (docs/agent.md, "What the model sees").
  * `is_last`: the item is the last of the conversation (quoted text is only
  * sent then).  `attachments` as in ck_agent_prompt_t (used for user
  * messages; attachments without loaded data are mentioned by name). */

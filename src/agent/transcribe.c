@@ -1,6 +1,6 @@
 /*
  * transcribe.c - ck_agent_transcribe(): dictated audio (input.transcribe,
- * spec §2.16) sent to the model endpoint's /audio/transcriptions as
+ * docs/protocol.md, "input.transcribe") sent to the model endpoint's /audio/transcriptions as
  * multipart/form-data (OpenAI's format: `file` + `model`), on the worker's
  * curl multi handle (llm.c), answer {"text": "..."}.
  *

@@ -1,7 +1,7 @@
 /*
  * jwt.h - verification of JWT bearer tokens (RFC 7519, RFC 8725).
  *
- * libjwt 1.10 only checks signatures (notes/c-stack.md §7): it accepts the
+ * libjwt 1.10 only checks signatures: it accepts the
  * HS/RS algorithm-confusion attack, verifies nothing when given a NULL key
  * and never looks at a claim.  This module wraps it so that a token is
  * accepted only when
@@ -36,7 +36,7 @@
 #define CK_AUTH_JWT_MAX_TOKEN 8192
 /* Size of the user-id buffer ck_auth_jwt_verify() fills (= CK_USER_ID_MAX). */
 #define CK_AUTH_JWT_SUB_MAX 256
-/* RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
+/* RFC 7518, section 3.2: an HMAC key must be at least as long as the hash output. */
 #define CK_AUTH_JWT_MIN_SECRET 32
 
 typedef struct ck_auth_jwt ck_auth_jwt_t;

@@ -1,5 +1,5 @@
 /*
- * base64.h - base64 (RFC 4648 §4) and base64url (§5) for the whole server.
+ * base64.h - base64 (RFC 4648, section 4) and base64url (section 5) for the whole server.
  *
  * One codec, three callers: input.transcribe decodes strict standard base64
  * (src/http/chatkit.c), the agent decodes stored attachment bytes leniently

@@ -1,5 +1,5 @@
 /*
- * attachments.c - attachment uploads and downloads over HTTP (spec §5.12).
+ * attachments.c - attachment uploads and downloads over HTTP (docs/protocol.md, "Attachments").
  *
  *   POST /chatkit attachments.create     two-phase step 1: id, limits, signed
  *                                         upload URL (15 min), signed preview URL

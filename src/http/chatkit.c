@@ -1,5 +1,5 @@
 /*
- * chatkit.c - POST /chatkit, the ChatKit protocol endpoint (spec §1).
+ * chatkit.c - POST /chatkit, the ChatKit protocol endpoint (docs/protocol.md).
  *
  * Order of checks: body size (CHATKITD_MAX_BODY), parse and validate
  * (src/protocol), then the gate with the kind the request type needs (a
@@ -64,7 +64,7 @@ static void on_transcript(const ck_agent_transcript_t *result, void *user)
     free(text);
 }
 
-/* input.transcribe (spec §2.16).  The decoded audio is bounded by the
+/* input.transcribe (docs/protocol.md, "input.transcribe").  The decoded audio is bounded by the
  * request body limit (CHATKITD_MAX_BODY), which the base64 text fits in. */
 static int answer_transcribe(h2o_req_t *req, ck_http_worker_t *w, const ck_request_t *request)
 {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CK_MULTIPART_BOUNDARY_MAX 70 /* RFC 2046 §5.1.1 */
+#define CK_MULTIPART_BOUNDARY_MAX 70 /* RFC 2046, section 5.1.1 */
 
 typedef struct slice {
     const char *p;

@@ -4,7 +4,7 @@
  *
  * One malloc'd turn_t per streamed request.  It may outlive the HTTP
  * request: when the client goes away, the cancellation persistence of spec
- * §5.7 still has to reach the store, so the turn is freed only when nothing
+ * docs/protocol.md, "Cancellation" still has to reach the store, so the turn is freed only when nothing
  * is in flight any more.
  *
  *   PREFLIGHT --store reply ok--> STREAMING ----------------> (drained) -> end
@@ -28,7 +28,7 @@
  *
  * custom_action: the action (and the sender widget, when item_id names one)
  * is routed to the agent as context (ck_turn_t.action / sender_item); an
- * item that is not a widget yields the single error event of spec §2.6.
+ * item that is not a widget yields the single error event of docs/protocol.md, "threads.custom_action".
  */
 #include "http/stream_turn.h"
 
@@ -199,7 +199,7 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     advance(t);
 }
 
-/* The client is gone: a running turn is cancelled (spec §5.7: the partial
+/* The client is gone: a running turn is cancelled (docs/protocol.md "Cancellation": the partial
  * text and the hidden note are persisted, nothing more is forwarded). */
 static void cancel_turn(turn_t *t)
 {
@@ -755,7 +755,7 @@ static void preflight_failed(turn_t *t, int status, const char *code, const char
 }
 
 /* custom_action: the sender must be a widget.  Returns 1 when it is not
- * (the single error event of spec §2.6 is queued and no agent runs). */
+ * (the single error event of docs/protocol.md "threads.custom_action" is queued and no agent runs). */
 static int check_sender(turn_t *t, json_t *item)
 {
     const char *type = json_string_value(json_object_get(item, "type"));

@@ -3,7 +3,7 @@
  *
  * Watches wrap a dup() of the caller's fd in an h2o socket created with
  * H2O_SOCKET_FLAG_DONT_READ, so h2o only reports readiness and never reads
- * the bytes itself (notes/c-stack.md §5, §9).  Readability uses
+ * the bytes itself (libpq and libcurl read their own sockets).  Readability uses
  * h2o_socket_read_start (epoll is level-triggered); writability uses the
  * one-shot h2o_socket_notify_write, which cannot be cancelled: a notification
  * that arrives after the interest was dropped is ignored.  h2o_socket_close()

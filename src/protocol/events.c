@@ -1,6 +1,7 @@
 /*
  * events.c - builders for threads, items, item updates and stream events
- * (spec §3, §4) and the structured-input answer rules (spec §2.4).
+ * (docs/protocol.md, "Stream events") and the structured-input answer rules
+ * (docs/protocol.md, "threads.add_structured_input").
  * Ownership conventions are in events.h.
  */
 #include "protocol/events.h"
@@ -60,9 +61,9 @@ static json_t *thread_wire(const json_t *thread)
     return wire;
 }
 
-/* One content part with only the fields of its type (spec §2 shared shapes):
+/* One content part with only the fields of its type (docs/protocol.md, "Shared shapes"):
  * input_text {type, text}; input_tag {type, id, text, data, group?,
- * interactive}.  Unknown keys are dropped (§1.2: ignored, never echoed). */
+ * interactive}.  Unknown keys are dropped (ignored, never echoed). */
 static json_t *user_content_part(const json_t *part)
 {
     static const char *const text_keys[] = {"type", "text", NULL};
@@ -75,7 +76,7 @@ static json_t *user_content_part(const json_t *part)
     return out;
 }
 
-/* inference_options with only tool_choice {id} and model (spec §2). */
+/* inference_options with only tool_choice {id} and model (docs/protocol.md, "Shared shapes"). */
 static json_t *user_inference_options(const json_t *options)
 {
     json_t *out = json_object();
@@ -263,7 +264,7 @@ void ck_proto_omit_nulls(json_t *obj)
 
 /* --- structured input ----------------------------------------------------- */
 
-/* The answer object for one question (spec §2.4). */
+/* The answer object for one question (docs/protocol.md, "threads.add_structured_input"). */
 static json_t *answer_for(const json_t *question, const json_t *answers, int submission_skipped)
 {
     const char *qid = json_string_value(json_object_get(question, "id"));

@@ -1,12 +1,12 @@
 /*
  * events.h - builders for the items, threads, updates and stream events of
- * the ChatKit wire format (spec §3, §4), and the structured-input answer
- * rules (spec §2.4).
+ * the ChatKit wire format (docs/protocol.md, "Stream events"), and the
+ * structured-input answer rules (docs/protocol.md, "threads.add_structured_input").
  *
  * Every builder returns a NEW json_t reference that the caller owns
  * (json_decref) or passes on; NULL only when out of memory.  Arguments are
  * borrowed and deep-copied where they end up inside the result, so later
- * changes to them never leak into a built event.  Null omission (spec §1.8):
+ * changes to them never leak into a built event.  Null omission (docs/protocol.md, "JSON serialization"):
  * optional arguments given as NULL produce no key at all; empty containers
  * and false are kept.  Timestamps come from ck_proto_now(), ids from
  * ck_proto_new_id() with the spec's prefixes (thr, msg, shcx, ...).
@@ -18,7 +18,7 @@
 
 #include "protocol/protocol.h"
 
-/* The exact cancellation note of spec §5.7. */
+/* The exact cancellation note (docs/protocol.md, "Cancellation"). */
 #define CK_PROTO_CANCEL_NOTE "The user cancelled the stream. Stop responding to the prior request."
 
 /* --- threads ------------------------------------------------------------ */
@@ -86,7 +86,7 @@ json_t *ck_proto_ev_notice(const char *level, const char *message, const char *t
 /* Removes every null-valued key at the top level of object `obj`. */
 void ck_proto_omit_nulls(json_t *obj);
 
-/* --- structured input (spec §2.4) ----------------------------------------- */
+/* --- structured input (docs/protocol.md, "threads.add_structured_input") --- */
 
 /* Computes the answered copy of the structured_input `item` for the
  * validated submission `input` ({"status","answers"} as normalized by

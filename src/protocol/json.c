@@ -1,7 +1,8 @@
 /*
  * json.c - the small shared pieces of the wire format: identifiers,
  * timestamps, compact serialization, SSE framing and error bodies
- * (spec §1.4, §1.5, §1.9, §5.1).
+ * (docs/protocol.md, "SSE framing", "JSON answers and errors",
+ * "Identifiers and timestamps").
  */
 #include "protocol/protocol.h"
 #include "protocol/internal.h"

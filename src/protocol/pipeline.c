@@ -1,6 +1,6 @@
 /*
  * pipeline.c - the response pipeline state machine (see pipeline.h for the
- * states and the rules; spec §5.4-§5.9).
+ * states and the rules; docs/protocol.md, "The response pipeline").
  *
  * Data: a FIFO of steps (singly linked), the thread as it is now and as it
  * was last saved (for change detection), and the pending items (added but
@@ -445,7 +445,7 @@ static int feed_updated(ck_proto_pipeline_t *pipe, json_t *event)
     return 0;
 }
 
-/* Events that are only forwarded (spec §3.2, §3.8-§3.12). */
+/* Events that are only forwarded (docs/protocol.md, "The twelve events"). */
 static int is_plain_event(const char *type)
 {
     static const char *const plain[] = {"thread.updated", "stream_options", "progress_update", "client_effect",

@@ -1,6 +1,7 @@
 /*
- * pipeline.h - the common response pipeline of every streamed turn (spec
- * §5.4-§5.9) as a pure state machine: no I/O, no clock other than
+ * pipeline.h - the common response pipeline of every streamed turn
+ * (docs/protocol.md, "The response pipeline", "Cancellation", "Errors during
+ * a stream") as a pure state machine: no I/O, no clock other than
  * ck_proto_now() for the items it creates.
  *
  * The caller (src/http/stream_turn.c) feeds it what happens - leading events,
@@ -14,7 +15,7 @@
  *   CK_PROTO_STEP_FORWARD  write the event `json` to the client (SSE).
  *
  * Persistence always comes before the forward of the same event, so a
- * client never sees an item the store does not have.  Rules (spec §5.4):
+ * client never sees an item the store does not have.  Rules (docs/protocol.md, "Persist before forward"):
  * done -> item.add then forward (hidden items: persisted, never forwarded);
  * replaced -> item.save; removed -> item.delete; added -> remembered as
  * pending (deep copy); updated -> applied to the pending copy (assistant
@@ -95,7 +96,7 @@ const json_t *ck_proto_pipeline_pending(ck_proto_pipeline_t *pipe, const char *i
  * already stored them).  Returns 0, or -1 (event freed) in another state. */
 int ck_proto_pipeline_forward(ck_proto_pipeline_t *pipe, json_t *event);
 
-/* LEADING -> STREAMING: queues stream_options {allow_cancel} (spec §3.8). */
+/* LEADING -> STREAMING: queues stream_options {allow_cancel} (docs/protocol.md, "The twelve events"). */
 void ck_proto_pipeline_begin(ck_proto_pipeline_t *pipe, int allow_cancel);
 
 /* STREAMING only: processes one event from the source (taken over).
@@ -121,7 +122,7 @@ void ck_proto_pipeline_finish(ck_proto_pipeline_t *pipe);
  * (code NULL = "stream.error").  No-op in FAILED and CANCELLED. */
 void ck_proto_pipeline_fail(ck_proto_pipeline_t *pipe, const char *code, const char *message, int allow_retry);
 
-/* LEADING/STREAMING -> CANCELLED: the client went away (spec §5.7).  Drops
+/* LEADING/STREAMING -> CANCELLED: the client went away (docs/protocol.md, "Cancellation").  Drops
  * queued forwards, keeps queued persistence, then queues item.add for every
  * pending assistant_message with non-whitespace text (as accumulated) and
  * item.add of the sdk_hidden_context cancellation note. */

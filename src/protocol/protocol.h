@@ -1,9 +1,9 @@
 /*
  * protocol.h - the ChatKit wire protocol as pure functions over JSON values.
  *
- * This module parses and validates request bodies (spec §1.2, §2), builds
- * items and stream events (spec §3, §4), frames SSE events (spec §1.4) and
- * holds the response-pipeline state machine (pipeline.h, spec §5.4-§5.9).
+ * This module parses and validates request bodies, builds items and stream
+ * events, frames SSE events and holds the response-pipeline state machine
+ * (pipeline.h); the rules are those of docs/protocol.md.
  *
  * It must never do I/O of its own and never include h2o, libpq or libcurl
  * headers; jansson is its only dependency.  Everything here is callable from
@@ -20,7 +20,7 @@
 
 #include <jansson.h>
 
-/* The 16 request types of spec §2, in spec order.  The first six stream. */
+/* The 16 request types (docs/protocol.md, "Request types").  The first six stream. */
 typedef enum ck_req_type {
     CK_REQ_THREADS_CREATE,
     CK_REQ_THREADS_ADD_USER_MESSAGE,
@@ -64,7 +64,7 @@ typedef struct ck_proto_error {
 typedef struct ck_request {
     ck_req_type_t type;
     const char *type_name; /* static string, e.g. "threads.list" */
-    int streaming;         /* 1 for the six SSE types (spec §1.3) */
+    int streaming;         /* 1 for the six SSE types (docs/protocol.md, "Streamed or JSON") */
     json_t *root;          /* the whole body; owned, released by ck_request_free() */
     json_t *params;        /* borrowed from root; normalized (defaults filled, limit clamped) */
     json_t *metadata;      /* borrowed from root, or NULL when absent */
@@ -73,7 +73,7 @@ typedef struct ck_request {
 /* Parses and validates one request body (`len` bytes, need not be
  * NUL-terminated).  Returns 0 and fills `out` (release it with
  * ck_request_free()), or -1 with `err` filled and `out` left empty.
- * Validation follows spec §2: params required, every required field present
+ * Validation follows docs/protocol.md, "Request types": params required, every required field present
  * and well-typed, enums checked, unknown keys ignored.  Normalization: list
  * `limit` null/0/absent -> 20, clamped to limits->max_page_limit, negative is
  * an error; `order` defaults to "desc"; a null `after` is dropped; user
@@ -118,7 +118,7 @@ void ck_proto_new_id(const char *prefix, char out[CK_ID_MAX]);
 void ck_proto_now(char out[CK_TIME_MAX]);
 
 /* Frames one event for SSE: "data: " + compact one-line JSON + "\n\n"
- * (spec §1.4).  On success returns 0 with `*out` malloc'd (caller frees) and
+ * (docs/protocol.md, "SSE framing").  On success returns 0 with `*out` malloc'd (caller frees) and
  * `*len` its length without a terminator; returns -1 on failure. */
 int ck_proto_sse_frame(const json_t *event, char **out, size_t *len);
 

@@ -1,6 +1,6 @@
 /*
- * request.c - parsing and validation of ChatKit request bodies (spec §1.2,
- * §2).  One table row per request type names its params checker; each
+ * request.c - parsing and validation of ChatKit request bodies (docs/protocol.md,
+ * "Request envelope" and "Request types").  One table row per request type names its params checker; each
  * checker validates the fields of its type, fills defaults and normalizes in
  * place, and reports the first problem with the field's full path
  * ("params.input.content[0].text must be a string").
@@ -235,7 +235,7 @@ static int check_text_length(json_t *input, const char *base, const ck_proto_lim
     return 0;
 }
 
-/* UserMessageInput (spec §2 shared shapes) at params.input. */
+/* UserMessageInput (docs/protocol.md, "Shared shapes") at params.input. */
 static int check_user_input(json_t *params, const ck_proto_limits_t *limits, ck_proto_error_t *err)
 {
     static const char base[] = "params.input";
@@ -254,7 +254,7 @@ static int check_user_input(json_t *params, const ck_proto_limits_t *limits, ck_
     return check_text_length(input, base, limits, err);
 }
 
-/* limit / order / after of the list requests (spec §5.3). */
+/* limit / order / after of the list requests (docs/protocol.md, "Pagination"). */
 static int check_paging(json_t *params, const ck_proto_limits_t *limits, ck_proto_error_t *err)
 {
     static const char *const orders[] = {"asc", "desc", NULL};
