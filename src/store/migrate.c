@@ -61,10 +61,9 @@ static void migrate_notice(void *arg, const char *message)
     ck_store_log_pg(CK_LOG_DEBUG, "migrate: notice", message);
 }
 
-/* Runs `sql` (may hold several statements); 0, or -1 logged with `what`. */
-static int exec_ok(PGconn *pg, const char *what, const char *sql)
+/* Consumes `res`: 0 when it succeeded, else -1 logged with `what`. */
+static int result_ok(PGresult *res, const char *what)
 {
-    PGresult *res = PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(res);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok) {
@@ -74,6 +73,12 @@ static int exec_ok(PGconn *pg, const char *what, const char *sql)
     }
     PQclear(res);
     return ok ? 0 : -1;
+}
+
+/* Runs `sql` (may hold several statements); 0, or -1 logged with `what`. */
+static int exec_ok(PGconn *pg, const char *what, const char *sql)
+{
+    return result_ok(PQexec(pg, sql), what);
 }
 
 /* The version of a migration: the leading number of its file name, or -1. */
@@ -103,16 +108,7 @@ static int is_applied(PGconn *pg, int version)
 /* Runs `sql` with the text parameters `params`; 0, or -1 logged with `what`. */
 static int exec_params(PGconn *pg, const char *what, const char *sql, int n, const char *const *params)
 {
-    PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok) {
-        char prefix[128];
-        snprintf(prefix, sizeof(prefix), "migrate: %s failed", what);
-        ck_store_log_pg(CK_LOG_ERROR, prefix, PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    return ok ? 0 : -1;
+    return result_ok(PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0), what);
 }
 
 /* COMMIT if `ok`, else ROLLBACK; 0 when committed. */
