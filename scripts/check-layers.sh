@@ -13,6 +13,9 @@
 #       agent    -> base, protocol, store, agent
 #       corpus   -> base, store, corpus  (`chatkitd ingest`, called by main.c)
 #       http     -> everything above
+#   - the environment is read only through src/base/env.h: no getenv()
+#     outside src/base/env.c, and every variable named in a string literal
+#     ("CHATKITD_...", "OPENAI_...", "DATABASE_URL") has a row in env.c's table.
 # Prints every violation and exits 1 when there is one.
 set -uo pipefail
 src=${1:-$(cd "$(dirname "$0")/.." && pwd)/src}
@@ -51,5 +54,14 @@ for dir in */; do
     done < <(grep -n '^[[:space:]]*#[[:space:]]*include' "$f" | sed -E 's/^([0-9]+):[[:space:]]*#[[:space:]]*include[[:space:]]*/\1:/')
   done
 done
+while IFS=: read -r f line _; do
+  case "$f" in base/env.c|base/env.h) continue ;; esac
+  echo "src/$f:$line: reads the environment directly; use base/env.h (and add a row to src/base/env.c)"; bad=1
+done < <(grep -rn --include='*.[ch]' -E '\b(secure_)?getenv[[:space:]]*\(' . | sed 's#^\./##')
+if [ -f base/env.c ]; then
+  for name in $(grep -rhoE --include='*.[ch]' '"(CHATKITD_[A-Z0-9_]+|OPENAI_[A-Z0-9_]+|DATABASE_URL)"' . | tr -d '"' | sort -u); do
+    grep -q "{\"$name\"," base/env.c || { echo "check-layers: $name is read but has no row in src/base/env.c"; bad=1; }
+  done
+fi
 [ $bad = 0 ] && echo "check-layers: ok"
 exit $bad

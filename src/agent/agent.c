@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/env.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "protocol/events.h"
@@ -25,28 +26,6 @@ static const char DEFAULT_SYSTEM_PROMPT[] =
     "Never invent links or sources.";
 
 /* --- configuration ------------------------------------------------------- */
-
-static int env_int(const char *name, int fallback)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n = v && *v ? strtol(v, &end, 10) : 0;
-    if (v == NULL || *v == '\0' || *end != '\0' || n < 0 || n > 86400000)
-        return fallback;
-    return (int)n;
-}
-
-static int env_bool(const char *name)
-{
-    const char *v = getenv(name);
-    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
-}
-
-static const char *env_str(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
-}
 
 /* Reads the whole file (blocking; start-up only).  Caller frees. */
 static char *read_file(const char *path)
@@ -70,48 +49,26 @@ static char *read_file(const char *path)
     return buf;
 }
 
-/* `name` is one of `values` (NULL-terminated); unset or empty = `fallback`.
- * Returns the index, or -1 (logged) for any other value. */
+/* The index of `name`'s value in `values` (NULL-terminated; the table has
+ * already refused any other value), or `fallback` when it is unset. */
 static int env_choice(const char *name, const char *const *values, int fallback)
 {
-    const char *v = env_str(name);
-    if (v == NULL)
-        return fallback;
-    for (int i = 0; values[i]; i++)
+    const char *v = ck_env_str(name);
+    for (int i = 0; v != NULL && values[i]; i++)
         if (strcmp(v, values[i]) == 0)
             return i;
-    ck_error("config: %s=%s is not a known value (use %s%s%s%s%s)", name, v, values[0], values[1] ? "|" : "",
-             values[1] ? values[1] : "", values[1] && values[2] ? "|" : "", values[1] && values[2] ? values[2] : "");
-    return -1;
-}
-
-/* A strict integer in [lo, hi]; unset = fallback; -1 (logged) otherwise. */
-static int env_range(const char *name, int lo, int hi, int fallback, int *out)
-{
-    const char *v = env_str(name);
-    *out = fallback;
-    if (v == NULL)
-        return 0;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < lo || n > hi) {
-        ck_error("config: %s=%s must be an integer in %d..%d", name, v, lo, hi);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
+    return fallback;
 }
 
 int ck_agent_config_from_env(ck_agent_config_t *config)
 {
     static char *prompt_file_text; /* read once; lives for the process */
     memset(config, 0, sizeof(*config));
-    const char *base = env_str("OPENAI_BASE_URL");
-    config->api_key = env_str("OPENAI_API_KEY");
-    config->retrieval_only = base == NULL && config->api_key == NULL;
-    config->base_url = base ? base : "https://api.openai.com/v1";
-    config->model = env_str("CHATKITD_MODEL") ? env_str("CHATKITD_MODEL") : "gpt-4o-mini";
-    const char *prompt_path = env_str("CHATKITD_SYSTEM_PROMPT_FILE");
+    config->api_key = ck_env_str("OPENAI_API_KEY");
+    config->retrieval_only = !ck_env_is_set("OPENAI_BASE_URL") && config->api_key == NULL;
+    config->base_url = ck_env_str("OPENAI_BASE_URL");
+    config->model = ck_env_str("CHATKITD_MODEL");
+    const char *prompt_path = ck_env_str("CHATKITD_SYSTEM_PROMPT_FILE");
     if (prompt_path && prompt_file_text == NULL) {
         prompt_file_text = read_file(prompt_path);
         if (prompt_file_text == NULL) {
@@ -120,30 +77,24 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
         }
     }
     config->system_prompt = prompt_file_text ? prompt_file_text : DEFAULT_SYSTEM_PROMPT;
-    config->allow_model_override = env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE");
+    config->allow_model_override = ck_env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE");
     config->assistants = ck_assistants_get();
-    config->max_turns = env_int("CHATKITD_MAX_TURNS", 10);
-    if (config->max_turns < 1)
-        config->max_turns = 1;
-    config->connect_timeout_ms = env_int("CHATKITD_UPSTREAM_CONNECT_TIMEOUT_MS", 10000);
-    config->first_token_timeout_ms = env_int("CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS", 60000);
-    config->stall_timeout_ms = env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS", 30000);
-    config->max_retries = env_int("CHATKITD_UPSTREAM_RETRIES", 2);
-    config->transcribe_model = env_str("CHATKITD_TRANSCRIBE_MODEL") ? env_str("CHATKITD_TRANSCRIBE_MODEL") : "whisper-1";
+    config->max_turns = (int)ck_env_int("CHATKITD_MAX_TURNS");
+    config->connect_timeout_ms = (int)ck_env_int("CHATKITD_UPSTREAM_CONNECT_TIMEOUT_MS");
+    config->first_token_timeout_ms = (int)ck_env_int("CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS");
+    config->stall_timeout_ms = (int)ck_env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS");
+    config->max_retries = (int)ck_env_int("CHATKITD_UPSTREAM_RETRIES");
+    config->transcribe_model = ck_env_str("CHATKITD_TRANSCRIBE_MODEL");
     static const char *const on_off[] = {"off", "on", NULL};
     static const char *const modes[] = {"off", "tool", "auto", NULL};
     int with_model = !config->retrieval_only;
-    int summary = env_choice("CHATKITD_SUMMARY", on_off, with_model);
+    config->summary = env_choice("CHATKITD_SUMMARY", on_off, with_model) > 0;
     int memory = env_choice("CHATKITD_MEMORY", modes, with_model ? CK_MEMORY_TOOL : CK_MEMORY_OFF);
-    int redact = env_choice("CHATKITD_REDACT_PII", on_off, 0);
-    int rc = summary < 0 || memory < 0 || redact < 0 ? -1 : 0;
-    config->summary = summary > 0;
     config->memory = memory > 0 ? (ck_agent_memory_mode_t)memory : CK_MEMORY_OFF;
-    config->redact_pii = redact > 0;
-    if (env_range("CHATKITD_CONTEXT_TOKENS", 500, 10000000, 6000, &config->context_tokens) != 0 ||
-        env_range("CHATKITD_MEMORY_MAX_FACTS", 1, 100000, 50, &config->memory_max_facts) != 0)
-        rc = -1;
-    return rc;
+    config->redact_pii = strcmp(ck_env_str("CHATKITD_REDACT_PII"), "on") == 0;
+    config->context_tokens = (int)ck_env_int("CHATKITD_CONTEXT_TOKENS");
+    config->memory_max_facts = (int)ck_env_int("CHATKITD_MEMORY_MAX_FACTS");
+    return 0;
 }
 
 /* --- agent ------------------------------------------------------------------ */

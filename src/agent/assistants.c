@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/env.h"
 #include "base/file.h"
 #include "base/log.h"
 
@@ -44,7 +45,8 @@ static int fail(parse_ctx_t *ctx, const char *where, const char *fmt, ...)
 
 /* --- ${VAR} expansion ---------------------------------------------------------- */
 
-/* Replaces every ${NAME} in `s` by getenv(NAME).  Returns a malloc'd
+/* Replaces every ${NAME} in `s` by the environment variable NAME
+ * (ck_env_raw: names chosen by the file, not server settings).  Returns a malloc'd
  * string, or NULL after fail() when a variable is unset. */
 static char *expand(parse_ctx_t *ctx, const char *where, const char *s)
 {
@@ -69,7 +71,7 @@ static char *expand(parse_ctx_t *ctx, const char *where, const char *s)
                 }
                 memcpy(name, p + 2, n);
                 name[n] = '\0';
-                value = getenv(name);
+                value = ck_env_raw(name);
                 if (value == NULL) {
                     free(out);
                     fail(ctx, where, "environment variable %s is not set", name);
@@ -510,9 +512,9 @@ static ck_assistants_t *g_registry;
 
 int ck_assistants_init_from_env(void)
 {
-    const char *path = getenv("CHATKITD_ASSISTANTS");
+    const char *path = ck_env_str("CHATKITD_ASSISTANTS");
     char err[600];
-    if (path == NULL || *path == '\0' || g_registry != NULL)
+    if (path == NULL || g_registry != NULL)
         return 0;
     g_registry = ck_assistants_load(path, err, sizeof err);
     if (g_registry == NULL) {

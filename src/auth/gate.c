@@ -18,6 +18,7 @@
 #include "auth/jwks_fetch.h"
 #include "auth/jwt.h"
 #include "auth/rate_limit.h"
+#include "base/env.h"
 #include "base/file.h"
 #include "base/log.h"
 
@@ -34,25 +35,6 @@ static struct {
 } g_gate;
 
 /* --- configuration -------------------------------------------------------- */
-
-/* Reads the non-negative integer variable `name` (default `def`, at most
- * `max`) into `*out`.  Returns 0, or -1 after logging a malformed value. */
-static int env_long(const char *name, long def, long max, long *out)
-{
-    const char *s = getenv(name);
-    *out = def;
-    if (s == NULL || *s == '\0')
-        return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0 || v > max) {
-        ck_error("%s=\"%s\" is not an integer between 0 and %ld", name, s, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* The contents of the PEM file at `path` (malloc'd, NUL-terminated, caller
  * frees), or NULL after logging why. */
@@ -74,11 +56,8 @@ static char *read_key_file(const char *path)
     return buf;
 }
 
-static const char *env_str(const char *name)
-{
-    const char *s = getenv(name);
-    return s != NULL && *s != '\0' ? s : NULL;
-}
+/* The value of `name`, or NULL when it is unset or empty. */
+static const char *env_str(const char *name) { return ck_env_is_set(name) ? ck_env_str(name) : NULL; }
 
 static void warn_development_mode(void)
 {
@@ -114,11 +93,9 @@ static int init_development_mode(void)
  * exist yet).  Returns 0, or -1 after logging why. */
 static int init_jwks(const char *location)
 {
-    long refresh;
+    long refresh = (long)ck_env_int("CHATKITD_JWT_JWKS_REFRESH_S");
     if (env_str("CHATKITD_JWT_JWKS_REFRESH_S") != NULL && strncmp(location, "http", 4) != 0)
         ck_warn("CHATKITD_JWT_JWKS_REFRESH_S is ignored: CHATKITD_JWT_JWKS is a file, read once at start-up");
-    if (env_long("CHATKITD_JWT_JWKS_REFRESH_S", 300, 86400, &refresh) != 0)
-        return -1;
     char err[512];
     if ((g_gate.jwks = ck_auth_jwks_source_start(location, refresh, err, sizeof(err))) == NULL) {
         ck_error("CHATKITD_JWT_JWKS: %s", err);
@@ -139,9 +116,7 @@ static int init_auth(void)
                  secret != NULL ? "CHATKITD_JWT_SECRET" : "CHATKITD_JWT_PUBLIC_KEY");
         return -1;
     }
-    long leeway;
-    if (env_long("CHATKITD_JWT_LEEWAY_S", 30, 86400, &leeway) != 0)
-        return -1;
+    long leeway = (long)ck_env_int("CHATKITD_JWT_LEEWAY_S");
     if (jwks != NULL && init_jwks(jwks) != 0)
         return -1;
     char *pem = NULL;
@@ -166,13 +141,11 @@ static int init_auth(void)
 /* Sets up the limiter from CHATKITD_RATE_* / CHATKITD_MAX_*. */
 static int init_limits(void)
 {
-    long turns, requests, streams, seconds, users;
-    if (env_long("CHATKITD_RATE_TURNS_PER_MIN", 8, 1000000, &turns) != 0 ||
-        env_long("CHATKITD_RATE_REQUESTS_PER_MIN", 120, 1000000, &requests) != 0 ||
-        env_long("CHATKITD_MAX_STREAMS_PER_USER", 4, 100000, &streams) != 0 ||
-        env_long("CHATKITD_MAX_STREAM_SECONDS", 300, 7 * 86400, &seconds) != 0 ||
-        env_long("CHATKITD_RATE_MAX_USERS", 100000, 100000000, &users) != 0)
-        return -1;
+    long turns = (long)ck_env_int("CHATKITD_RATE_TURNS_PER_MIN");
+    long requests = (long)ck_env_int("CHATKITD_RATE_REQUESTS_PER_MIN");
+    long streams = (long)ck_env_int("CHATKITD_MAX_STREAMS_PER_USER");
+    long seconds = (long)ck_env_int("CHATKITD_MAX_STREAM_SECONDS");
+    long users = (long)ck_env_int("CHATKITD_RATE_MAX_USERS");
     ck_auth_rate_config_t cfg = {(unsigned)requests, (unsigned)turns, (unsigned)streams, (size_t)users, NULL, NULL};
     if ((g_gate.rate = ck_auth_rate_new(&cfg)) == NULL) {
         ck_error("rate limiter: out of memory");
@@ -188,9 +161,7 @@ static int init_limits(void)
 
 static int init_cors(void)
 {
-    long max_age;
-    if (env_long("CHATKITD_CORS_MAX_AGE", 600, 86400, &max_age) != 0)
-        return -1;
+    long max_age = (long)ck_env_int("CHATKITD_CORS_MAX_AGE");
     ck_auth_cors_settings_t s = {env_str("CHATKITD_CORS_ORIGINS"), env_str("CHATKITD_CORS_HEADERS"), max_age};
     char err[256];
     if ((g_gate.cors = ck_auth_cors_new(&s, err, sizeof(err))) == NULL) {

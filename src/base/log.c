@@ -8,6 +8,7 @@
  */
 #include "base/log.h"
 
+#include "base/env.h"
 #include "base/redact.h"
 
 #include <stdarg.h>
@@ -27,8 +28,8 @@ static __thread const char *scope_id;
 
 int ck_log_init(void)
 {
-    const char *level = getenv("CHATKITD_LOG_LEVEL");
-    const char *format = getenv("CHATKITD_LOG_FORMAT");
+    const char *level = ck_env_str("CHATKITD_LOG_LEVEL");
+    const char *format = ck_env_str("CHATKITD_LOG_FORMAT");
     json_format = !isatty(STDERR_FILENO);
     if (format != NULL && *format != '\0') {
         if (strcmp(format, "json") == 0)

@@ -1,9 +1,9 @@
 /*
  * config.c - the HTTP server's settings from the environment (see
- * server.h, ck_http_config_t).  Validates every value once at start-up so a
- * typo fails loudly instead of serving with a surprising default.
+ * server.h, ck_http_config_t), read through src/base/env.h, which checks
+ * every variable once at start-up so a typo fails loudly instead of serving
+ * with a surprising default.  The checks that span variables (TLS) are here.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,108 +11,24 @@
 
 #include <openssl/rand.h>
 
+#include "base/env.h"
 #include "base/log.h"
 #include "http/server.h"
-#include "http/upload_policy.h"
 
-#define CK_MIN_SECRET_BYTES 16
-
-static const char *env_or(const char *name, const char *fallback)
+/* CHATKITD_WORKERS, else one per online core (at most 256). */
+static int workers(void)
 {
-    const char *v = getenv(name);
-    return v != NULL && *v != '\0' ? v : fallback;
-}
-
-/* Parses a positive size with an optional K/M/G (binary) suffix. */
-static int env_size(const char *name, size_t fallback, size_t *out)
-{
-    const char *v = env_or(name, NULL);
-    if (v == NULL) {
-        *out = fallback;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20, end++;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30, end++;
-    if (errno != 0 || end == v || *end != '\0' || n == 0 || n > (UINT64_C(1) << 40) >> shift) {
-        ck_error("config: %s=%s is not a positive size (bytes, or with a K/M/G suffix)", name, v);
-        return -1;
-    }
-    *out = (size_t)(n << shift);
-    return 0;
-}
-
-/* CHATKITD_HEARTBEAT_MS: a positive integer; anything else means the
- * default (lenient, as it always was: a heartbeat cannot be switched off). */
-static uint64_t env_heartbeat_ms(void)
-{
-    const char *v = env_or("CHATKITD_HEARTBEAT_MS", NULL);
-    long n = v != NULL ? strtol(v, NULL, 10) : 0;
-    return n > 0 ? (uint64_t)n : 15000;
-}
-
-/* A whole number of seconds in 0..max (default `fallback`), as ms. */
-static int env_seconds(const char *name, long fallback, long max, uint64_t *out_ms)
-{
-    const char *v = env_or(name, NULL);
-    char *end = NULL;
-    long n = v != NULL ? strtol(v, &end, 10) : fallback;
-    if (v != NULL && (end == v || *end != '\0' || n < 0 || n > max)) {
-        ck_error("config: %s=%s must be a whole number of seconds in 0..%ld", name, v, max);
-        return -1;
-    }
-    *out_ms = (uint64_t)n * 1000;
-    return 0;
-}
-
-/* CHATKITD_AUDIT_RETENTION_DAYS: 1..36500, default 90. */
-static int env_retention(int *out)
-{
-    const char *v = env_or("CHATKITD_AUDIT_RETENTION_DAYS", NULL);
-    char *end;
-    long n = v != NULL ? strtol(v, &end, 10) : 90;
-    if (v != NULL && (*end != '\0' || n < 1 || n > 36500)) {
-        ck_error("config: CHATKITD_AUDIT_RETENTION_DAYS=%s must be a number of days in 1..36500", v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
-}
-
-static int env_workers(int *out)
-{
-    const char *v = env_or("CHATKITD_WORKERS", NULL);
+    if (ck_env_is_set("CHATKITD_WORKERS"))
+        return (int)ck_env_int("CHATKITD_WORKERS");
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (v == NULL) {
-        *out = cores > 0 ? (int)(cores < 256 ? cores : 256) : 1;
-        return 0;
-    }
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end != '\0' || n < 1 || n > 256) {
-        ck_error("config: CHATKITD_WORKERS=%s must be an integer in 1..256", v);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
+    return cores > 0 ? (int)(cores < 256 ? cores : 256) : 1;
 }
 
 static int upload_secret(ck_http_config_t *c)
 {
-    const char *v = env_or("CHATKITD_UPLOAD_SECRET", NULL);
+    const char *v = ck_env_str("CHATKITD_UPLOAD_SECRET");
     if (v != NULL) {
         size_t n = strlen(v);
-        if (n < CK_MIN_SECRET_BYTES) {
-            ck_error("config: CHATKITD_UPLOAD_SECRET must be at least %d bytes", CK_MIN_SECRET_BYTES);
-            return -1;
-        }
         c->upload_secret_len = n < sizeof c->upload_secret ? n : sizeof c->upload_secret;
         memcpy(c->upload_secret, v, c->upload_secret_len);
         return 0;
@@ -129,47 +45,38 @@ static int upload_secret(ck_http_config_t *c)
 
 static int public_url(ck_http_config_t *c)
 {
-    const char *v = env_or("CHATKITD_PUBLIC_URL", NULL);
+    const char *v = ck_env_str("CHATKITD_PUBLIC_URL");
     c->public_url = NULL;
     if (v == NULL)
         return 0;
     size_t n = strlen(v);
     while (n > 0 && v[n - 1] == '/')
         n--;
-    if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || n >= 256 || strpbrk(v, " \"<>\\^`{|}") != NULL) {
-        ck_error("config: CHATKITD_PUBLIC_URL=%s must be an absolute http(s) URL", v);
-        return -1;
-    }
     c->public_url = strndup(v, n);
     return c->public_url != NULL ? 0 : -1;
-}
-
-/* CHATKITD_REDACT_PII: off (default) or on; anything else refuses to start. */
-static int env_redact(int *out)
-{
-    const char *v = env_or("CHATKITD_REDACT_PII", "off");
-    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-        ck_error("config: CHATKITD_REDACT_PII=%s must be on or off", v);
-        return -1;
-    }
-    *out = strcmp(v, "on") == 0;
-    return 0;
 }
 
 int ck_http_config_from_env(ck_http_config_t *c)
 {
     memset(c, 0, sizeof *c);
-    c->listen = env_or("CHATKITD_LISTEN", "127.0.0.1:8000");
-    c->tls_listen = env_or("CHATKITD_TLS_LISTEN", NULL);
-    c->tls_cert = env_or("CHATKITD_TLS_CERT", NULL);
-    c->tls_key = env_or("CHATKITD_TLS_KEY", NULL);
-    c->database_url = env_or("DATABASE_URL", NULL);
-    c->docs_dir = env_or("CHATKITD_DOCS_DIR", NULL);
-    c->upload_mime_types = env_or("CHATKITD_UPLOAD_MIME_TYPES", CK_HTTP_DEFAULT_MIME_TYPES);
-    c->model_configured = env_or("OPENAI_API_KEY", NULL) != NULL || env_or("OPENAI_BASE_URL", NULL) != NULL;
-    c->heartbeat_ms = env_heartbeat_ms();
-    c->metrics_token = env_or("CHATKITD_METRICS_TOKEN", NULL);
-    c->admin_token = env_or("CHATKITD_ADMIN_TOKEN", NULL);
+    c->listen = ck_env_str("CHATKITD_LISTEN");
+    c->tls_listen = ck_env_str("CHATKITD_TLS_LISTEN");
+    c->tls_cert = ck_env_str("CHATKITD_TLS_CERT");
+    c->tls_key = ck_env_str("CHATKITD_TLS_KEY");
+    c->database_url = ck_env_str("DATABASE_URL");
+    c->docs_dir = ck_env_str("CHATKITD_DOCS_DIR");
+    c->upload_mime_types = ck_env_str("CHATKITD_UPLOAD_MIME_TYPES");
+    c->model_configured = ck_env_is_set("OPENAI_API_KEY") || ck_env_is_set("OPENAI_BASE_URL");
+    c->heartbeat_ms = (uint64_t)ck_env_int("CHATKITD_HEARTBEAT_MS");
+    c->workers = workers();
+    c->max_body = ck_env_size("CHATKITD_MAX_BODY");
+    c->upload_max_bytes = ck_env_size("CHATKITD_UPLOAD_MAX_BYTES");
+    c->redact_pii = strcmp(ck_env_str("CHATKITD_REDACT_PII"), "on") == 0;
+    c->persist_retry_ms = (uint64_t)ck_env_int("CHATKITD_PERSIST_RETRY_SECONDS") * 1000;
+    c->shutdown_grace_ms = (uint64_t)ck_env_int("CHATKITD_SHUTDOWN_GRACE_SECONDS") * 1000;
+    c->metrics_token = ck_env_str("CHATKITD_METRICS_TOKEN");
+    c->admin_token = ck_env_str("CHATKITD_ADMIN_TOKEN");
+    c->audit_retention_days = (int)ck_env_int("CHATKITD_AUDIT_RETENTION_DAYS");
     if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
         ck_error("config: CHATKITD_TLS_CERT and CHATKITD_TLS_KEY must be set together");
         return -1;
@@ -183,11 +90,7 @@ int ck_http_config_from_env(ck_http_config_t *c)
         ck_error("config: CHATKITD_TLS_LISTEN needs CHATKITD_TLS_CERT and CHATKITD_TLS_KEY");
         return -1;
     }
-    if (env_workers(&c->workers) != 0 || env_retention(&c->audit_retention_days) != 0 || env_size("CHATKITD_MAX_BODY", 1 << 20, &c->max_body) != 0 ||
-        env_size("CHATKITD_UPLOAD_MAX_BYTES", 10 << 20, &c->upload_max_bytes) != 0 || upload_secret(c) != 0 ||
-        public_url(c) != 0 || env_redact(&c->redact_pii) != 0 ||
-        env_seconds("CHATKITD_PERSIST_RETRY_SECONDS", 10, 300, &c->persist_retry_ms) != 0 ||
-        env_seconds("CHATKITD_SHUTDOWN_GRACE_SECONDS", 10, 3600, &c->shutdown_grace_ms) != 0)
+    if (upload_secret(c) != 0 || public_url(c) != 0)
         return -1;
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base/env.h"
 #include "base/log.h"
 #include "base/metrics.h"
 
@@ -32,10 +33,10 @@ static __thread uint64_t id_state; /* this thread's request id generator (splitm
 
 void ck_http_request_ctx_init(void)
 {
-    const char *key = getenv("CHATKITD_LOG_USER_KEY");
+    const char *key = ck_env_str("CHATKITD_LOG_USER_KEY");
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    if (key != NULL && *key != '\0' && EVP_Digest(key, strlen(key), digest, &n, EVP_sha256(), NULL) == 1 && n >= 16)
+    if (key != NULL && EVP_Digest(key, strlen(key), digest, &n, EVP_sha256(), NULL) == 1 && n >= 16)
         memcpy(user_key, digest, sizeof user_key);
     else if (RAND_bytes((unsigned char *)user_key, sizeof user_key) != 1)
         user_key[0] = (uint64_t)(uintptr_t)&user_key ^ (uint64_t)time(NULL), user_key[1] = ~user_key[0];

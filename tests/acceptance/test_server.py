@@ -3,6 +3,8 @@
 and coming up later), recovery after a PostgreSQL restart, and HTTP/2 over
 TLS negotiated with ALPN."""
 
+import subprocess
+
 import pycurl
 
 from lib import TestFailure, assert_error_body, check, request, wait_until
@@ -87,3 +89,29 @@ def test_tls_alpn_h2(env):
     except TestFailure:
         status = 0  # the TLS listener dropping a plaintext client is the expected outcome
     check(status != 200, "plain HTTP on the TLS port must not be served")
+
+
+def test_bad_variable_refuses_to_start(env):
+    """A malformed value stops start-up, and the log names the variable and
+    the form it accepts (src/base/env.c); --help lists the same variables."""
+    cases = [
+        ({"CHATKITD_HEARTBEAT_MS": "0"}, "CHATKITD_HEARTBEAT_MS", "an integer from 1 to"),
+        ({"CHATKITD_MAX_BODY": "lots"}, "CHATKITD_MAX_BODY", "a size in bytes"),
+        ({"CHATKITD_ALLOW_MODEL_OVERRIDE": "maybe"}, "CHATKITD_ALLOW_MODEL_OVERRIDE", "true/false"),
+        ({"CHATKITD_LOG_LEVEL": "loud"}, "CHATKITD_LOG_LEVEL", "one of debug|info|warn|error"),
+        ({"CHATKITD_AUDIT_RETENTION_DAYS": "forever"}, "CHATKITD_AUDIT_RETENTION_DAYS", "an integer from 1 to 36500"),
+    ]
+    for cfg, name, form in cases:
+        srv = env.start_server(cfg, wait=None)
+        try:
+            srv.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("server started with %r" % cfg)
+        check(srv.proc.returncode == 2, "%r: exit status %s, want 2" % (cfg, srv.proc.returncode))
+        log = srv.log_tail(10)
+        lines = [line for line in log.splitlines() if name in line]
+        check(len(lines) == 1 and form in lines[0],
+              "%r: one line must name %s and '%s':\n%s" % (cfg, name, form, log))
+    out = subprocess.run([env.suite.binary, "--help"], capture_output=True, text=True, timeout=15).stdout
+    for name in ("CHATKITD_HEARTBEAT_MS", "CHATKITD_MAX_BODY", "DATABASE_URL", "OPENAI_BASE_URL", "CHATKITD_CORS_ORIGINS"):
+        check(name in out, "--help does not list %s" % name)
