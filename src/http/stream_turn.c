@@ -41,13 +41,13 @@
 #include "agent/agent.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "base/redact.h"
 #include "http/gate.h"
 #include "http/request_ctx.h"
 #include "http/respond.h"
 #include "http/server.h"
 #include "protocol/events.h"
 #include "protocol/pipeline.h"
+#include "protocol/turn.h"
 #include "store/ops_record.h"
 
 #define PAUSE_BYTES (1024 * 1024)
@@ -59,7 +59,6 @@
 #define MSG_DB_DOWN "The database is unavailable, so this answer could not be saved. Please try again in a moment."
 #define MSG_SHUTDOWN "The server is restarting, so this answer was stopped. Please try again in a moment."
 #define MSG_NOT_STARTED "The assistant could not be started. Please try again."
-#define MSG_NOT_A_WIDGET "This action can only be sent from a widget."
 
 typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
 typedef enum { AGENT_IDLE, AGENT_RUNNING, AGENT_DONE } agent_state_t;
@@ -659,88 +658,14 @@ static void start_agent(turn_t *t)
 
 /* --- pre-flight --------------------------------------------------------- */
 
-/* CHATKITD_REDACT_PII=on: replaces the `text` of every content part and the
- * quoted_text of the user's `input` (a copy the caller owns) by their
- * redacted form, before anything stores, forwards or logs them. */
-static void redact_string(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v))
-        return;
-    unsigned found = 0;
-    size_t n;
-    char *r = ck_redact(json_string_value(v), json_string_length(v), &n, &found);
-    if (r != NULL && found != 0)
-        json_object_set_new(obj, key, json_stringn(r, n));
-    free(r);
-}
-
-static json_t *redacted_input(const json_t *input)
-{
-    json_t *copy = json_deep_copy(input);
-    size_t i;
-    json_t *part;
-    json_array_foreach(json_object_get(copy, "content"), i, part)
-    {
-        const char *type = json_string_value(json_object_get(part, "type"));
-        if (type != NULL && strcmp(type, "input_text") == 0)
-            redact_string(part, "text");
-    }
-    redact_string(copy, "quoted_text");
-    return copy;
-}
-
-/* The user message item of a new turn from `input` (redacted when set). */
-static json_t *user_message_item(turn_t *t, const char *thread_id, const json_t *input)
-{
-    if (!t->worker->config->redact_pii)
-        return ck_proto_user_message_new(thread_id, input);
-    json_t *clean = redacted_input(input);
-    json_t *item = clean ? ck_proto_user_message_new(thread_id, clean) : NULL;
-    json_decref(clean);
-    return item;
-}
-
-/* The pre-flight op and its params for the request type; params owned by caller. */
+/* The pre-flight op and its params for the request type (protocol/turn.h;
+ * user text redacted when CHATKITD_REDACT_PII=on); params owned by caller. */
 static const char *preflight_op(turn_t *t, json_t **params)
 {
-    const json_t *p = t->request.params;
-    json_t *tid = json_object_get(p, "thread_id");
-    json_t *iid = json_object_get(p, "item_id");
-    json_t *input = json_object_get(p, "input");
-    switch (t->request.type) {
-    case CK_REQ_THREADS_CREATE: {
-        t->thread = ck_proto_thread_new();
-        const char *id = json_string_value(json_object_get(t->thread, "id"));
-        *params = json_pack("{s:O,s:o,s:O}", "thread", t->thread, "item", user_message_item(t, id, input),
-                            "attachment_ids", json_object_get(input, "attachments"));
-        return "turn.create";
-    }
-    case CK_REQ_THREADS_ADD_USER_MESSAGE:
-        *params = json_pack("{s:O,s:o,s:O}", "thread_id", tid, "item",
-                            user_message_item(t, json_string_value(tid), input), "attachment_ids",
-                            json_object_get(input, "attachments"));
-        return "turn.add_message";
-    case CK_REQ_THREADS_ADD_CLIENT_TOOL_OUTPUT:
-        *params = json_pack("{s:O,s:O}", "thread_id", tid, "result", json_object_get(p, "result"));
-        return "turn.tool_output";
-    case CK_REQ_THREADS_RETRY_AFTER_ITEM:
-        *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
-        return "turn.retry";
-    case CK_REQ_THREADS_ADD_STRUCTURED_INPUT:
-        *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
-        return "turn.load_item";
-    case CK_REQ_THREADS_CUSTOM_ACTION:
-        if (iid != NULL) {
-            *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
-            return "turn.load_item";
-        }
-        *params = json_pack("{s:O}", "thread_id", tid);
-        return "thread.load";
-    default:
-        *params = NULL;
-        return NULL;
-    }
+    ck_proto_turn_t pt = {0};
+    const char *op = ck_proto_turn_preflight(&pt, &t->request, t->worker->config->redact_pii, params);
+    t->thread = pt.thread;
+    return op;
 }
 
 /* Answers a pre-flight failure as JSON (nothing was streamed). */
@@ -754,58 +679,18 @@ static void preflight_failed(turn_t *t, int status, const char *code, const char
     t->req = NULL;
 }
 
-/* custom_action: the sender must be a widget.  Returns 1 when it is not
- * (the single error event of docs/protocol.md "threads.custom_action" is queued and no agent runs). */
-static int check_sender(turn_t *t, json_t *item)
-{
-    const char *type = json_string_value(json_object_get(item, "type"));
-    if (type == NULL || strcmp(type, "widget") != 0) {
-        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_error("stream.error", MSG_NOT_A_WIDGET, 0));
-        return 1;
-    }
-    t->sender_item = json_incref(item);
-    return 0;
-}
-
-/* add_structured_input: stream_options, then the answered item as a
- * replacement (persisted through item.save like any replacement). */
-static int answer_structured(turn_t *t, const json_t *item, ck_proto_error_t *err)
-{
-    json_t *answered;
-    if (ck_proto_structured_answer(item, json_object_get(t->request.params, "input"), &answered, err) != 0)
-        return -1;
-    ck_proto_pipeline_begin(t->pipe, 1);
-    ck_proto_pipeline_feed(t->pipe, ck_proto_ev_item_replaced(answered));
-    json_decref(answered);
-    return 0;
-}
-
 /* Builds the pipeline and queues the leading events once the pre-flight op
- * succeeded.  Returns 0 (run the agent), 1 (stream without an agent) or -1
- * with `err` filled (answer `err` as JSON, nothing streamed). */
+ * succeeded (protocol/turn.h).  Returns 0 (run the agent), 1 (stream without
+ * an agent) or -1 with `err` filled (answer `err` as JSON, nothing streamed). */
 static int open_stream(turn_t *t, json_t *result, ck_proto_error_t *err)
 {
-    json_t *item = json_object_get(result, "item");
-    json_t *thread = json_object_get(result, "thread");
-    ck_req_type_t type = t->request.type;
-    int with_message = type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE;
-    if (type != CK_REQ_THREADS_CREATE)
-        t->thread = json_incref(json_is_object(thread) ? thread : result);
-    t->pipe = ck_proto_pipeline_new(t->thread);
-    if (t->pipe == NULL)
-        return ck_proto_error_set(err, 500, "internal", "the store returned no thread");
-    if (type == CK_REQ_THREADS_CREATE)
-        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_thread_created(t->thread));
-    if (with_message)
-        ck_proto_pipeline_forward(t->pipe, ck_proto_ev_item_done(item));
-    if (with_message || type == CK_REQ_THREADS_RETRY_AFTER_ITEM)
-        t->user_message = json_incref(item);
-    if (type == CK_REQ_THREADS_CUSTOM_ACTION && item != NULL && check_sender(t, item))
-        return 1;
-    if (type == CK_REQ_THREADS_ADD_STRUCTURED_INPUT)
-        return answer_structured(t, item, err);
-    ck_proto_pipeline_begin(t->pipe, 1);
-    return 0;
+    ck_proto_turn_t pt = {.thread = t->thread};
+    int rc = ck_proto_turn_open(&pt, &t->request, result, err);
+    t->thread = pt.thread;
+    t->pipe = pt.pipe;
+    t->user_message = pt.user_message;
+    t->sender_item = pt.sender_item;
+    return rc;
 }
 
 static void on_preflight(const ck_store_reply_t *reply, void *user)
