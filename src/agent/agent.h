@@ -13,12 +13,13 @@
  * It also transcribes dictated audio (input.transcribe) through the same
  * endpoint's /audio/transcriptions, on the same curl multi handle.
  *
- * Convention: ck_agent_respond() returns a run handle; the sink's on_event is
- * called zero or more times and then on_finish exactly once, unless
- * ck_agent_cancel() is called first (then nothing more is called).
- * ck_agent_transcribe() follows the same rule: its callback runs exactly
- * once, on the loop thread and never from inside ck_agent_transcribe(),
- * unless ck_agent_transcribe_cancel() came first.
+ * Both follow the callback convention of src/base/loop.h.
+ * ck_agent_respond() returns a run handle (NULL: nothing will be called);
+ * the sink's on_event is called zero or more times and then on_finish
+ * exactly once, all on later loop ticks (never inside ck_agent_respond()),
+ * unless ck_agent_cancel() is called first (then nothing more is called).
+ * ck_agent_transcribe()'s callback runs exactly once, never inside
+ * ck_agent_transcribe(), unless ck_agent_transcribe_cancel() came first.
  */
 #ifndef CK_AGENT_AGENT_H
 #define CK_AGENT_AGENT_H

@@ -5,11 +5,24 @@
  * src/loop/loop_h2o.c).  Modules below src/http never include h2o: they watch
  * file descriptors and arm timers through this small interface instead.
  *
- * The async convention used across the whole project (store, LLM client, tools):
+ * The one callback convention of the project.  Every function that starts
+ * work which finishes later takes a callback (or a table of callbacks) and a
+ * `void *user`, and returns a handle:
  *
- *     handle = ck_x_start(args..., callback, void *user);
- *     callback(result_or_error..., void *user) is called exactly once, on the
- *     same loop thread, unless the handle is cancelled first (then never).
+ *     ck_store_op(store, op, user_id, params, len, cb, user)   -> ck_store_call_t *
+ *     ck_agent_respond(agent, turn, sink, user)                -> ck_agent_run_t *
+ *     ck_agent_transcribe(agent, audio, len, mime, cb, user)   -> ck_agent_transcription_t *
+ *     ck_agent_llm_post(llm, opts, body, callbacks, user)      -> ck_agent_llm_call_t *
+ *
+ *   - NULL means the work could not start; no callback will ever run.
+ *   - Otherwise the (final) callback runs exactly once, on this loop's
+ *     thread, and never inside the starting call: work that ends at once (an
+ *     error, an unavailable database) is reported from a 0 ms timer.  So the
+ *     caller always holds the handle before any callback runs.
+ *   - The matching cancel function (ck_store_cancel, ck_agent_cancel, ...)
+ *     may be called at any time until then, even from inside a callback;
+ *     afterwards no callback runs.
+ *   - A callback may start new work, cancel other work or destroy its owner.
  *
  * Never block inside a callback: no sleeping, no blocking I/O, no waiting.
  */

@@ -3,8 +3,8 @@
  *
  * The link object lives in the request's pool with a dispose hook: when h2o
  * frees the request before the reply came, the hook cancels the call.  The
- * store may call back synchronously (e.g. when it is not connected), so the
- * handle is recorded only if the callback has not run yet.
+ * store never calls back from inside ck_store_op*() (src/base/loop.h), so
+ * the handle is recorded before any reply can arrive.
  *
  * Audit: a successful reply of a state-changing op (AUDITED below) also
  * queues its audit row (fire-and-forget, src/store/ops_record.h) before the
@@ -21,7 +21,6 @@
 typedef struct store_link {
     h2o_req_t *req;
     ck_store_call_t *call; /* pending call, NULL once answered */
-    int answered;
     ck_http_store_done_fn done;
     void *arg;
     ck_http_worker_t *worker;
@@ -93,7 +92,6 @@ static void on_store_reply(const ck_store_reply_t *reply, void *user)
 {
     store_link_t *link = user;
     link->call = NULL;
-    link->answered = 1;
     if (reply->ok && link->action != NULL)
         audit(link, reply);
     if (link->done != NULL)
@@ -137,15 +135,14 @@ int ck_http_store_call(h2o_req_t *req, ck_http_worker_t *worker, const ck_http_s
     store_link_t *link = h2o_mem_alloc_shared(&req->pool, sizeof *link, on_link_dispose);
     h2o_iovec_t user = h2o_strdup(&req->pool, args->user_id, strlen(args->user_id));
     h2o_iovec_t params = h2o_strdup(&req->pool, args->params, args->params_len);
-    *link = (store_link_t){req, NULL, 0, done, arg, worker, audit_action(args->op), user, params};
+    *link = (store_link_t){req, NULL, done, arg, worker, audit_action(args->op), user, params};
     ck_store_call_t *call =
         args->with_bytes
             ? ck_store_op_bytes(worker->store, args->op, user.base, params.base, params.len, args->data,
                                 args->data_len, on_store_reply, link)
             : ck_store_op(worker->store, args->op, user.base, params.base, params.len, on_store_reply, link);
-    if (!link->answered && call == NULL)
+    if (call == NULL)
         return ck_http_send_error(req, 500, "internal", "the store could not start the operation");
-    if (!link->answered)
-        link->call = call;
+    link->call = call;
     return 0;
 }

@@ -21,10 +21,14 @@
  * output buffer.  Output: one h2o_send in flight at a time (`inflight`
  * buffer untouched until proceed()), later bytes accumulate in `pending`;
  * the last bytes go out with the single FINAL send, copied into the
- * request's pool so the turn can be freed at once.  advance() is guarded
- * against re-entry (the store and the agent may call back synchronously);
- * only the outermost call may end and free the turn, so after advance()
- * returns the caller must not touch the turn.
+ * request's pool so the turn can be freed at once.  The store and the agent
+ * never call back from inside the call that starts their work (the callback
+ * convention of src/base/loop.h), so a store op or an agent run started here
+ * cannot change the turn before the starting call returns.  advance() is
+ * still guarded against re-entry from h2o (a send may report progress at
+ * once); only the outermost call may end and free the turn, so after
+ * advance() returns the caller must not touch the turn; `hold` keeps the
+ * turn alive while a function up the stack still uses it.
  *
  * custom_action: the action (and the sender widget, when item_id names one)
  * is routed to the agent as context (ck_turn_t.action / sender_item); an
@@ -91,8 +95,7 @@ struct turn {
     json_t *sender_item;  /* custom_action: the widget item, or NULL */
 
     agent_state_t agent_state;
-    ck_agent_run_t *run;  /* while AGENT_RUNNING and ck_agent_respond() returned */
-    int cancel_requested; /* a stop was asked while ck_agent_respond() had not returned */
+    ck_agent_run_t *run; /* while AGENT_RUNNING */
     int paused;
 
     int store_busy; /* one store op (pre-flight or a PERSIST step) in flight, or waiting for its retry */
@@ -152,10 +155,6 @@ static void agent_stop(turn_t *t)
 {
     if (t->agent_state != AGENT_RUNNING)
         return;
-    if (t->run == NULL) {
-        t->cancel_requested = 1; /* still inside ck_agent_respond(); done when it returns */
-        return;
-    }
     ck_agent_cancel(t->run);
     t->run = NULL;
     t->agent_state = AGENT_DONE;
@@ -527,8 +526,7 @@ static void persist_start(turn_t *t)
 {
     t->store_busy = 1;
     if (ck_store_op(t->worker->store, t->retry_op, t->user_id, t->retry_params, strlen(t->retry_params), on_persisted,
-                    t) == NULL &&
-        t->store_busy) {
+                    t) == NULL) {
         t->store_busy = 0;
         persist_give_up(t, "the store could not start it", MSG_NOT_SAVED);
     }
@@ -623,7 +621,7 @@ static void sink_finish(void *user)
 
 static const ck_agent_sink_t SINK = {sink_event, sink_thread_changed, sink_finish};
 
-/* Starts the agent (called with `hold` taken, so its callbacks cannot free t). */
+/* Starts the agent; its first sink call comes on a later loop tick. */
 static void start_agent(turn_t *t)
 {
     if (t->worker->agent == NULL) {
@@ -642,18 +640,13 @@ static void start_agent(turn_t *t)
         .action = action ? json_object_get(params, "action") : NULL,
         .sender_item = t->sender_item,
     };
-    t->agent_state = AGENT_RUNNING;
-    ck_agent_run_t *run = ck_agent_respond(t->worker->agent, &turn, &SINK, t);
-    if (t->agent_state != AGENT_RUNNING)
-        return; /* finished inside ck_agent_respond() */
-    if (run == NULL) {
+    t->run = ck_agent_respond(t->worker->agent, &turn, &SINK, t);
+    if (t->run == NULL) {
         t->agent_state = AGENT_DONE;
         ck_proto_pipeline_fail(t->pipe, "stream.error", MSG_NOT_STARTED, 1);
         return;
     }
-    t->run = run;
-    if (t->cancel_requested)
-        agent_stop(t);
+    t->agent_state = AGENT_RUNNING;
 }
 
 /* --- pre-flight --------------------------------------------------------- */
@@ -777,7 +770,7 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
         preflight_failed(t, 503, "db_unavailable", "no database is configured");
     } else {
         t->store_busy = 1;
-        if (ck_store_op(worker->store, op, t->user_id, text, strlen(text), on_preflight, t) == NULL && t->store_busy) {
+        if (ck_store_op(worker->store, op, t->user_id, text, strlen(text), on_preflight, t) == NULL) {
             t->store_busy = 0;
             preflight_failed(t, 503, "db_unavailable", "the store could not start the operation");
         }

@@ -72,7 +72,10 @@ int ck_store_stores_up(void);
 /* Run `op` (a name from src/store/README.md) for `user_id` with the JSON
  * object `params_json` (len bytes, need not be NUL-terminated).  The callback
  * gets the op's JSON result.  Returns a handle usable with ck_store_cancel()
- * until the callback has run; the store owns it. */
+ * until the callback has run; the store owns it.  NULL (out of memory): no
+ * callback.  Otherwise the callback runs exactly once, never inside this
+ * call, even when the op fails at once (database down: 503; too large: 413)
+ * - the convention of src/base/loop.h. */
 ck_store_call_t *ck_store_op(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
                              size_t params_len, ck_store_cb cb, void *user);
 
