@@ -139,13 +139,10 @@ BEGIN
     RETURN '{}'::jsonb;
 END $$;
 
--- memory.clear {} -> {"deleted": n}
+-- memory.clear {} -> {"deleted": n, "ids": [fact id...]} (the ids for the audit log)
 CREATE OR REPLACE FUNCTION chatkit.op_memory_clear(p_user text, p jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    DELETE FROM chatkit.memory_facts WHERE user_id = p_user;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN jsonb_build_object('deleted', n);
-END $$;
+LANGUAGE sql AS $$
+    WITH gone AS (DELETE FROM chatkit.memory_facts WHERE user_id = p_user RETURNING id)
+    SELECT jsonb_build_object('deleted', count(*), 'ids', coalesce(jsonb_agg(id ORDER BY id), '[]'::jsonb))
+    FROM gone
+$$;

@@ -256,6 +256,7 @@ static void run_free(ck_agent_run_t *run)
         free(run->tools[i].call_id);
         free(run->tools[i].name);
         free(run->tools[i].output);
+        free(run->tools[i].fact_id);
     }
     free(run->tools);
     free(run->summary);

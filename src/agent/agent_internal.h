@@ -70,6 +70,7 @@ typedef struct ck_agent_tool_run {
     const ck_tool_def_t *def;      /* the HTTP tool being called */
     double started_ms;             /* when the HTTP call started (monotonic) */
     double started; /* ck_metrics_now() when the tool started */
+    char *fact_id;  /* owned: the `forget` tool's fact id (for its audit row), or NULL */
 } ck_agent_tool_run_t;
 
 struct ck_agent_run {

@@ -7,6 +7,11 @@
  * at most CHATKITD_MEMORY_MAX_FACTS per user, unique per user by the
  * SHA-256 of the normalised text.  With CHATKITD_REDACT_PII=on a fact is
  * redacted before it is stored.
+ *
+ * Every fact added or removed here gets an audit row (memory.added /
+ * memory.removed, src/store/ops_record.h) naming the fact's id and how it
+ * happened, never its text; the tools also count as tool calls
+ * (chatkitd_tool_calls_total and a tool.call row, like `search`).
  */
 #include "agent/memory.h"
 
@@ -22,6 +27,7 @@
 #include "base/log.h"
 #include "base/redact.h"
 #include "base/strbuf.h"
+#include "store/ops_record.h"
 
 static const char EXTRACT_PROMPT[] =
     "You extract durable facts about the user from one exchange of a conversation. A durable fact is something "
@@ -218,34 +224,55 @@ static char *json_output(json_t *o)
     return s ? s : strdup("{\"error\":\"out of memory\"}");
 }
 
+/* The audit row of a fact added or removed: the fact's id, then the thread
+ * it came from (when there is one). */
+static void audit_fact(ck_agent_t *agent, const char *user_id, const char *request_id, const char *action,
+                       const char *fact_id, const char *thread_id, const char *how)
+{
+    const char *ids[] = {fact_id, thread_id != NULL && *thread_id ? thread_id : NULL, NULL};
+    if (fact_id != NULL)
+        ck_store_audit(agent->store, user_id, request_id, action, ids, how);
+}
+
 static void on_memory_reply(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_tool_run_t *tool = user;
+    ck_agent_run_t *run = tool->run;
     tool->store_call = NULL;
     int remember = strcmp(tool->name, "remember") == 0;
+    const char *outcome = "ok";
     if (!reply->ok) {
         const char *why = reply->http_status == 404 ? "no remembered fact has this id"
                                                      : reply->message ? reply->message : "the store failed";
         tool->output = json_output(json_pack("{s:s}", "error", why));
+        outcome = "error";
     } else if (!remember) {
         tool->output = json_output(json_pack("{s:s}", "status", "forgotten"));
+        audit_fact(run->agent, run->user_id, run->request_id, CK_AUDIT_MEMORY_REMOVED, tool->fact_id, NULL,
+                   "forget tool");
     } else {
         json_t *doc = json_loads(reply->json, 0, NULL);
         const char *status = json_string_value(json_object_get(doc, "status"));
         json_t *fact = json_object_get(doc, "fact");
-        if (status && strcmp(status, "full") == 0)
+        if (status && strcmp(status, "full") == 0) {
             tool->output = json_output(json_pack("{s:s}", "error",
                                                  "memory is full: forget a fact the user no longer needs first"));
-        else if (status && strcmp(status, "duplicate") == 0)
+            outcome = "error";
+        } else if (status && strcmp(status, "duplicate") == 0) {
             tool->output = json_output(json_pack("{s:s,s:O}", "status", "already remembered", "id",
                                                  json_object_get(fact, "id")));
-        else if (fact)
+        } else if (fact) {
             tool->output = json_output(json_pack("{s:s,s:O}", "status", "remembered", "id", json_object_get(fact, "id")));
-        else
+            audit_fact(run->agent, run->user_id, run->request_id, CK_AUDIT_MEMORY_ADDED,
+                       json_string_value(json_object_get(fact, "id")), run->thread_id, "remember tool");
+        } else {
             tool->output = json_output(json_pack("{s:s}", "error", "the store returned no fact"));
+            outcome = "error";
+        }
         json_decref(doc);
     }
-    ck_agent_tool_finished(tool->run);
+    ck_agent_count_tool(run, tool->name, outcome);
+    ck_agent_tool_finished(run);
 }
 
 /* Params of memory.add for `fact` (redacted when set); NULL on failure. */
@@ -288,10 +315,11 @@ int ck_agent_memory_run_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, con
         const char *id = json_string_value(json_object_get(args, "id"));
         if (id == NULL || *id == '\0')
             tool->output = json_output(json_pack("{s:s}", "error", "`forget` needs the string `id` of a fact"));
-        else
+        else if ((tool->fact_id = strdup(id)) != NULL)
             params = json_pack("{s:s}", "id", id);
         op = "memory.forget";
     }
+    int invalid = tool->output != NULL; /* refused before the store was asked */
     if (tool->output == NULL) {
         char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
         tool->store_call =
@@ -301,8 +329,10 @@ int ck_agent_memory_run_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, con
             tool->output = json_output(json_pack("{s:s}", "error", "memory is unavailable"));
     }
     json_decref(params);
-    if (tool->output && tool->store_call == NULL)
+    if (tool->output && tool->store_call == NULL) {
+        ck_agent_count_tool(run, name, invalid ? "invalid_arguments" : "error");
         ck_agent_tool_finished(run);
+    }
     return run->cancelled ? -1 : 0;
 }
 
@@ -314,10 +344,18 @@ static void on_fact_stored(const ck_store_reply_t *reply, void *user)
 {
     ck_agent_job_t *job = user;
     job->store_call = NULL;
-    if (!reply->ok)
+    if (!reply->ok) {
         ck_warn("memory: storing an extracted fact failed: %s", reply->message ? reply->message : "?");
-    else
-        ck_debug("memory: extracted fact for thread %s: %s", job->thread_id, reply->json);
+    } else {
+        json_t *doc = json_loads(reply->json, 0, NULL);
+        const char *status = json_string_value(json_object_get(doc, "status"));
+        const char *id = json_string_value(json_object_get(json_object_get(doc, "fact"), "id"));
+        ck_debug("memory: extracted fact for thread %s: %s %s", job->thread_id, status ? status : "?", id ? id : "");
+        if (status && strcmp(status, "added") == 0)
+            audit_fact(job->agent, job->user_id, job->request_id, CK_AUDIT_MEMORY_ADDED, id, job->thread_id,
+                       "extracted after the turn");
+        json_decref(doc);
+    }
     store_next_fact(job);
 }
 

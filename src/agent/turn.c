@@ -240,6 +240,7 @@ static void clear_tools(ck_agent_run_t *run)
         free(run->tools[i].call_id);
         free(run->tools[i].name);
         free(run->tools[i].output);
+        free(run->tools[i].fact_id);
     }
     free(run->tools);
     run->tools = NULL;

@@ -40,6 +40,8 @@ static const struct {
     {"attachments.delete", CK_AUDIT_ATTACHMENT_DELETED},
     {"attachments.upload", CK_AUDIT_ATTACHMENT_UPLOADED},
     {"attachments.create_direct", CK_AUDIT_ATTACHMENT_UPLOADED},
+    {"memory.forget", CK_AUDIT_MEMORY_REMOVED},
+    {"memory.clear", CK_AUDIT_MEMORY_REMOVED},
 };
 
 static const char *audit_action(const char *op)
@@ -50,15 +52,31 @@ static const char *audit_action(const char *op)
     return NULL;
 }
 
+/* Most object ids one audit row names (DELETE /memory may remove more facts:
+ * the detail gives their number). */
+#define CK_AUDIT_IDS_MAX 100
+
+/* Appends the strings of the JSON array `list` to `ids` (capacity `cap`,
+ * one slot kept for the NULL terminator). */
+static void add_ids(const char **ids, size_t *n, size_t cap, const json_t *list)
+{
+    for (size_t i = 0; i < json_array_size(list) && *n < cap - 1; i++)
+        if (json_is_string(json_array_get(list, i)))
+            ids[(*n)++] = json_string_value(json_array_get(list, i));
+}
+
 /* Records the audit row of a successful audited op: the object ids from its
- * params (thread_id, item_ids, attachment_id) or its answer (an uploaded
- * attachment's id); the feedback kind as detail. */
+ * params (thread_id, item_ids, attachment_id, a fact's id) or its answer (an
+ * uploaded attachment's id, the facts DELETE /memory removed); as detail the
+ * feedback kind, an upload's MIME type, or the route that removed facts
+ * (never a fact's text). */
 static void audit(const store_link_t *link, const ck_store_reply_t *reply)
 {
     json_t *params = json_loadb(link->params.base, link->params.len, 0, NULL);
     json_t *answer = reply->json != NULL ? json_loadb(reply->json, reply->json_len, 0, NULL) : NULL;
-    const char *ids[12];
+    const char *ids[CK_AUDIT_IDS_MAX + 1];
     size_t n = 0;
+    char detail_buf[64];
     const char *thread = json_string_value(json_object_get(params, "thread_id"));
     const char *attachment = json_string_value(json_object_get(params, "attachment_id"));
     if (attachment == NULL && strcmp(link->action, CK_AUDIT_ATTACHMENT_UPLOADED) == 0)
@@ -67,14 +85,24 @@ static void audit(const store_link_t *link, const ck_store_reply_t *reply)
         ids[n++] = thread;
     if (attachment != NULL)
         ids[n++] = attachment;
-    const json_t *items = json_object_get(params, "item_ids");
-    for (size_t i = 0; i < json_array_size(items) && n < sizeof ids / sizeof ids[0] - 1; i++)
-        if (json_is_string(json_array_get(items, i)))
-            ids[n++] = json_string_value(json_array_get(items, i));
-    ids[n] = NULL;
+    add_ids(ids, &n, sizeof ids / sizeof ids[0], json_object_get(params, "item_ids"));
     const char *detail = json_string_value(json_object_get(params, "kind"));
     if (detail == NULL)
         detail = json_string_value(json_object_get(answer, "mime_type"));
+    if (strcmp(link->action, CK_AUDIT_MEMORY_REMOVED) == 0) {
+        const char *fact = json_string_value(json_object_get(params, "id"));
+        if (fact != NULL) {
+            if (n < CK_AUDIT_IDS_MAX)
+                ids[n++] = fact;
+            detail = "DELETE /memory/<id>";
+        } else {
+            add_ids(ids, &n, sizeof ids / sizeof ids[0], json_object_get(answer, "ids"));
+            long long deleted = (long long)json_integer_value(json_object_get(answer, "deleted"));
+            snprintf(detail_buf, sizeof detail_buf, "DELETE /memory (%lld fact%s)", deleted, deleted == 1 ? "" : "s");
+            detail = detail_buf;
+        }
+    }
+    ids[n] = NULL;
     ck_store_audit(link->worker->store, link->user.base, ck_http_request_id(link->req), link->action, ids, detail);
     json_decref(params);
     json_decref(answer);

@@ -13,8 +13,9 @@
  * `chatkitd audit` / `chatkitd stats` commands and the server's admin
  * thread only, never an event loop.
  *
- * Audit rows never hold message text: `detail` is a short description
- * (a feedback kind, a tool outcome, an auth failure reason), PII-masked.
+ * Audit rows never hold message text (nor a remembered fact's text):
+ * `detail` is a short description (a feedback kind, a tool outcome, how a
+ * fact was added or removed, an auth failure reason), PII-masked.
  */
 #ifndef CK_STORE_OPS_RECORD_H
 #define CK_STORE_OPS_RECORD_H
@@ -32,6 +33,8 @@
 #define CK_AUDIT_FEEDBACK "feedback"
 #define CK_AUDIT_ATTACHMENT_UPLOADED "attachment.uploaded"
 #define CK_AUDIT_ATTACHMENT_DELETED "attachment.deleted"
+#define CK_AUDIT_MEMORY_ADDED "memory.added"
+#define CK_AUDIT_MEMORY_REMOVED "memory.removed"
 #define CK_AUDIT_TOOL_CALL "tool.call"
 #define CK_AUDIT_AUTH_FAILURE "auth.failure"
 

@@ -125,3 +125,101 @@ def test_audit_retention(env):
                "the 100-day-old row pruned at start-up, the 10-day-old one kept")
     bad = env.start_server({"CHATKITD_AUDIT_RETENTION_DAYS": "0"}, wait=None)
     wait_until(lambda: bad.exited(), 15, "a bad retention refuses to start")
+
+
+def test_audit_attachments(env):
+    import urllib.parse
+    from lib import PNG, multipart
+    c = env.client("1.1")
+    att = c.call("attachments.create", {"name": "notes.txt", "size": 11, "mime_type": "text/plain"})
+    d = att["upload_descriptor"]
+    resp = request("PUT", d["url"], body=b"hello notes", headers=dict(d["headers"], **{"Content-Type": "text/plain"}))
+    check(resp.status == 200 and urllib.parse.urlsplit(d["url"]).path, "two-phase upload: %r" % resp)
+    body, ctype = multipart({"file": ("dot.png", "image/png", PNG)})
+    resp = c.raw("POST", "/attachments/upload", body=body, headers={"Content-Type": ctype, "X-Request-Id": "audit-up-2"})
+    check(resp.status == 200, "direct upload: %r" % resp)
+    direct = resp.json()
+    check(c.call("attachments.delete", {"attachment_id": att["id"]}) == {}, "attachments.delete")
+
+    def rows():
+        r = [x for x in _audit_rows(env, c.user) if x["action"].startswith("attachment.")]
+        return r if len(r) >= 3 else None
+    r = wait_until(rows, 15, "three attachment rows")
+    by = {(x["action"], x["object_ids"][0]): x for x in r}
+    up = by.get(("attachment.uploaded", att["id"]))
+    check(up is not None and up["detail"] == "text/plain", "the two-phase upload's row: %r" % r)
+    up2 = by.get(("attachment.uploaded", direct["id"]))
+    check(up2 is not None and up2["detail"] == "image/png" and up2["request_id"] == "audit-up-2",
+          "the direct upload's row: %r" % r)
+    check(("attachment.deleted", att["id"]) in by and len(r) == 3, "the deletion's row: %r" % r)
+    check("hello notes" not in json.dumps(r) and "notes.txt" not in json.dumps(r), "no content or file name: %r" % r)
+
+
+def test_audit_memory_facts_and_tool_calls(env):
+    """Facts added (remember tool, extraction after the turn) and removed
+    (forget tool, DELETE /memory/<id>, DELETE /memory) each leave a row with
+    the fact's id and how, never the fact; the memory tools count as tool
+    calls (a tool.call row with name and outcome, chatkitd_tool_calls_total);
+    no log line names the raw user id."""
+    from test_agent_model import Fake, model_server
+    from test_ops import scrape, value
+    fake = Fake(env)
+    srv = model_server(env, fake, CHATKITD_MEMORY="auto", CHATKITD_LOG_FORMAT="json")
+    c = env.client("1.1", base=srv.url)
+    facts = lambda: c.raw("GET", "/memory").json()["data"]  # noqa: E731
+    wait_until(lambda: all(c.raw("GET", "/memory").status == 200 for _ in range(4)), 20, "the stores to be ready")
+    before = scrape(srv.url)
+    fake.script([{"tool_calls": [{"name": "remember", "arguments": {"fact": "The user's mail is bob@example.org"}}]},
+                 {"text": "Noted."}],
+                nonstream=[{"match": "durable facts", "text": '["The user is a nurse"]'}])
+    resp = c.post_chatkit({"type": "threads.create", "params": {"input": user_input("I am a nurse, mail me")}},
+                          headers={"X-Request-Id": "audit-mem-1"}, max_events=10 ** 9, timeout=60)
+    check(resp.status == 200 and not any(e["type"] == "error" for e in resp.events), "first turn: %r" % resp.events[-2:])
+    tid = resp.events[0]["thread"]["id"]
+    wait_until(lambda: len(facts()) == 2, 20, "the remembered and the extracted fact")
+    by_text = {f["fact"]: f["id"] for f in facts()}
+    told, extracted = by_text["The user's mail is bob@example.org"], by_text["The user is a nurse"]
+    fake.script([{"tool_calls": [{"name": "forget", "arguments": {"id": told}}]}, {"text": "Forgotten."},
+                 {"tool_calls": [{"name": "remember", "arguments": {"fact": "The user likes green tea"}},
+                                 {"name": "forget", "arguments": {}}]}, {"text": "ok"}])
+    for text in ("forget my mail", "I like green tea"):
+        ev = c.stream("threads.add_user_message", {"thread_id": tid, "input": user_input(text)}).events
+        check(not any(e["type"] == "error" for e in ev), "turn %r: %r" % (text, ev[-2:]))
+    check(c.raw("DELETE", "/memory/" + extracted, headers={"X-Request-Id": "audit-mem-del"}).status == 204,
+          "DELETE /memory/<id>")
+    tea = [f["id"] for f in facts() if f["fact"] == "The user likes green tea"]
+    check(len(tea) == 1 and len(facts()) == 1, "only the tea fact is left: %r" % facts())
+    check(c.raw("DELETE", "/memory").status == 204 and facts() == [], "DELETE /memory")
+
+    def rows():
+        r = _audit_rows(env, c.user)
+        mem = [x for x in r if x["action"].startswith("memory.")]
+        tools = [x for x in r if x["action"] == "tool.call"]
+        return (mem, tools) if len(mem) >= 6 and len(tools) >= 4 else None
+    mem, tools = wait_until(rows, 20, "six memory rows and four tool rows")
+    got = sorted((x["action"], x["object_ids"][0] if x["object_ids"] else None, x["detail"]) for x in mem)
+    want = sorted([("memory.added", told, "remember tool"), ("memory.added", extracted, "extracted after the turn"),
+                   ("memory.added", tea[0], "remember tool"), ("memory.removed", told, "forget tool"),
+                   ("memory.removed", extracted, "DELETE /memory/<id>"),
+                   ("memory.removed", tea[0], "DELETE /memory (1 fact)")])
+    check(got == want, "memory rows:\n%r\nwant\n%r" % (got, want))
+    added = [x for x in mem if x["action"] == "memory.added"]
+    check(all(x["object_ids"][1:] == [tid] for x in added), "an added fact's row names its thread: %r" % added)
+    first = [x for x in mem if x["object_ids"][0] == told and x["action"] == "memory.added"][0]
+    check(first["request_id"] == "audit-mem-1", "the turn's request id: %r" % first)
+    check([x["request_id"] for x in mem if x["detail"] == "DELETE /memory/<id>"] == ["audit-mem-del"],
+          "the route's request id: %r" % mem)
+    check(sorted(x["detail"] for x in tools) == ["forget: invalid_arguments", "forget: ok", "remember: ok",
+                                                 "remember: ok"], "tool.call rows: %r" % tools)
+    dump = json.dumps(mem + tools)
+    check("bob@example.org" not in dump and "nurse" not in dump and "tea" not in dump, "no fact text: %s" % dump)
+
+    def counted():
+        m = scrape(srv.url)
+        d = lambda **l: value(m, "chatkitd_tool_calls_total", **l) - value(before, "chatkitd_tool_calls_total", **l)  # noqa: E731
+        return d(tool="remember", outcome="ok") == 2 and d(tool="forget", outcome="ok") == 1 and \
+            d(tool="forget", outcome="invalid_arguments") == 1
+    wait_until(counted, 10, "chatkitd_tool_calls_total for the memory tools")
+    with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    check(c.user not in log, "a log line names the raw user id: %s" % [x for x in log.splitlines() if c.user in x][:3])

@@ -57,6 +57,9 @@ SELECT sqltest.is((SELECT count(*)::int FROM chatkit.thread_context WHERE thread
 SELECT sqltest.is(sqltest.op('memory.list', 'u1', '{}') -> 'data' -> 1 -> 'thread_id', 'null', 'a fact outlives its thread');
 
 -- memory.clear: only the caller's facts
-SELECT sqltest.is(sqltest.op('memory.clear', 'u1', '{}'), '{"deleted":2}', 'memory.clear');
+CREATE TEMP TABLE fact_ids AS SELECT jsonb_agg(id ORDER BY id) AS ids FROM chatkit.memory_facts WHERE user_id = 'u1';
+CREATE TEMP TABLE cleared AS SELECT sqltest.op('memory.clear', 'u1', '{}') AS r;
+SELECT sqltest.is((SELECT r FROM cleared), (SELECT jsonb_build_object('deleted', 2, 'ids', ids) FROM fact_ids),
+       'memory.clear: the count and the ids of the deleted facts');
 SELECT sqltest.is(sqltest.op('memory.list', 'u1', '{}'), '{"data":[]}', 'u1 has no facts');
 SELECT sqltest.is(jsonb_array_length(sqltest.op('memory.list', 'u2', '{}') -> 'data'), 1, 'u2 keeps hers');
