@@ -37,6 +37,7 @@
 #include "http/stream_turn.h"
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,24 @@ static void write_event(turn_t *t, json_t *event)
     json_decref(event);
 }
 
+/* A log line about `t`, in its request's scope, with the user as the keyed
+ * hash of the access line (field `user`), never the raw id. */
+__attribute__((format(printf, 3, 4))) static void turn_log(const turn_t *t, enum ck_log_level level,
+                                                           const char *fmt, ...)
+{
+    char msg[512], user[17];
+    va_list ap;
+    if (!ck_log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ck_http_user_hash(t->user_id, user);
+    const char *scope = ck_log_scope_enter(t->request_id);
+    ck_log_fields(level, msg, json_pack("{s:s}", "user", user));
+    ck_log_scope_leave(scope);
+}
+
 /* --- timers ------------------------------------------------------------- */
 
 static void on_heartbeat(ck_timer_t *timer, void *user)
@@ -348,7 +367,7 @@ static void on_probe(ck_timer_t *timer, void *user)
         ck_timer_arm(timer, HTTP1_PROBE_MS);
         return;
     }
-    ck_info("stream_turn: the HTTP/1.1 client of user %s left; cancelling the turn", t->user_id);
+    turn_log(t, CK_LOG_INFO, "stream_turn: the HTTP/1.1 client left; cancelling the turn");
     t->client_left = 1;
     cancel_turn(t);
     advance(t); /* the request ends with FINAL once the cancellation is persisted */
@@ -477,7 +496,7 @@ static void on_retry_persist(ck_timer_t *timer, void *user);
  * forwarded (its done above all); the client gets an error event instead. */
 static void persist_give_up(turn_t *t, const char *why, const char *message)
 {
-    ck_warn("stream_turn: persisting %s for user %s failed: %s", t->retry_op, t->user_id, why);
+    turn_log(t, CK_LOG_WARN, "stream_turn: persisting %s failed: %s", t->retry_op, why);
     free(t->retry_params);
     t->retry_params = NULL;
     t->retry_since = 0;
@@ -511,8 +530,8 @@ static void on_persisted(const ck_store_reply_t *reply, void *user)
     }
     t->store_busy = 0;
     if (failed) {
-        ck_warn("stream_turn: persisting %s for user %s failed: %s", t->retry_op, t->user_id,
-                reply->message ? reply->message : "?");
+        turn_log(t, CK_LOG_WARN, "stream_turn: persisting %s failed: %s", t->retry_op,
+                 reply->message ? reply->message : "?");
         free(t->retry_params);
         t->retry_params = NULL;
     } else {
@@ -536,7 +555,7 @@ static void on_retry_persist(ck_timer_t *timer, void *user)
 {
     turn_t *t = user;
     (void)timer;
-    ck_debug("stream_turn: retrying %s for user %s", t->retry_op, t->user_id);
+    turn_log(t, CK_LOG_DEBUG, "stream_turn: retrying %s", t->retry_op);
     t->hold++;
     persist_start(t);
     t->hold--;
@@ -789,7 +808,7 @@ void ck_http_stream_turn_shutdown(struct ck_http_worker *worker)
         node = node->next; /* advance() may free t */
         if (t->agent_state != AGENT_RUNNING)
             continue;
-        ck_info("stream_turn: ending the turn of user %s for the shutdown", t->user_id);
+        turn_log(t, CK_LOG_INFO, "stream_turn: ending the turn for the shutdown");
         agent_stop(t);
         /* like the maximum duration: the text shown so far is kept (the
          * pipeline finishes it before the error), then the stream ends */

@@ -5,6 +5,7 @@ closes the connections and exits 0 within its drain time, without leaks
 Found by make test-asan: before, the workers gave up after the drain time
 and left the turns and their connections behind."""
 
+import re
 import threading
 import time
 
@@ -16,10 +17,11 @@ def test_sigterm_with_streams_in_flight(env):
     fake = Fake(env)
     fake.script([{"chunks": ["word "] * 60, "delay_ms": 250}] * 2)
     srv = model_server(env, fake, CHATKITD_SHUTDOWN_GRACE_SECONDS=1)
-    results = {}
+    results, users = {}, []
 
     def stream(http):
         c = env.client(http, base=srv.url)
+        users.append(c.user)
         results[http] = c.post_chatkit({"type": "threads.create", "params": {"input": user_input("long answer")}},
                                        max_events=10 ** 9, timeout=60)
 
@@ -42,3 +44,9 @@ def test_sigterm_with_streams_in_flight(env):
         check(last is not None and last["type"] == "error" and last["allow_retry"] is True,
               "%s: last event %r (want an error with allow_retry)" % (http, last))
     check(len(results) == 2, "streams: %r" % results)
+    # the log names each stopped turn's user by its keyed hash, never the raw id
+    with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    stopped = re.findall(r"ending the turn for the shutdown.* user=([0-9a-f]{16})\b", log)
+    check(len(set(stopped)) == 2, "one line per stopped turn with the hashed user: %r" % stopped)
+    check(not any(u in log for u in users), "the log names a raw user id")
