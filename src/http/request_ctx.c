@@ -12,6 +12,7 @@
  */
 #include "http/request_ctx.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,7 @@ static void access_line(const ck_http_request_ctx_t *c, int status, double secon
     h2o_req_t *req = c->req;
     json_t *f = json_pack("{s:s,s:s%,s:s%,s:s,s:i,s:f,s:I}", "request_id", c->id, "method", req->method.base,
                           req->method.len, "path", req->path.base, req->path.len < 512 ? req->path.len : 512, "op",
-                          c->op, "status", status, "duration_ms", seconds * 1000.0, "bytes",
+                          c->op, "status", status, "duration_ms", round(seconds * 1e6) / 1e3, "bytes",
                           (json_int_t)req->bytes_sent);
     if (f == NULL)
         return;

@@ -185,6 +185,9 @@ def test_json_log_lines(env):
     check(re.fullmatch(r"[0-9a-f]{16}", a["user"]) and c.user not in json.dumps(a), "user is a keyed hash: %r" % a)
     h = found["log-check-1"]
     check(h["op"] == "/healthz" and h["status"] == 200 and "user" not in h, "public route access line %r" % h)
+    # duration_ms in milliseconds with at most 3 decimals (microseconds), as written
+    raw = [line for line in _log_lines(srv) if '"msg":"request"' in line and listed_id in line]
+    check(len(raw) == 1 and re.search(r'"duration_ms":\d+\.\d{1,3}[,}]', raw[0]), "duration_ms as written: %r" % raw)
 
 
 def test_turn_with_model(env):
