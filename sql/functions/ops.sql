@@ -28,7 +28,7 @@ LANGUAGE sql AS $$
 $$;
 
 -- Per assistant and model over the last `since_seconds`: turns, success rate,
--- p50/p95 of first-token and turn latency (ms), tokens in and out, tool calls.
+-- p50/p95 of first-token and turn latency (ms, one decimal), tokens in and out, tool calls.
 CREATE OR REPLACE FUNCTION chatkit.ops_usage_stats(p_params jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
@@ -38,10 +38,10 @@ LANGUAGE sql STABLE AS $$
         SELECT assistant, model,
                count(*)                                                          AS turns,
                round(avg((outcome = 'ok')::int)::numeric, 4)::float8             AS success_rate,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms)       AS first_token_p50_ms,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms)      AS first_token_p95_ms,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)          AS turn_p50_ms,
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)         AS turn_p95_ms,
+               round(percentile_cont(0.5) WITHIN GROUP (ORDER BY first_token_ms)::numeric, 1)::float8 AS first_token_p50_ms,
+               round(percentile_cont(0.95) WITHIN GROUP (ORDER BY first_token_ms)::numeric, 1)::float8 AS first_token_p95_ms,
+               round(percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms)::numeric, 1)::float8 AS turn_p50_ms,
+               round(percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)::numeric, 1)::float8 AS turn_p95_ms,
                sum(prompt_tokens)::bigint                                        AS tokens_in,
                sum(completion_tokens)::bigint                                    AS tokens_out,
                sum(tool_calls)::bigint                                           AS tool_calls

@@ -11,12 +11,15 @@
 /* The route name for metrics and the access log (a fixed set, whatever the path). */
 static const char *route_op(h2o_iovec_t path)
 {
-    static const char *const exact[] = {"/chatkit", "/healthz", "/readyz", "/metrics", "/admin/stats", "/"};
+    static const char *const exact[] = {"/chatkit", "/healthz", "/readyz", "/metrics", "/admin/stats",
+                                        "/assistants", "/memory", "/"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (h2o_memis(path.base, path.len, exact[i], strlen(exact[i])))
             return exact[i];
     if (path.len >= 13 && memcmp(path.base, "/attachments/", 13) == 0)
         return "/attachments";
+    if (path.len > 8 && memcmp(path.base, "/memory/", 8) == 0)
+        return "/memory";
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/widget.js")))
         return "/widget.js";
     if (ck_http_web_client_route(path))

@@ -110,7 +110,7 @@ int ck_store_cli_audit(const char *conninfo, int argc, char **argv)
     json_t *r;
     json_array_foreach(rows, i, r) {
         if (o.json) {
-            char *line = json_dumps(r, JSON_COMPACT);
+            char *line = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(15));
             printf("%s\n", line != NULL ? line : "{}");
             free(line);
             continue;
@@ -149,7 +149,7 @@ int ck_store_cli_stats(const char *conninfo, int argc, char **argv)
     if (doc == NULL)
         return 1;
     if (o.json) {
-        char *text = json_dumps(doc, JSON_COMPACT);
+        char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
         printf("%s\n", text != NULL ? text : "{}");
         free(text);
         json_decref(doc);

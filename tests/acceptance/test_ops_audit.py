@@ -4,6 +4,7 @@ rows behind `chatkitd stats` and GET /admin/stats, and retention."""
 
 import json
 import os
+import re
 import subprocess
 
 from lib import assert_error_body, check, request, user_input, wait_until
@@ -99,6 +100,8 @@ def test_usage_stats_and_admin_route(env):
     check(g["assistant"] == "default" and g["success_rate"] == 0.5 and g["tool_calls"] == 1, "group %r" % g)
     check(g["tokens_in"] >= 100 and g["tokens_out"] >= 10 and g["first_token_p50_ms"] is not None and
           g["turn_p95_ms"] >= g["turn_p50_ms"] > 0, "latencies and tokens %r" % g)
+    out = _cli(env, env.pg.conninfo, "stats", "--since", "1h", "--json")
+    check(not re.search(r"\d\.\d{5,}", out.stdout), "numbers without binary noise: %s" % out.stdout[:600])
     out = _cli(env, env.pg.conninfo, "stats", "--since", "7d")
     row = [line for line in out.stdout.splitlines() if model in line]
     check(out.returncode == 0 and row and "50.0%" in row[0], "text table:\n%s" % out.stdout)
@@ -218,7 +221,8 @@ def test_audit_memory_facts_and_tool_calls(env):
         m = scrape(srv.url)
         d = lambda **l: value(m, "chatkitd_tool_calls_total", **l) - value(before, "chatkitd_tool_calls_total", **l)  # noqa: E731
         return d(tool="remember", outcome="ok") == 2 and d(tool="forget", outcome="ok") == 1 and \
-            d(tool="forget", outcome="invalid_arguments") == 1
+            d(tool="forget", outcome="invalid_arguments") == 1 and \
+            value(m, "chatkitd_requests_total", op="/memory", status="204") == 2  # the routes' own label
     wait_until(counted, 10, "chatkitd_tool_calls_total for the memory tools")
     with open(srv.log_path, encoding="utf-8", errors="replace") as f:
         log = f.read()
