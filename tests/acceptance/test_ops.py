@@ -1,7 +1,7 @@
 """test_ops.py - operating chatkitd: GET /metrics (Prometheus text format,
 parsed by the real prometheus_client parser, values moving as requests are
 made), request ids (kept, generated, on every answer, in error bodies), and
-the JSON log lines (one access line per request)."""
+the JSON log lines (one access line per request, the start-up line)."""
 
 import json
 import os
@@ -311,3 +311,32 @@ def test_version_and_packaging(env):
         unit = f.read()
     for line in ("Type=simple", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecStart=/usr/local/bin/chatkitd"):
         check(line in unit, "systemd unit lacks %s" % line)
+
+
+def test_startup_line(env):
+    """The one "chatkitd started" line: listen addresses, workers, the
+    database without its password, the model endpoint and model (or
+    "retrieval-only"), the auth mode and the limits."""
+    from test_agent_model import Fake, model_server
+
+    def started(srv):
+        def line():
+            for text in _log_lines(srv):
+                obj = json.loads(text)
+                if obj.get("msg") == "chatkitd started":
+                    return obj
+            return None
+        return wait_until(line, 10, "the start-up line")
+
+    fake = Fake(env)
+    srv = model_server(env, fake, database_url=env.pg.conninfo + " password=hunter2-not-logged",
+                       CHATKITD_LOG_FORMAT="json", CHATKITD_RATE_TURNS_PER_MIN=7)
+    s = started(srv)
+    check(s["listen"] == [srv.url + "/"] and s["workers"] == 2, "listen and workers: %r" % s)
+    check(s["model_endpoint"] == fake.url + "/v1" and s["model"] == "fake-model", "model: %r" % s)
+    check("auth" in s and s["limits"]["turns_per_min"] == 7, "auth mode and limits: %r" % s)
+    with open(srv.log_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    check(isinstance(s["database"], str) and s["database"] and "hunter2" not in log, "database: %r" % s["database"])
+    s = started(env.start_server({"CHATKITD_LOG_FORMAT": "json"}))
+    check(s["model"] == "retrieval-only" and "model_endpoint" not in s, "no model configured: %r" % s)
