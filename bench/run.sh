@@ -7,6 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 failed=0
 echo "== reads (bench/reads/run.sh)"
 "$here/reads/run.sh" "$bin" || failed=1
+echo "== metrics cost on the reads (bench/reads/metrics_cost.sh)"
+"$here/reads/metrics_cost.sh" "$bin" || failed=1
 echo "== turns (bench/turns/run.sh)"
 "$here/turns/run.sh" "$bin" || failed=1
 echo "== streams (bench/streams/run.sh)"
