@@ -41,7 +41,7 @@ DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-clien
 DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind
 DEPS_FUZZ  := clang libclang-rt-14-dev
-DEPS_BENCH := wrk nghttp2-client postgresql-contrib postgresql-doc-15
+DEPS_BENCH := wrk nghttp2-client postgresql-contrib postgresql-doc-15 linux-perf
 DEPS_FORMAT := clang-format
 
 .PHONY: all deps deps-test deps-node deps-node-apt run test acceptance test-asan test-valgrind stress fuzz bench bench-retrieval bench-tokens clean format format-check
