@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from lib import check, request, user_input
+from lib import check, request, user_input, wait_until
 from test_agent_model import Fake
 from test_security import SECRET, JwtClient, hs_token, claims, ISSUER, AUDIENCE
 
@@ -325,6 +325,18 @@ def test_assistants_http_tools(env):
         check(line and int(line.group(1)) == n, "chatkitd_tool_calls_total %s/%s: %r" % (tool, outcome,
               line.group(0) if line else None))
     check(sorted(r["path"] for r in tools.calls) == ["/big", "/fail", "/ok", "/slow", "/text"], "%r" % tools.calls)
+    # each call's audit row: tool name and outcome, the turn's request id, never the arguments
+    from test_ops_audit import _audit_rows
+    want = sorted(["rate: ok"] + ["rate: invalid_arguments"] * 4 +
+                  ["%s: error" % t for t in ("slow", "fail", "big", "text", "unknown")])
+
+    def audited():
+        rows = [r for r in _audit_rows(env, c.user) if r["action"] == "tool.call"]
+        return rows if len(rows) >= len(want) else None
+    rows = wait_until(audited, 15, "the tool calls' audit rows")
+    check(sorted(r["detail"] for r in rows) == want, "tool.call rows %r" % [r["detail"] for r in rows])
+    check(all(r["request_id"] == "req-tools-1" and r["object_ids"] == [tid] for r in rows), "rows %r" % rows)
+    check("do-not-log" not in json.dumps(rows), "arguments in the audit log")
     with open(srv.log_path, encoding="utf-8", errors="replace") as f:
         log = f.read()
     check(re.search(r"tool rate on thread \S+ answered HTTP 200, \d+ bytes, in \d+ ms", log), "no duration logged")
