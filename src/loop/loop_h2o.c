@@ -18,6 +18,7 @@
  */
 #include "loop/loop_h2o.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -232,7 +233,12 @@ int ck_loop_run_once(ck_loop_t *loop)
 {
     int32_t wait = next_wait(loop);
     loop->fired = 0;
-    if (h2o_evloop_run(loop->evloop, wait) != 0)
+    /* epoll_wait() fails with EINTR when a signal handler ran or the process
+     * was stopped and continued (SIGSTOP/SIGCONT, a debugger attaching):
+     * h2o then returns -1 before running its pending work, which the next
+     * pass runs.  Only other failures end the loop. */
+    errno = 0;
+    if (h2o_evloop_run(loop->evloop, wait) != 0 && errno != EINTR)
         return -1;
     fire_due_timers(loop);
     return 0;

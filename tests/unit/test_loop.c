@@ -2,10 +2,12 @@
  * test_loop.c - unit tests of src/loop/loop_h2o.c (the ck_loop over h2o's evloop):
  * timer order, re-arm/cancel/free from inside callbacks, fd watches on a pipe
  * (readable, one-shot writable, stale write notifications, stop inside the
- * callback).
+ * callback), a signal interrupting the wait.
  */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -345,6 +347,40 @@ START_TEST(test_watch_stop_with_write_pending)
 }
 END_TEST
 
+/* --- signals -------------------------------------------------------------- */
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+/* A signal arriving while the loop waits makes epoll_wait() fail with EINTR
+ * (as does SIGSTOP then SIGCONT): the loop must go on, not report a failure. */
+START_TEST(test_signal_during_wait_is_not_a_failure)
+{
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_alarm; /* no SA_RESTART: epoll_wait is never restarted anyway */
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, &old), 0);
+    alarms = 0;
+    struct itimerval every = {.it_interval = {0, 20000}, .it_value = {0, 20000}};
+    ck_assert_int_eq(setitimer(ITIMER_REAL, &every, NULL), 0);
+    int fired = 0;
+    ck_timer_t *t = ck_timer_new(loop, set_flag, &fired);
+    ck_timer_arm(t, 200);
+    while (!fired)
+        ck_assert_int_eq(ck_loop_run_once(loop), 0); /* the loop waits here while the alarms ring */
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    ck_assert_int_gt(alarms, 0);
+    ck_timer_free(t);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -365,6 +401,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, test_watch_stale_write_notification_ignored);
     tcase_add_test(tc, test_watch_stop_inside_callback);
     tcase_add_test(tc, test_watch_stop_with_write_pending);
+    tcase_add_test(tc, test_signal_during_wait_is_not_a_failure);
     suite_add_tcase(s, tc);
     return s;
 }
