@@ -36,20 +36,26 @@
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_CAP_MS 8000
 #define RETRY_AFTER_CAP_MS 60000
+/* libcurl's receive buffer of a streamed call (its default is 16 KiB, held
+ * by every easy handle for its whole life).  A streamed answer arrives as
+ * SSE events of a few hundred bytes each, so a small buffer costs no extra
+ * reads in practice and saves 14 KiB per open stream; a longer burst is
+ * simply read in several pieces.  Buffered calls keep the default. */
+#define STREAM_BUFFER_SIZE 2048L
 
 typedef struct llm_sock {
     ck_agent_llm_t *llm;
     curl_socket_t fd;
     ck_watch_t *watch;
     int what;
-    struct llm_sock *next;
+    struct llm_sock *next, **prev; /* llm->socks; prev points at the link to this one */
 } llm_sock_t;
 
 enum call_state { CALL_RUNNING, CALL_WAITING, CALL_CANCELLED };
 
 struct ck_agent_llm_call {
     ck_agent_llm_t *llm;
-    ck_agent_llm_call_t *next;
+    ck_agent_llm_call_t *next, **prev; /* llm->calls; prev points at the link to this one */
     enum call_state state;
     CURL *easy;
     struct curl_slist *headers;
@@ -84,20 +90,14 @@ struct ck_agent_llm {
     ck_timer_t *reaper;
     llm_sock_t *socks;
     ck_agent_llm_call_t *calls;
+    llm_sock_t *acting;  /* the socket on_sock_event is reporting to curl, or NULL */
+    int acting_dropped;  /* curl removed `acting` meanwhile (it is freed) */
 };
 
 static void process_done(ck_agent_llm_t *llm);
 static void start_attempt(ck_agent_llm_call_t *call);
 
 /* --- sockets and timers ---------------------------------------------------- */
-
-static llm_sock_t *find_sock(ck_agent_llm_t *llm, curl_socket_t fd)
-{
-    for (llm_sock_t *s = llm->socks; s; s = s->next)
-        if (s->fd == fd)
-            return s;
-    return NULL;
-}
 
 static int interest(int what)
 {
@@ -106,11 +106,11 @@ static int interest(int what)
 
 static void drop_sock(ck_agent_llm_t *llm, llm_sock_t *sock)
 {
-    for (llm_sock_t **p = &llm->socks; *p; p = &(*p)->next)
-        if (*p == sock) {
-            *p = sock->next;
-            break;
-        }
+    *sock->prev = sock->next;
+    if (sock->next)
+        sock->next->prev = sock->prev;
+    if (llm->acting == sock)
+        llm->acting_dropped = 1;
     ck_watch_stop(sock->watch);
     free(sock);
 }
@@ -123,9 +123,12 @@ static void on_sock_event(ck_watch_t *watch, int events, void *user)
     curl_socket_t fd = sock->fd;
     int flags = ((events & CK_READABLE) ? CURL_CSELECT_IN : 0) | ((events & CK_WRITABLE) ? CURL_CSELECT_OUT : 0);
     int running;
+    llm->acting = sock;
+    llm->acting_dropped = 0;
     curl_multi_socket_action(llm->multi, fd, flags, &running);
-    sock = find_sock(llm, fd); /* curl may have removed it */
-    if (sock && (sock->what & CURL_POLL_OUT))
+    int dropped = llm->acting_dropped; /* curl may have removed (and we freed) it */
+    llm->acting = NULL;
+    if (!dropped && (sock->what & CURL_POLL_OUT))
         ck_watch_want(sock->watch, interest(sock->what));
     process_done(llm);
 }
@@ -153,6 +156,9 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
             return -1;
         }
         sock->next = llm->socks;
+        sock->prev = &llm->socks;
+        if (llm->socks)
+            llm->socks->prev = &sock->next;
         llm->socks = sock;
         curl_multi_assign(llm->multi, fd, sock);
     }
@@ -185,11 +191,12 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 static void unlink_call(ck_agent_llm_call_t *call)
 {
-    for (ck_agent_llm_call_t **p = &call->llm->calls; *p; p = &(*p)->next)
-        if (*p == call) {
-            *p = call->next;
-            return;
-        }
+    if (call->prev == NULL)
+        return;
+    *call->prev = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    call->prev = NULL;
 }
 
 static void detach(ck_agent_llm_call_t *call)
@@ -569,6 +576,8 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     if (call->opts.total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->opts.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (call->opts.stream)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_BUFFER_SIZE);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
@@ -608,6 +617,9 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->user = user;
     call->body = body ? strdup(body) : NULL;
     call->next = llm->calls;
+    call->prev = &llm->calls;
+    if (llm->calls)
+        llm->calls->prev = &call->next;
     llm->calls = call;
     ck_agent_sse_init(&call->sse, sse_text, call);
     call->watchdog = ck_timer_new(llm->loop, on_watchdog, call);

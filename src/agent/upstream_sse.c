@@ -221,6 +221,18 @@ int ck_agent_sse_feed(ck_agent_sse_t *p, const char *bytes, size_t len)
             return fail(p, "upstream line too long", NULL);
         i = (size_t)(end - bytes);
     }
+    /* Nothing is kept between events: every open stream would otherwise
+     * hold both buffers while it waits for the next token. */
+    if (p->line_len == 0) {
+        free(p->line);
+        p->line = NULL;
+        p->line_cap = 0;
+    }
+    if (!p->has_data) {
+        free(p->data);
+        p->data = NULL;
+        p->data_cap = p->data_len = 0;
+    }
     return p->error ? -1 : 0;
 }
 

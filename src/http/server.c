@@ -59,6 +59,7 @@
 #define CK_HTTP_PRUNE_S 3600        /* admin thread: audit/usage retention pass */
 #define CK_HTTP_LISTEN_BACKLOG 1024
 #define CK_HTTP_STORE_CONNECTIONS 2
+#define CK_HTTP_SOCKET_BUFFER 4096   /* initial input buffer of a connection (h2o reads 4 KiB at a time) */
 
 struct ck_http_server {
     ck_http_config_t config;     /* copy; workers point here */
@@ -287,6 +288,13 @@ static int worker_setup(ck_http_worker_t *w)
 {
     ck_http_server_t *s = w->server;
     h2o_linklist_init_anchor(&w->turns);
+    /* Every connection's input buffer starts at the prototype's capacity
+     * (8 KiB) and stays allocated while the connection is open: an HTTP/1.1
+     * request's headers point into it until its response ends, i.e. for the
+     * whole life of a stream.  h2o reads at least 4 KiB at a time, so 4 KiB
+     * still holds a usual request in one allocation (a larger one grows
+     * it) and saves 4 KiB per open stream.  The prototype is per thread. */
+    h2o_socket_buffer_prototype._initial_buf.capacity = CK_HTTP_SOCKET_BUFFER;
     w->evloop = h2o_evloop_create();
     h2o_context_init(&w->ctx, w->evloop, &s->globalconf);
     if ((w->loop = ck_loop_new(w->evloop)) == NULL)

@@ -56,6 +56,7 @@
 #include "store/ops_record.h"
 
 #define PAUSE_BYTES (1024 * 1024)
+#define OUT_BUF_MIN 512 /* first allocation of an output buffer: an event frame is a few hundred bytes */
 #define PERSIST_RETRY_DELAY_MS 100 /* between attempts of a write that lost its connection */
 #define HTTP1_PROBE_MS 250         /* how often an HTTP/1.x stream's socket is checked for the client leaving */
 
@@ -129,7 +130,7 @@ static void advance(turn_t *t);
 static int buf_append(out_buf_t *b, const char *data, size_t len)
 {
     if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
+        size_t cap = b->cap ? b->cap : OUT_BUF_MIN;
         while (cap < b->len + len)
             cap *= 2;
         char *grown = realloc(b->data, cap);
@@ -192,7 +193,7 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     turn_t *t = (turn_t *)gen;
     (void)req;
     t->sending = 0;
-    t->inflight.len = 0;
+    buf_free(&t->inflight); /* an open stream waiting for its next token keeps no output buffer */
     if (t->pending.len < PAUSE_BYTES)
         agent_pause(t, 0);
     advance(t);
