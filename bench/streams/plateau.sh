@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # bench/streams/plateau.sh SERVER_PID FAKE_PID URL OUTDIR LABEL - one
 # snapshot of the server for bench/streams/run.sh: once with no stream open
-# (LABEL idle) and once while all held streams are open (LABEL held, run by
-# sse_client.py --plateau-cmd, so the streams keep flowing meanwhile):
+# (LABEL idle) and once at every step of the hold while that many streams are
+# open (LABEL open-N, run by sse_client.py --plateau-cmd, so the streams keep
+# flowing meanwhile):
 #   OUTDIR/LABEL.mem       VmRSS and smaps_rollup of the server
 #   OUTDIR/LABEL.fds       the server's file descriptors by kind, its
 #                          established TCP sockets (all, and from clients)
 #   OUTDIR/LABEL.healthz.* h2load against URL/healthz at a fixed rate
 #                          (BENCH_HEALTHZ_RPS per client x 2 clients, for
 #                          BENCH_HEALTHZ_SECONDS): output, per-request log
-#   OUTDIR/LABEL.cpu       CPU % of the server and the fake model over the
-#                          h2load run, then /proc/loadavg
+#   OUTDIR/LABEL.cpu       CPU % of one core used over the h2load run by the
+#                          server, the fake model, the load client
+#                          (BENCH_CLIENT_PID, set by sse_client.py) and
+#                          PostgreSQL (BENCH_PG_PID: the postmaster and its
+#                          children), then /proc/loadavg
 set -euo pipefail
 pid=$1 fake=$2 url=$3 out=$4/$5
 rps=${BENCH_HEALTHZ_RPS:-100}
 seconds=${BENCH_HEALTHZ_SECONDS:-10}
+client=${BENCH_CLIENT_PID:-}
+pg=${BENCH_PG_PID:-}
 
-# ticks PID -> utime + stime of the process, in clock ticks
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ticks PID... -> utime + stime of the processes, in clock ticks (0 for a gone one)
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+# pg_pids -> the postmaster and its children (backends come and go)
+pg_pids() { [ -z "$pg" ] || { echo "$pg"; ps -o pid= --ppid "$pg" 2>/dev/null || true; }; }
 
 { grep -E '^VmRSS' "/proc/$pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$pid/smaps_rollup"; } >"$out.mem"
 {
@@ -28,10 +36,13 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
   ss -tanpH state established | { grep -c "pid=$pid," || true; } | sed 's/^/all of the server: /'
 } >"$out.fds" 2>&1
 
-s0=$(ticks "$pid") f0=$(ticks "$fake") t0=$(date +%s.%N)
+pgs0=$(pg_pids)
+s0=$(ticks "$pid") f0=$(ticks "$fake") c0=$(ticks $client) p0=$(ticks $pgs0) t0=$(date +%s.%N)
 h2load -c 2 -m 1 --rps "$rps" -D "$seconds" --log-file="$out.healthz.log" "$url/healthz" >"$out.healthz.out" 2>&1
-s1=$(ticks "$pid") f1=$(ticks "$fake") t1=$(date +%s.%N)
+# a backend that ended meanwhile took its ticks with it: count the ones alive at both ends
+s1=$(ticks "$pid") f1=$(ticks "$fake") c1=$(ticks $client) p1=$(ticks $pgs0) t1=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
-awk -v s="$((s1 - s0))" -v f="$((f1 - f0))" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
-  'BEGIN { d = t1 - t0; printf "server %.0f%%\nfake_model %.0f%%\n", 100 * s / hz / d, 100 * f / hz / d }' >"$out.cpu"
+awk -v s="$((s1 - s0))" -v f="$((f1 - f0))" -v c="$((c1 - c0))" -v p="$((p1 - p0))" -v t0="$t0" -v t1="$t1" -v hz="$hz" \
+  'BEGIN { d = t1 - t0; printf "server %.0f%%\nfake_model %.0f%%\nclient %.0f%%\npostgresql %.0f%%\n",
+           100 * s / hz / d, 100 * f / hz / d, 100 * c / hz / d, 100 * p / hz / d }' >"$out.cpu"
 cat /proc/loadavg >>"$out.cpu"

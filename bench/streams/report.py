@@ -2,7 +2,8 @@
 """report.py WORKDIR STREAMS - the Markdown summary of bench/streams/run.sh
 from the files it left in WORKDIR (see run.sh and plateau.sh for what each
 file holds; with BENCH_HOLD=0 hold.json is empty and only the latency part
-is printed).  Prints to stdout; memory per stream is (held - idle) / STREAMS.
+is printed).  Prints to stdout; memory per stream is (held - idle) / STREAMS;
+with BENCH_STEPS the plateau table has one row per step (open-N files).
 """
 import json
 import os
@@ -40,6 +41,55 @@ def healthz(work, label):
     return len(lat), bad, pick(50), pick(99), round(lat[-1] / 1000.0, 2)
 
 
+def cpu(work, label):
+    """{process: % of one core} and the loadavg line of a LABEL.cpu file."""
+    out, load = {}, ""
+    for line in read(work, label + ".cpu").splitlines():
+        k, _, v = line.partition(" ")
+        if v.endswith("%"):
+            out[k] = v[:-1]
+        elif line:
+            load = " ".join(line.split()[:3])
+    return out, load
+
+
+def fds(work, label):
+    """(socket fds, established TCP sockets of the server) of LABEL.fds."""
+    lines = read(work, label + ".fds").splitlines()
+    sockets = next((l.split()[0] for l in lines if l.strip().endswith("socket")), "?")
+    tcp = next((l.split(": ")[1] for l in lines if l.startswith("all of the server")), "?")
+    return sockets, tcp
+
+
+def plateau_report(work, hold):
+    """One row per step: memory and CPU against open streams."""
+    idle = mem(work, "idle")
+    print("### Plateau: memory and CPU against open streams\n")
+    print("| open streams | VmRSS MiB | per stream KiB (vs idle) | per stream KiB (vs previous step) | "
+          "CPU % of one core: server / fake model / client / PostgreSQL | /healthz p50 / p99 / max ms (non-2xx) | "
+          "server socket fds / TCP | load avg |")
+    print("|---|---|---|---|---|---|---|---|")
+    prev_n, prev_rss = 0, idle["VmRSS"]
+    print("| 0 (idle) | %.1f | | | %s | %s / %s / %s (%s) | %s / %s | %s |" % (
+        (idle["VmRSS"] / 1024.0, " / ".join(cpu(work, "idle")[0].get(k, "?")
+                                            for k in ("server", "fake_model", "client", "postgresql")))
+        + tuple(healthz(work, "idle")[i] for i in (2, 3, 4, 1)) + fds(work, "idle") + (cpu(work, "idle")[1],)))
+    for rec in hold.get("steps") or []:
+        label = "open-%d" % rec["step"]
+        if not os.path.exists(os.path.join(work, label + ".mem")):
+            continue
+        m, (c, load), h = mem(work, label), cpu(work, label), healthz(work, label)
+        n = rec["open_before"]
+        print("| %s%s | %.1f | %.1f | %s | %s | %s / %s / %s (%s) | %s / %s | %s |" % (
+            n, "" if n == rec["step"] else " of %d" % rec["step"], m["VmRSS"] / 1024.0,
+            (m["VmRSS"] - idle["VmRSS"]) / max(n, 1),
+            "%.1f" % ((m["VmRSS"] - prev_rss) / (n - prev_n)) if n > prev_n else "",
+            " / ".join(c.get(k, "?") for k in ("server", "fake_model", "client", "postgresql")),
+            h[2], h[3], h[4], h[1], *fds(work, label), load))
+        prev_n, prev_rss = n, m["VmRSS"]
+    print()
+
+
 def hold_report(work, streams, hold):
     """The concurrent-streams part (steps 3-4 of run.sh)."""
     idle, held, after = mem(work, "idle"), mem(work, "held"), mem(work, "after")
@@ -56,8 +106,9 @@ def hold_report(work, streams, hold):
     print("|---|---|---|---|---|---|")
     for label, name in (("idle", "no stream open"), ("held", "%d streams open" % streams)):
         print("| %s | %s | %s | %s | %s | %s |" % ((name,) + healthz(work, label)))
-    print("\nCPU during the held /healthz run: " + " ".join(read(work, "held.cpu").split("\n")[:2])
-          + "; loadavg " + read(work, "held.cpu").split("\n")[2])
+    c, load = cpu(work, "held")
+    print("\nCPU during the held /healthz run (% of one core): " + ", ".join("%s %s%%" % kv for kv in c.items())
+          + "; loadavg " + load)
     fds = [l.split() for l in read(work, "held.fds").splitlines() if l.strip().endswith("socket")]
     print("Server socket fds while held: %s (%s)" % (fds[0][0] if fds else "?", ", ".join(
         l for l in read(work, "held.fds").splitlines() if l.startswith(("from clients", "all of the server")))))
@@ -73,11 +124,16 @@ def hold_report(work, streams, hold):
 def main():
     work, streams = sys.argv[1], int(sys.argv[2])
     hold, floor, lat = (json.loads(read(work, f) or "{}") for f in ("hold.json", "floor.json", "latency.json"))
+    if not os.path.exists(os.path.join(work, "held.mem")):
+        hold = {}
     print("Load average (1/5/15 min) at each step: " + "; ".join(read(work, "loadavg").splitlines()) + "\n")
     if hold:
+        plateau_report(work, hold)
         hold_report(work, streams, hold)
     print("\nClient CPU (sse_client.py, s): hold %s, floor %s, latency %s" % (
         hold.get("client_cpu_s"), floor.get("client_cpu_s"), lat.get("client_cpu_s")))
+    if not lat:
+        return 0
     print("\n### Added latency (model token write -> client read of the text_delta)\n")
     print("| path | turns | failed | first token p50 / p99 / max ms | later tokens p50 / p99 / max ms |")
     print("|---|---|---|---|---|")

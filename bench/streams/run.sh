@@ -8,20 +8,22 @@
 #   3. idle snapshot: server memory, then /healthz latency (plateau.sh idle);
 #   4. hold: BENCH_STREAMS (2000) concurrent threads.create turns, each
 #      streaming BENCH_HOLD_PACING (120 tokens, one per 500 ms: ~60 s);
-#      once all are open, plateau.sh held: memory, fds, /healthz latency,
-#      CPU; every stream is checked (all tokens, no error event, clean end);
+#      once all are open, plateau.sh open-N: memory, fds, /healthz latency,
+#      CPU; every stream is checked (all tokens, no error event, clean end).
+#      BENCH_STEPS=1000,2000,5000 also stops the ramp at those counts for a
+#      snapshot each (the plateau: memory and CPU against open streams);
 #   5. added latency: the model's token write -> the client's read of the
 #      text_delta, BENCH_LATENCY_STREAMS (100) concurrent turns x
 #      BENCH_LATENCY_TURNS (10) each, first vs later tokens; the same load
 #      straight from the fake model to the client gives the floor (the
 #      measuring tools' own cost);
 #   6. prints a Markdown table; stops everything.
-# Knobs (environment): BENCH_STREAMS, BENCH_RAMP (streams/s, 400),
+# Knobs (environment): BENCH_STREAMS, BENCH_STEPS, BENCH_RAMP (streams/s, 400),
 # BENCH_HOLD_PACING, BENCH_LATENCY_STREAMS, BENCH_LATENCY_TURNS,
 # BENCH_LATENCY_PACING (20 tokens, 100 ms apart, first after 200 ms),
 # BENCH_HEALTHZ_RPS, BENCH_HEALTHZ_SECONDS (see plateau.sh), BENCH_PG_PORT,
 # BENCH_KEEP=1 (keep the work directory: logs, per-request files),
-# BENCH_HOLD=0 (skip steps 3-4: latency only),
+# BENCH_HOLD=0 (skip steps 3-4: latency only), BENCH_LATENCY=0 (skip step 5),
 # BENCH_RT=PRIO (run every process of the benchmark - PostgreSQL, the fake
 # model, the server, the client, h2load - under SCHED_FIFO priority PRIO, so
 # that other jobs on a shared machine cannot preempt them; needs root or
@@ -61,17 +63,23 @@ note_load() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/loadavg"; }
 for tool in h2load curl ss "$bin"; do
   command -v "$tool" >/dev/null || { echo "bench/streams: $tool is missing" >&2; exit 1; }
 done
-# Server: a client socket and an upstream socket per stream (plus idle
-# upstream connections kept by libcurl); the client: one socket per stream.
-ulimit -n "$(ulimit -Hn)"
-if [ "$(ulimit -n)" -lt $((3 * streams + 1000)) ]; then
-  echo "bench/streams: open files limit $(ulimit -n) is too low for $streams streams" >&2
-  exit 1
+# Server: a client socket, an upstream socket and the event loop's dup() of
+# it per stream over an HTTP/1.1 upstream; the fake model and the client:
+# one socket per stream.  Every process inherits this shell's limit; the
+# hard limit can only be raised by root (CAP_SYS_RESOURCE).
+need=$((3 * streams + 1000))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+  ulimit -Hn "$need" 2>/dev/null || {
+    echo "bench/streams: the hard open files limit $(ulimit -Hn) is below the $need that $streams streams need (as root: ulimit -Hn $need)" >&2
+    exit 1
+  }
 fi
+ulimit -n "$(ulimit -Hn)"
 
 db=$("$root/scripts/pg-local.sh" start "$work/pg" "$pg_port")
 # backends fork from the postmaster and inherit its policy
-[ -z "${BENCH_RT:-}" ] || chrt -f -p "$BENCH_RT" "$(head -n 1 "$work/pg/data/postmaster.pid")"
+export BENCH_PG_PID=$(head -n 1 "$work/pg/data/postmaster.pid") # plateau.sh counts its CPU
+[ -z "${BENCH_RT:-}" ] || chrt -f -p "$BENCH_RT" "$BENCH_PG_PID"
 DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 
 "${rt[@]}" "$py" "$here/fake_model.py" --port "$fake_port" >"$work/fake.log" 2>&1 &
@@ -100,22 +108,30 @@ if [ "${BENCH_HOLD:-1}" != 0 ]; then
   sleep 2
   "${rt[@]}" "$here/plateau.sh" "$server_pid" "$fake_pid" "$url" "$work" idle
   note_load hold
-  echo "hold: $streams streams ($hold_pacing)..." >&2
-  client hold --url "$url/chatkit" --streams "$streams" --ramp "$ramp" --pacing "$hold_pacing" \
-    --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' held" >"$work/hold.json" || hold_status=$?
+  echo "hold: $streams streams (steps ${BENCH_STEPS:-none}; $hold_pacing)..." >&2
+  client hold --url "$url/chatkit" --streams "$streams" --steps "${BENCH_STEPS:-}" --ramp "$ramp" --pacing "$hold_pacing" \
+    --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' open-\$BENCH_OPEN" >"$work/hold.json" || hold_status=$?
+  for f in "$work/open-$streams".*; do # the last step is the "held" snapshot of the report
+    if [ -e "$f" ]; then cp "$f" "$work/held.${f##*/open-$streams.}"; fi
+  done
+  [ -e "$work/held.mem" ] || { echo "bench/streams: no snapshot with all $streams streams (see hold.json)" >&2; hold_status=1; }
   sleep 2
   { grep -E '^VmRSS' "/proc/$server_pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$server_pid/smaps_rollup"; } >"$work/after.mem"
 fi
 
-note_load latency
-echo "latency: $lat_streams concurrent turns x $lat_turns ($lat_pacing), direct then through chatkitd..." >&2
-client latency --direct "http://127.0.0.1:$fake_port/v1/chat/completions" --streams "$lat_streams" \
-  --turns-per-stream "$lat_turns" --pacing "$lat_pacing" >"$work/floor.json" || hold_status=1
-client latency --url "$url/chatkit" --streams "$lat_streams" --turns-per-stream "$lat_turns" \
-  --pacing "$lat_pacing" >"$work/latency.json" || hold_status=1
+: >"$work/floor.json"
+: >"$work/latency.json"
+if [ "${BENCH_LATENCY:-1}" != 0 ]; then
+  note_load latency
+  echo "latency: $lat_streams concurrent turns x $lat_turns ($lat_pacing), direct then through chatkitd..." >&2
+  client latency --direct "http://127.0.0.1:$fake_port/v1/chat/completions" --streams "$lat_streams" \
+    --turns-per-stream "$lat_turns" --pacing "$lat_pacing" >"$work/floor.json" || hold_status=1
+  client latency --url "$url/chatkit" --streams "$lat_streams" --turns-per-stream "$lat_turns" \
+    --pacing "$lat_pacing" >"$work/latency.json" || hold_status=1
+fi
 kill -0 "$server_pid" 2>/dev/null || { echo "the server died:" >&2; tail -n 20 "$work/server.log" >&2; hold_status=1; }
 
 note_load end
 "$py" "$here/report.py" "$work" "$streams"
-grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
+grep -E '"level":"(error|fatal)"' "$work/server.log" | sed 's/^{"time":"[^"]*",//' | sort | uniq -c | sort -rn | head -n 5 >&2 || true
 exit "$hold_status"

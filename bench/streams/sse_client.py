@@ -23,7 +23,10 @@ Modes:
            command; the streams keep being served meanwhile), then let them
            finish.  Reports how many were open while the command ran and
            the latency of the tokens read meanwhile (steady state: no
-           turn starting or ending).
+           turn starting or ending).  --steps 1000,2000,5000: the same in
+           steps (the last step is --streams): open streams up to the step,
+           wait until all have their first token, run the command with
+           BENCH_OPEN=<step> in its environment, go on to the next step.
   latency  --streams N --turns-per-stream K: N loops (started at --ramp
            loops/s), each running K turns back to back (so about N turns
            are always in flight).
@@ -225,7 +228,7 @@ class Bench:
         self.tokens = int(dict(kv.split("=") for kv in args.pacing.split(","))["tokens"])
         self.open = 0          # streams that got their first token and have not ended
         self.max_open = 0
-        self.all_open = asyncio.Event()
+        self.all_open = asyncio.Event()  # open (+ ended) reached target_open
         self.target_open = args.streams
         self.done = []
         self.in_plateau = False     # the plateau command is running
@@ -234,13 +237,20 @@ class Bench:
     def first_token_seen(self, stream):
         self.open += 1
         self.max_open = max(self.max_open, self.open)
-        if self.open >= self.target_open:
-            self.all_open.set()
+        self.check_target()
 
     def stream_ended(self, stream):
         if stream.first_ns is not None:
             self.open -= 1
         self.done.append(stream)
+        self.check_target()
+
+    def check_target(self):
+        """Sets all_open once every stream started so far is open or has
+        ended (a stream that failed before its first token must not keep a
+        step waiting forever); the step then reports how many were open."""
+        if self.open + len(self.done) >= self.target_open:
+            self.all_open.set()
 
     def summary(self):
         failed = [s for s in self.done if s.errors]
@@ -259,37 +269,55 @@ def progress(msg):
     print("sse_client: " + msg, file=sys.stderr, flush=True)
 
 
+async def plateau_step(bench, args, step, t0):
+    """Waits until the `step` streams started so far are open (or ended),
+    then runs the plateau command; returns the step's record."""
+    bench.target_open = step
+    bench.all_open.clear()
+    bench.check_target()
+    await bench.all_open.wait()
+    rec = {"step": step, "open_before": bench.open, "seconds": round(time.monotonic() - t0, 1)}
+    progress("%d of %d streams open after %.1f s" % (bench.open, step, rec["seconds"]))
+    bench.plateau_latencies = []
+    bench.in_plateau = True
+    if args.plateau_cmd:
+        env = dict(os.environ, BENCH_OPEN=str(step), BENCH_CLIENT_PID=str(os.getpid()))
+        proc = await asyncio.create_subprocess_shell(args.plateau_cmd, env=env)
+        rec["cmd_status"] = await proc.wait()
+    bench.in_plateau = False
+    rec["open_after"] = bench.open
+    rec["tokens_ms"] = ms_stats(bench.plateau_latencies)
+    progress("plateau at %d done, %d streams still open" % (step, bench.open))
+    return rec
+
+
 async def hold(bench, args):
-    """Opens args.streams turns at args.ramp/s; runs the plateau command once
-    all have their first token; waits for every stream to end."""
-    tasks = []
+    """Opens args.streams turns at args.ramp/s; at every step (all of them
+    when there are no --steps) waits until the streams started so far are
+    open, then runs the plateau command; waits for every stream to end."""
+    steps = sorted({int(x) for x in args.steps.split(",") if x.strip()} | {args.streams}) if args.steps else [args.streams]
+    steps = [x for x in steps if x <= args.streams]
+    tasks, records = [], []
     t0 = time.monotonic()
-    for i in range(args.streams):
-        tasks.append(asyncio.ensure_future(Stream(bench, i).run()))
-        delay = t0 + (i + 1) / args.ramp - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    progress("%d streams started in %.1f s" % (args.streams, time.monotonic() - t0))
-    waiter = asyncio.ensure_future(bench.all_open.wait())
-    await asyncio.wait([waiter, asyncio.gather(*tasks)], return_when=asyncio.FIRST_COMPLETED)
-    plateau = None
-    if bench.all_open.is_set():
-        progress("all %d streams open after %.1f s" % (bench.open, time.monotonic() - t0))
-        plateau = {"open_before": bench.open}
-        bench.in_plateau = True
-        if args.plateau_cmd:
-            proc = await asyncio.create_subprocess_shell(args.plateau_cmd)
-            plateau["cmd_status"] = await proc.wait()
-        bench.in_plateau = False
-        plateau["open_after"] = bench.open
-        plateau["tokens_ms"] = ms_stats(bench.plateau_latencies)
-        progress("plateau done, %d streams still open" % bench.open)
-    else:
-        progress("streams ended before all %d were open (max %d)" % (args.streams, bench.max_open))
-        waiter.cancel()
+    started = 0
+    for step in steps:
+        t1, first = time.monotonic(), started
+        while started < step:
+            tasks.append(asyncio.ensure_future(Stream(bench, started).run()))
+            started += 1
+            delay = t1 + (started - first) / args.ramp - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        records.append(await plateau_step(bench, args, step, t0))
+    progress("%d streams started; waiting for them to end" % started)
     await asyncio.gather(*tasks)
     out = bench.summary()
-    out["plateau"] = plateau
+    last = records[-1] if records else None
+    if last is not None and last["open_before"] < args.streams:
+        progress("only %d of %d streams were open at the last step (max %d)" % (
+            last["open_before"], args.streams, bench.max_open))
+    out["plateau"] = last
+    out["steps"] = records
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
 
@@ -322,12 +350,15 @@ def main():
     ap.add_argument("--ramp", type=float, default=400.0, help="streams (hold) or loops (latency) started per second")
     ap.add_argument("--pacing", default="tokens=120,interval_ms=500,first_ms=500")
     ap.add_argument("--plateau-cmd")
+    ap.add_argument("--steps", help="hold: comma list of open-stream counts to run the plateau command at")
     args = ap.parse_args()
     if not (args.url or args.direct):
         ap.error("--url or --direct is required")
     bench = Bench(args)
     result = asyncio.run(hold(bench, args) if args.mode == "hold" else latency(bench, args))
     print(json.dumps(result))
+    if args.mode == "hold" and (result["plateau"] or {}).get("open_before") != args.streams:
+        return 1  # the last snapshot did not see every stream open
     return 0 if result["failed"] == 0 and result["streams"] > 0 else 1
 
 
