@@ -141,9 +141,10 @@ END $$;
 --   4. Floor: a chunk whose coverage is under `floor` is not relevant.
 --   5. Document evidence: + w_doc x the other candidates' scores of the
 --      same document.
---   6. The best 4 x limit passages (texts read for these only; identical
---      texts count once); the n-th best of a document competes with its
---      score x same_doc^(n-1).
+--   6. Every candidate above the floor: the n-th best of a document
+--      competes with its score x same_doc^(n-1), so the list spreads over
+--      pages before it repeats one; texts are read for the best 2 x limit
+--      only (identical texts count once).
 CREATE OR REPLACE FUNCTION chatkit.corpus_rank(params jsonb, knobs jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -242,20 +243,21 @@ BEGIN
                (e.score + w_doc * (sum(e.score) OVER (PARTITION BY e.document_id) - e.score))
                * power(e.coverage, w_cov) AS final
           FROM exact e
-    ), best AS (   -- the passages that can make the list: texts are read for these only
-        SELECT s.* FROM scored s WHERE s.coverage >= floor_c ORDER BY s.final DESC, s.chunk_id LIMIT 4 * v_limit
+    ), spread AS (   -- 6. the n-th passage of a document competes with final x same_doc^(n-1)
+        SELECT s.*, s.final * power(same_doc, row_number() OVER (PARTITION BY s.document_id
+                                                                 ORDER BY s.final DESC, s.chunk_id) - 1) AS adj
+          FROM scored s
+         WHERE s.coverage >= floor_c
+    ), best AS (     -- the passages that can make the list: texts are read for these only
+        SELECT s.* FROM spread s ORDER BY s.adj DESC, s.chunk_id LIMIT 2 * v_limit
     ), texts AS (
         SELECT DISTINCT ON (md5(c.text)) b.*, c.title, c.text, d.source
           FROM best b
          CROSS JOIN LATERAL (SELECT c.title, c.text FROM chatkit.chunks c WHERE c.id = b.chunk_id) c
          CROSS JOIN LATERAL (SELECT d.source FROM chatkit.documents d WHERE d.id = b.document_id) d
-         ORDER BY md5(c.text), b.final DESC, b.chunk_id
-    ), spread AS (
-        SELECT t.*, t.final * power(same_doc, row_number() OVER (PARTITION BY t.document_id
-                                                                 ORDER BY t.final DESC, t.chunk_id) - 1) AS adj
-          FROM texts t
+         ORDER BY md5(c.text), b.adj DESC, b.chunk_id
     ), top AS (
-        SELECT * FROM spread ORDER BY adj DESC, chunk_id LIMIT v_limit
+        SELECT * FROM texts ORDER BY adj DESC, chunk_id LIMIT v_limit
     )
     SELECT jsonb_agg(jsonb_build_object('id', 'chunk_' || t.chunk_id, 'title', t.title, 'source', t.source,
                                         'score', round(t.final::numeric, 4), 'text', t.text)

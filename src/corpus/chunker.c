@@ -442,7 +442,7 @@ static void parse_markdown(const char *s, blocks_t *bl) {
 typedef struct html_tag {
     char name[16];
     int closing;
-    int nav;   /* navigation boilerplate: <nav>, role="navigation", class="nav..." */
+    int nav;   /* not content: <nav>, role="navigation", class "nav...", "toc" or "index" */
     int empty; /* has no content: "<x/>" or a void element (<br>, <img>, ...) */
 } html_tag_t;
 
@@ -485,11 +485,16 @@ static int attr_value(const char *a, size_t n, const char *attr, char *out, size
     return 0;
 }
 
+/* A class list naming navigation (a word starting with "nav"), a table of
+ * contents ("toc") or a back-of-book index ("index": DocBook's bookindex.html,
+ * an alphabetical list of every term with links, which matches any query). */
 static int class_is_nav(const char *cls) {
     for (const char *p = cls; *p;) {
         while (*p == ' ')
             p++;
-        if (strncmp(p, "nav", 3) == 0 || (strncmp(p, "toc", 3) == 0 && (p[3] == ' ' || p[3] == '\0')))
+        size_t w = strcspn(p, " ");
+        if (strncmp(p, "nav", 3) == 0 || (w == 3 && strncmp(p, "toc", 3) == 0) ||
+            (w == 5 && strncmp(p, "index", 5) == 0))
             return 1;
         while (*p && *p != ' ')
             p++;

@@ -16,7 +16,8 @@
  * longer than CK_CHUNK_MAX after a sentence.
  *
  * HTML: tags are removed, <script>/<style>/<head> and navigation boilerplate
- * (<nav>, role="navigation", class names starting with "nav") are dropped,
+ * (<nav>, role="navigation", class names starting with "nav"), tables of
+ * contents (class "toc") and back-of-book indexes (class "index") are dropped,
  * common entities are decoded, <h1>..<h6> start sections, <pre> becomes a
  * code block, <table> a pipe table, <li> a list item, <dt> a bold line,
  * inline <code> `code`, and the title of a note/tip/warning/caution/important
@@ -33,6 +34,9 @@
 
 #include <stddef.h>
 
+/* Changes whenever the same bytes would chunk differently: ingest stores it
+ * inside each document's digest, so a new chunker re-chunks every file. */
+#define CK_CHUNKER_VERSION "chunker-3"
 #define CK_CHUNK_TARGET 1000    /* a chunk is closed once it reaches this size */
 #define CK_CHUNK_MAX 1400       /* prose never makes a chunk longer than this */
 #define CK_CHUNK_BLOCK_MAX 4000 /* a table or code block up to this size stays whole */

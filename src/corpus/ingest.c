@@ -86,11 +86,18 @@ static int read_file(const char *path, char **data, size_t *len, const char **er
     return 0;
 }
 
-/* Lower-case hex SHA-256 of data into out[65].  Returns 0 or -1. */
+/* Lower-case hex SHA-256 of CK_CHUNKER_VERSION followed by data into
+ * out[65]: a file is "unchanged" only if its bytes and the chunker are.
+ * Returns 0 or -1. */
 static int sha256_hex(const char *data, size_t len, char out[65]) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, CK_CHUNKER_VERSION, strlen(CK_CHUNKER_VERSION)) &&
+             EVP_DigestUpdate(ctx, data, len) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
         return -1;
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);

@@ -1,7 +1,8 @@
 """test_corpus.py - `chatkitd ingest` and the `search` op over a private
 cluster: one source per file however the directory is spelled, documents of
 deleted files removed on re-ingest, the summary line, Markdown passages
-(tables and code kept whole, several passages of one document), the
+(tables and code kept whole, several passages of one document, results
+spread over documents before one repeats), the
 `sources` prefix filter, the relevance floor (no results and a note for the
 model; retrieval-only answers say the documentation does not cover the
 question) and the server's log line per search."""
@@ -159,3 +160,28 @@ def test_ingest_and_search(env):
     tool = [m for m in fake.chat_requests()[1]["messages"] if m["role"] == "tool"]
     out = json.loads(tool[0]["content"])
     check(out["results"] == [] and "relevant" in out.get("note", ""), "tool output: %r" % out)
+
+
+def test_results_spread_over_documents(env):
+    """A long page matching in many sections does not fill the list: its n-th
+    passage competes with its score x 0.3^(n-1), over every candidate (not
+    only the best few), so a short page as relevant as each of its sections
+    comes second."""
+    pg = env.new_pg()
+    name = os.path.basename(env.tmp_path("spread"))
+    root = os.path.join(env.suite.tmp, name)
+    os.makedirs(root, exist_ok=True)
+    para = ("The quagga herd of the %s grazes on the open plain at dawn and walks to the river at dusk; "
+            "keepers count the animals twice a day and note the weather in the log book. " * 3)
+    with open(os.path.join(root, "big.md"), "w") as f:
+        f.write("# Plains\n\n" + "".join("## Area %s\n\n%s\n\n" % (w, para.replace("%s", w)) for w in
+                                           ("north", "south", "east", "west", "centre", "hills",
+                                            "lake", "forest", "valley", "ridge", "delta", "coast")))
+    with open(os.path.join(root, "small.md"), "w") as f:
+        f.write("# Reserve\n\n## Area marsh\n\n%s\n" % para.replace("%s", "marsh"))
+    _run(env, pg, "ingest", name)
+    reply = _search(pg, {"query": "quagga herd", "limit": 2})
+    check(sorted(_sources(reply)) == ["%s/big.md" % name, "%s/small.md" % name], "spread: %r" % _sources(reply))
+    # with a larger limit the long page's other passages still come
+    reply = _search(pg, {"query": "quagga herd", "limit": 6})
+    check(_sources(reply).count("%s/big.md" % name) == 5, "several passages of the long page: %r" % _sources(reply))

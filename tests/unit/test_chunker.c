@@ -107,6 +107,27 @@ START_TEST(test_html_strip_and_entities) {
 }
 END_TEST
 
+/* A table of contents (class "toc") and a back-of-book index (class "index",
+ * DocBook's bookindex.html: every term of the manual with links) are not
+ * content: an index page would match any query.  Classes that only start
+ * with "index" or "toc" are content. */
+START_TEST(test_html_index_and_toc_dropped) {
+    ck_doc_t d;
+    const char *html = "<html><head><title>Index</title></head><body><h1>Index</h1>"
+                       "<div class=\"toc\"><ul><li><a href=a.html>Vacuum chapter</a></li></ul></div>"
+                       "<div class=\"index\"><div class=\"indexdiv\"><h3>V</h3><dl><dt>VACUUM, "
+                       "<a href=sql-vacuum.html>VACUUM</a></dt></dl></div></div>"
+                       "<p class=\"indexterm tocish\">kept paragraph</p></body></html>";
+    ck_assert_int_eq(chunk_doc(html, CK_DOC_HTML, &d), 0);
+    ck_assert_uint_eq(d.nchunks, 1);
+    const char *t = d.chunks[0].text;
+    ck_assert_ptr_null(strstr(t, "VACUUM"));
+    ck_assert_ptr_null(strstr(t, "Vacuum chapter"));
+    ck_assert_ptr_nonnull(strstr(t, "kept paragraph"));
+    ck_chunk_doc_free(&d);
+}
+END_TEST
+
 START_TEST(test_html_sections_and_pre) {
     ck_doc_t d;
     char html[4096];
@@ -304,6 +325,7 @@ static Suite *chunker_suite(void) {
     tcase_add_test(tc, test_markdown_headings_and_title);
     tcase_add_test(tc, test_text_title_is_file_name);
     tcase_add_test(tc, test_html_strip_and_entities);
+    tcase_add_test(tc, test_html_index_and_toc_dropped);
     tcase_add_test(tc, test_html_sections_and_pre);
     tcase_add_test(tc, test_sizes_no_overlap);
     tcase_add_test(tc, test_html_table_and_code);
