@@ -24,8 +24,6 @@ seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-5}
 conns=${BENCH_CONNECTIONS:-50}
 pgport=$((20000 + RANDOM % 20000))
-port_on=$((20000 + RANDOM % 20000))
-port_off=$((port_on + 1))
 work=$(mktemp -d /tmp/chatkitd-metrics-cost.XXXXXX)
 chmod 0755 "$work"
 pids=()
@@ -51,22 +49,36 @@ DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrat
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$here/load.sql" >/dev/null
 hz=$(getconf CLK_TCK)
 
-# start NAME BINARY PORT: a server on PORT; its pid in $work/NAME.pid
+# start NAME BINARY: a server on a free random port (another one is tried
+# when the port is taken); its pid in $work/NAME.pid, its port in $work/NAME.port
 start() {
-  DATABASE_URL=$db CHATKITD_LISTEN=127.0.0.1:$3 CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_LOG_LEVEL=warn \
-    "$2" >"$work/$1.log" 2>&1 &
-  pids+=($!)
-  echo $! >"$work/$1.pid"
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$3/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.2
+  local try port pid
+  for try in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 20000))
+    DATABASE_URL=$db CHATKITD_LISTEN=127.0.0.1:$port CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_LOG_LEVEL=warn \
+      "$2" >"$work/$1.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do
+      # ready, and still ours (a server finding its port taken exits at once)
+      if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && sleep 0.5 && kill -0 "$pid" 2>/dev/null; then
+        pids+=("$pid")
+        echo "$pid" >"$work/$1.pid"
+        echo "$port" >"$work/$1.port"
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
-  echo "server $1 not ready" >&2
+  echo "server $1 did not start" >&2
   cat "$work/$1.log" >&2
   exit 1
 }
-start on "$bin" "$port_on"
-start off "$bin_off" "$port_off"
+start on "$bin"
+start off "$bin_off"
+port_on=$(cat "$work/on.port")
+port_off=$(cat "$work/off.port")
 curl -sf "http://127.0.0.1:$port_on/metrics" | grep -q '^chatkitd_requests_total' ||
   { echo "the metrics-on server exposes no request counter" >&2; exit 1; }
 if curl -sf "http://127.0.0.1:$port_off/metrics" | grep -q '^chatkitd_requests_total'; then
