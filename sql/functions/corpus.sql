@@ -141,6 +141,10 @@ END $$;
 --   4. Floor: a chunk whose coverage is under `floor` is not relevant.
 --   5. Document evidence: + w_doc x the other candidates' scores of the
 --      same document.
+--   5b. Phrases: pairs of query lexemes at most 3 positions apart in the
+--      question become phrase queries with the same gap ("running total":
+--      'run' <-> 'total'); each of the best `m_phrase` candidates holding a
+--      pair in its tsvector (title and text) gets + w_phrase x the pair's IDF sum.
 --   6. Every candidate above the floor: the n-th best of a document
 --      competes with its score x same_doc^(n-1), so the list spreads over
 --      pages before it repeats one; texts are read for the best 2 x limit
@@ -158,6 +162,8 @@ DECLARE
     floor_c  constant float8  := coalesce((knobs->>'floor')::float8, 0.3);
     same_doc constant float8  := coalesce((knobs->>'same_doc')::float8, 0.3);
     w_cov    constant float8  := coalesce((knobs->>'w_cov')::float8, 0);
+    w_phrase constant float8  := coalesce((knobs->>'w_phrase')::float8, 0.25);
+    m_phrase constant integer := coalesce((knobs->>'m_phrase')::integer, 100);
     few_docs constant integer := 64;
     v_query  text;
     v_limit  integer := 5;
@@ -170,6 +176,8 @@ DECLARE
     v_avg_t  float8;
     v_avg_b  float8;
     v_few    boolean;
+    v_pairs  tsquery[];
+    v_pair_w float8[];
     v_out    jsonb;
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' OR jsonb_typeof(params->'query') IS DISTINCT FROM 'string' THEN
@@ -212,6 +220,21 @@ BEGIN
         RETURN '{"results": [], "note": "Nothing in the documentation matches this query."}'::jsonb;
     END IF;
 
+    IF w_phrase > 0 THEN
+        -- pairs of query lexemes at most 3 positions apart (stopwords count),
+        -- as phrase queries with the question's gap: "running total" ->
+        -- 'run' <-> 'total'; weight: the pair's IDF sum
+        SELECT array_agg(tsquery_phrase(('''' || x.lexeme || '''')::tsquery, ('''' || x.nlex || '''')::tsquery,
+                                        x.npos - x.pos)),
+               array_agg(v_idf[array_position(v_lex, x.lexeme)] + v_idf[array_position(v_lex, x.nlex)])
+          INTO v_pairs, v_pair_w
+          FROM (SELECT y.lexeme, y.pos, lead(y.lexeme) OVER w AS nlex, lead(y.pos) OVER w AS npos
+                  FROM (SELECT u.lexeme, unnest(u.positions) AS pos
+                          FROM unnest(to_tsvector('english', v_query)) u
+                         WHERE u.lexeme = ANY (v_lex) AND u.lexeme !~ '[''\\]') y
+                WINDOW w AS (ORDER BY y.pos)) x
+         WHERE x.npos - x.pos <= 3 AND x.nlex <> x.lexeme AND x.npos <= 1000;
+    END IF;
     v_few := v_docs IS NOT NULL AND cardinality(v_docs) <= few_docs;
     WITH post AS (   -- 2. the postings read: the highest-impact ones of each lexeme...
         SELECT p.chunk_id, p.document_id, q.idf,
@@ -243,10 +266,20 @@ BEGIN
                (e.score + w_doc * (sum(e.score) OVER (PARTITION BY e.document_id) - e.score))
                * power(e.coverage, w_cov) AS final
           FROM exact e
+    ), prox AS (
+        SELECT s.chunk_id, sum(w.w) AS bonus
+          FROM (SELECT s.chunk_id FROM scored s WHERE v_pairs IS NOT NULL ORDER BY s.final DESC, s.chunk_id LIMIT m_phrase) s
+          JOIN chatkit.chunks c ON c.id = s.chunk_id
+         CROSS JOIN unnest(v_pairs, v_pair_w) w(q, w)
+         WHERE c.tsv @@ w.q
+         GROUP BY s.chunk_id
+    ), scored2 AS (
+        SELECT s.chunk_id, s.document_id, s.coverage, s.final + w_phrase * coalesce(p.bonus, 0) AS final
+          FROM scored s LEFT JOIN prox p ON p.chunk_id = s.chunk_id
     ), spread AS (   -- 6. the n-th passage of a document competes with final x same_doc^(n-1)
         SELECT s.*, s.final * power(same_doc, row_number() OVER (PARTITION BY s.document_id
                                                                  ORDER BY s.final DESC, s.chunk_id) - 1) AS adj
-          FROM scored s
+          FROM scored2 s
          WHERE s.coverage >= floor_c
     ), best AS (     -- the passages that can make the list: texts are read for these only
         SELECT s.* FROM spread s ORDER BY s.adj DESC, s.chunk_id LIMIT 2 * v_limit

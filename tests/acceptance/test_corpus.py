@@ -162,11 +162,32 @@ def test_ingest_and_search(env):
     check(out["results"] == [] and "relevant" in out.get("note", ""), "tool output: %r" % out)
 
 
-def test_results_spread_over_documents(env):
+PHRASE_MD = """# Ledger
+
+## Sums
+
+A running total adds each payment to the sum of the payments before it, so the
+last row of the ledger shows what was paid so far; the ledger prints it in the
+right-hand column next to every payment, month after month.
+"""
+
+WORDS_MD = """# Jobs
+
+## Batch
+
+The total of a batch job is written when the job stops running; the batch
+total is kept apart from the sum of the payments of every other job, and
+the last row of the batch shows what was paid so far in the right-hand column.
+"""
+
+
+def test_results_spread_and_phrases(env):
     """A long page matching in many sections does not fill the list: its n-th
     passage competes with its score x 0.3^(n-1), over every candidate (not
     only the best few), so a short page as relevant as each of its sections
-    comes second."""
+    comes second.  Query words adjacent in the question and in a passage
+    ("running total") lift it above one holding them apart (here with "total"
+    twice, which alone ranks it first)."""
     pg = env.new_pg()
     name = os.path.basename(env.tmp_path("spread"))
     root = os.path.join(env.suite.tmp, name)
@@ -179,9 +200,14 @@ def test_results_spread_over_documents(env):
                                             "lake", "forest", "valley", "ridge", "delta", "coast")))
     with open(os.path.join(root, "small.md"), "w") as f:
         f.write("# Reserve\n\n## Area marsh\n\n%s\n" % para.replace("%s", "marsh"))
+    for rel, text in (("phrase.md", PHRASE_MD), ("words.md", WORDS_MD)):
+        with open(os.path.join(root, rel), "w") as f:
+            f.write(text)
     _run(env, pg, "ingest", name)
     reply = _search(pg, {"query": "quagga herd", "limit": 2})
     check(sorted(_sources(reply)) == ["%s/big.md" % name, "%s/small.md" % name], "spread: %r" % _sources(reply))
     # with a larger limit the long page's other passages still come
     reply = _search(pg, {"query": "quagga herd", "limit": 6})
     check(_sources(reply).count("%s/big.md" % name) == 5, "several passages of the long page: %r" % _sources(reply))
+    reply = _search(pg, {"query": "How do I compute a running total?"})
+    check(_sources(reply) == ["%s/phrase.md" % name, "%s/words.md" % name], "phrase: %r" % reply)
