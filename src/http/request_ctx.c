@@ -139,8 +139,11 @@ static void access_line(const ck_http_request_ctx_t *c, int status, double secon
     if (!ck_log_enabled(CK_LOG_INFO))
         return;
     h2o_req_t *req = c->req;
+    /* the path without its query: upload and preview URLs carry a token there
+     * (a credential, and the user id in base64) */
+    size_t path_len = req->query_at < req->path.len ? req->query_at : req->path.len;
     json_t *f = json_pack("{s:s,s:s%,s:s%,s:s,s:i,s:f,s:I}", "request_id", c->id, "method", req->method.base,
-                          req->method.len, "path", req->path.base, req->path.len < 512 ? req->path.len : 512, "op",
+                          req->method.len, "path", req->path.base, path_len < 512 ? path_len : 512, "op",
                           c->op, "status", status, "duration_ms", round(seconds * 1e6) / 1e3, "bytes",
                           (json_int_t)req->bytes_sent);
     if (f == NULL)

@@ -340,3 +340,36 @@ def test_startup_line(env):
     check(isinstance(s["database"], str) and s["database"] and "hunter2" not in log, "database: %r" % s["database"])
     s = started(env.start_server({"CHATKITD_LOG_FORMAT": "json"}))
     check(s["model"] == "retrieval-only" and "model_endpoint" not in s, "no model configured: %r" % s)
+
+
+def test_access_line_hides_url_tokens(env):
+    """Upload and preview URLs carry a signed token (a credential holding the
+    user id) in their query: the access line's path stops before it."""
+    import base64
+    import urllib.parse
+    from lib import PNG
+    srv = env.start_server({"CHATKITD_LOG_FORMAT": "json"})
+    c = env.client(base=srv.url)
+
+    def created():
+        resp = c.post_chatkit({"type": "attachments.create",
+                               "params": {"name": "cat.png", "size": len(PNG), "mime_type": "image/png"}})
+        return resp.json() if resp.status == 200 else None  # each worker connects on its own: retry a 503
+    att = wait_until(created, 10, "attachments.create answered 200")
+    d = att["upload_descriptor"]
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(d["url"]).query)["token"][0]
+    resp = request("PUT", d["url"], body=PNG, headers=dict(d["headers"], **{"Content-Type": "image/png"}))
+    check(resp.status == 200, "upload: %r" % resp)
+    upload_path = "/attachments/%s/upload" % att["id"]
+
+    def access():
+        for line in _log_lines(srv):
+            obj = json.loads(line)
+            if obj.get("msg") == "request" and obj.get("path", "").startswith("/attachments/" + att["id"]):
+                return obj
+        return None
+    a = wait_until(access, 10, "the upload's access line")
+    check(a["path"] == upload_path and a["op"] == "/attachments", "access line %r" % a)
+    log = "\n".join(_log_lines(srv))
+    encoded = base64.urlsafe_b64encode(c.user.encode()).decode().rstrip("=")
+    check(token not in log and "token=" not in log and encoded not in log, "the URL token reached the log")
