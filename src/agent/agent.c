@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/env.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "protocol/events.h"
@@ -27,26 +28,23 @@ static const char DEFAULT_SYSTEM_PROMPT[] =
 
 /* --- configuration ------------------------------------------------------- */
 
-/* Reads the whole file (blocking; start-up only).  Caller frees. */
-static char *read_file(const char *path)
+/* The contents of the system prompt file (blocking; start-up only; at most
+ * 1 MiB), or NULL with errno set when it cannot be read or is empty.
+ * Caller frees. */
+static char *read_prompt_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && len + n < (1u << 20)) {
-        char *grown = realloc(buf, cap = len + n + 1);
-        if (grown == NULL)
-            break;
-        buf = grown;
-        memcpy(buf + len, chunk, n);
-        len += n;
-        buf[len] = '\0';
-    }
+    size_t len = 0;
+    char *text = ck_file_read_all(f, 1u << 20, &len);
     fclose(f);
-    return buf;
+    if (text != NULL && len == 0) {
+        free(text);
+        text = NULL;
+        errno = ENODATA; /* an empty file */
+    }
+    return text;
 }
 
 /* The index of `name`'s value in `values` (NULL-terminated; the table has
@@ -70,7 +68,7 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
     config->model = ck_env_str("CHATKITD_MODEL");
     const char *prompt_path = ck_env_str("CHATKITD_SYSTEM_PROMPT_FILE");
     if (prompt_path && prompt_file_text == NULL) {
-        prompt_file_text = read_file(prompt_path);
+        prompt_file_text = read_prompt_file(prompt_path);
         if (prompt_file_text == NULL) {
             ck_error("config: cannot read CHATKITD_SYSTEM_PROMPT_FILE=%s: %s", prompt_path, strerror(errno));
             return -1;
@@ -267,7 +265,7 @@ static void run_free(ck_agent_run_t *run)
     free(run->request_id);
     free(run->thread_id);
     free(run->model);
-    free(run->text);
+    free(run->text.p);
     json_decref(run->user_message);
     json_decref(run->metadata);
     json_decref(run->action);
@@ -448,7 +446,7 @@ static int message_open(ck_agent_run_t *run)
     if (run->item)
         return 0;
     run->item = ck_proto_assistant_message_new(run->thread_id, NULL);
-    run->text_len = 0;
+    run->text.len = 0;
     if (ck_agent_emit(run, ck_proto_ev_item_added(run->item)) < 0)
         return -1;
     const char *id = json_string_value(json_object_get(run->item, "id"));
@@ -459,19 +457,9 @@ int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
 {
     if (message_open(run) < 0)
         return -1;
-    if (run->text_len + len + 1 > run->text_cap) {
-        size_t cap = run->text_cap ? run->text_cap : 1024;
-        while (cap < run->text_len + len + 1)
-            cap *= 2;
-        char *grown = realloc(run->text, cap);
-        if (grown == NULL)
-            return -1;
-        run->text = grown;
-        run->text_cap = cap;
-    }
-    memcpy(run->text + run->text_len, delta, len);
-    run->text_len += len;
-    run->text[run->text_len] = '\0';
+    ck_strbuf_add(&run->text, delta, len);
+    if (run->text.failed)
+        return -1;
     json_t *d = json_stringn(delta, len);
     const char *id = json_string_value(json_object_get(run->item, "id"));
     int rc = d ? ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_text_delta(0, json_string_value(d)))) : 0;
@@ -483,7 +471,7 @@ int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
 {
     if (message_open(run) < 0)
         return -1;
-    const char *text = run->text_len ? run->text : "";
+    const char *text = run->text.len ? run->text.p : "";
     json_t *item = run->item;
     run->item = NULL;
     const char *id = json_string_value(json_object_get(item, "id"));
@@ -498,7 +486,7 @@ int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
         rc = ck_agent_emit(run, ck_proto_ev_item_done(item));
     }
     json_decref(item);
-    run->text_len = 0;
+    run->text.len = 0;
     return rc;
 }
 

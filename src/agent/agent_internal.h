@@ -31,6 +31,7 @@
 #include "agent/agent.h"
 #include "agent/assistants.h"
 #include "agent/llm.h"
+#include "base/strbuf.h"
 
 #define CK_AGENT_HISTORY_LIMIT 10
 #define CK_AGENT_SEARCH_LIMIT_DEFAULT 5
@@ -114,8 +115,7 @@ struct ck_agent_run {
     } read;
     ck_agent_llm_call_t *llm_call;
     json_t *item; /* the streaming assistant_message, or NULL */
-    char *text;   /* its text so far (owned) */
-    size_t text_len, text_cap;
+    ck_strbuf_t text; /* its text so far */
     ck_agent_tool_run_t *tools;
     size_t tool_count, tools_pending;
     json_t *annotations; /* sources found this turn (Annotation objects) */

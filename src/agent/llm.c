@@ -30,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "base/log.h"
+#include "base/strbuf.h"
 
 #define ERROR_BODY_MAX 4096
 #define BUFFERED_BODY_MAX (4u << 20)
@@ -76,8 +77,7 @@ struct ck_agent_llm_call {
     long retry_after_ms; /* -1: none */
     ck_agent_sse_t sse;
     char request_id[132];   /* opts.request_id copied ("" when none) */
-    char *raw; /* error body or buffered answer */
-    size_t raw_len;
+    ck_strbuf_t raw; /* error body or buffered answer */
     ck_timer_t *watchdog;
     ck_timer_t *retry_timer;
     ck_timer_t *unpause_timer;
@@ -229,7 +229,7 @@ static void free_call(ck_agent_llm_call_t *call)
     ck_agent_sse_free(&call->sse);
     free((char *)call->opts.url);
     free(call->body);
-    free(call->raw);
+    free(call->raw.p);
     free(call);
 }
 
@@ -302,18 +302,13 @@ static void sse_text(const char *delta, size_t len, void *user)
     call->cb.on_text(delta, len, call->user);
 }
 
+/* Appends at most what keeps `raw` within `max` bytes.  0, or -1 when out of memory. */
 static int append_raw(ck_agent_llm_call_t *call, const char *data, size_t n, size_t max)
 {
-    if (call->raw_len + n > max)
-        n = max - call->raw_len;
-    char *grown = realloc(call->raw, call->raw_len + n + 1);
-    if (grown == NULL)
-        return -1;
-    memcpy(grown + call->raw_len, data, n);
-    call->raw = grown;
-    call->raw_len += n;
-    grown[call->raw_len] = '\0';
-    return 0;
+    if (call->raw.len + n > max)
+        n = max - call->raw.len;
+    ck_strbuf_add(&call->raw, data, n);
+    return call->raw.failed ? -1 : 0;
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
@@ -327,7 +322,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
     if (call->status == 0)
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
     if (call->opts.raw_answer && call->status >= 200 && call->status <= 299) {
-        if (call->raw_len + n > call->opts.max_body) {
+        if (call->raw.len + n > call->opts.max_body) {
             call->too_large = 1;
             return 0; /* aborts the transfer */
         }
@@ -341,7 +336,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
         return n;
     }
     if (!call->opts.stream) {
-        if (call->raw_len + n > BUFFERED_BODY_MAX || append_raw(call, data, n, BUFFERED_BODY_MAX) < 0)
+        if (call->raw.len + n > BUFFERED_BODY_MAX || append_raw(call, data, n, BUFFERED_BODY_MAX) < 0)
             return 0;
         arm_watchdog(call);
         return n;
@@ -407,7 +402,7 @@ static const char *describe(ck_agent_llm_call_t *call, CURLcode res, char *buf, 
     else if (call->timed_out || res == CURLE_OPERATION_TIMEDOUT)
         snprintf(buf, len, "timed out waiting for %s", call->got_data ? "more data (stall)" : "the first token");
     else if (call->status != 0 && call->status != 200)
-        snprintf(buf, len, "HTTP %ld: %.300s", call->status, call->raw ? call->raw : "");
+        snprintf(buf, len, "HTTP %ld: %.300s", call->status, call->raw.len > 0 ? call->raw.p : "");
     else if (call->sse.error)
         snprintf(buf, len, "%s", call->sse.error);
     else if (res != CURLE_OK)
@@ -426,7 +421,7 @@ static int complete(ck_agent_llm_call_t *call, CURLcode res, json_t **body)
         return 0;
     if (call->opts.stream)
         return ck_agent_sse_finish(&call->sse) == 0;
-    *body = call->raw ? json_loadb(call->raw, call->raw_len, 0, NULL) : NULL;
+    *body = call->raw.len > 0 ? json_loadb(call->raw.p, call->raw.len, 0, NULL) : NULL;
     return json_is_object(*body);
 }
 
@@ -454,8 +449,8 @@ static void finish_attempt(ck_agent_llm_call_t *call, CURLcode res)
         result.error = why;
     }
     result.body = body;
-    result.raw = call->raw ? call->raw : "";
-    result.raw_len = call->raw_len;
+    result.raw = call->raw.len > 0 ? call->raw.p : "";
+    result.raw_len = call->raw.len;
     ck_agent_llm_callbacks_t cb = call->cb;
     call->state = CALL_CANCELLED; /* from now on nothing reaches the user */
     const char *scope = ck_log_scope_enter(call->request_id);
@@ -511,7 +506,8 @@ static void start_attempt(ck_agent_llm_call_t *call)
     call->status = 0;
     call->too_large = 0;
     call->retry_after_ms = -1;
-    call->raw_len = 0;
+    call->raw.len = 0; /* an attempt starts with an empty body; the buffer is kept */
+    call->raw.failed = 0;
     ck_agent_sse_free(&call->sse);
     if (curl_multi_add_handle(call->llm->multi, call->easy) != CURLM_OK) {
         call->start_failed = 1; /* reported by the watchdog on the next tick, never from here */

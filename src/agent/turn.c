@@ -258,7 +258,7 @@ static json_t *assistant_tool_message(ck_agent_run_t *run, const ck_agent_sse_t 
                                                "name", c->name ? c->name : "", "arguments",
                                                c->arguments ? c->arguments : "{}"));
     }
-    json_t *content = run->text_len ? json_stringn(run->text, run->text_len) : json_null();
+    json_t *content = run->text.len ? json_stringn(run->text.p, run->text.len) : json_null();
     return json_pack("{s:s,s:o,s:o}", "role", "assistant", "content", content ? content : json_null(), "tool_calls",
                      calls);
 }

@@ -12,6 +12,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/setting_list.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,10 +30,11 @@ struct ck_auth_jwks_source {
     int thread_started;
 };
 
-/* A growing document buffer for one transfer. */
+/* The document of one load: a file's contents, or a URL's body as it arrives. */
 typedef struct doc {
-    char *data;
+    char *data;       /* the whole document (malloc'd), once loaded */
     size_t len;
+    ck_strbuf_t body; /* a URL's body while it arrives */
     int too_big;
 } doc_t;
 
@@ -83,13 +85,9 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         d->too_big = 1;
         return 0;
     }
-    char *grown = realloc(d->data, d->len + n + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + d->len, ptr, n);
-    d->data = grown;
-    d->len += n;
-    return n;
+    ck_strbuf_add(&d->body, ptr, n);
+    d->len = d->body.len;
+    return d->body.failed ? 0 : n;
 }
 
 /* Aborts the transfer once the source is stopping (NULL keys: never). */
@@ -132,11 +130,12 @@ static int fetch_url(const char *url, ck_auth_jwks_t *keys, doc_t *d, char *err,
             ck_setting_error(err, errlen, "GET %s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
         else
             ck_setting_error(err, errlen, "GET %s: HTTP status %ld%s", url, status, d->len == 0 ? ", empty body" : "");
-        free(d->data);
-        d->data = NULL;
+        free(d->body.p);
+        d->body = (ck_strbuf_t){0};
         return -1;
     }
-    return 0;
+    d->data = ck_strbuf_take(&d->body);
+    return d->data != NULL ? 0 : -1;
 }
 
 /* Loads and parses the set at `location`.  Returns a new set or NULL with
