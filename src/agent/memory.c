@@ -394,7 +394,7 @@ void ck_agent_memory_after_turn(ck_agent_run_t *run)
     }
     size_t budget = (size_t)run->agent->config.context_tokens / 2;
     json_t *said = ck_agent_context_shorten(user_text, strlen(user_text), budget / 2);
-    json_t *answer = ck_agent_context_shorten(run->text ? run->text : "", run->text ? run->text_len : 0, budget / 4);
+    json_t *answer = ck_agent_context_shorten(run->text.len ? run->text.p : "", run->text.len, budget / 4);
     json_t *known = json_array();
     size_t i;
     json_t *f;
