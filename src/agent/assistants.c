@@ -20,6 +20,7 @@
 #include "base/env.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "base/strbuf.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 #define ID_MAX 64
@@ -50,13 +51,9 @@ static int fail(parse_ctx_t *ctx, const char *where, const char *fmt, ...)
  * string, or NULL after fail() when a variable is unset. */
 static char *expand(parse_ctx_t *ctx, const char *where, const char *s)
 {
-    size_t cap = strlen(s) + 1, len = 0;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
+    ck_strbuf_t out = {0};
+    ck_strbuf_reserve(&out, strlen(s));
     for (const char *p = s; *p;) {
-        const char *value = NULL;
-        size_t vlen = 0, skip = 1;
         if (p[0] == '$' && p[1] == '{') {
             const char *end = p + 2;
             while (*end == '_' || isalnum((unsigned char)*end))
@@ -65,42 +62,26 @@ static char *expand(parse_ctx_t *ctx, const char *where, const char *s)
                 char name[128];
                 size_t n = (size_t)(end - p - 2);
                 if (n >= sizeof name) {
-                    free(out);
+                    free(out.p);
                     fail(ctx, where, "variable name too long");
                     return NULL;
                 }
                 memcpy(name, p + 2, n);
                 name[n] = '\0';
-                value = ck_env_raw(name);
+                const char *value = ck_env_raw(name);
                 if (value == NULL) {
-                    free(out);
+                    free(out.p);
                     fail(ctx, where, "environment variable %s is not set", name);
                     return NULL;
                 }
-                vlen = strlen(value);
-                skip = n + 3;
+                ck_strbuf_adds(&out, value);
+                p = end + 1;
+                continue;
             }
         }
-        if (value == NULL) {
-            value = p;
-            vlen = 1;
-        }
-        if (len + vlen + 1 > cap) {
-            while (len + vlen + 1 > cap)
-                cap *= 2;
-            char *grown = realloc(out, cap);
-            if (grown == NULL) {
-                free(out);
-                return NULL;
-            }
-            out = grown;
-        }
-        memcpy(out + len, value, vlen);
-        len += vlen;
-        p += skip;
+        ck_strbuf_addc(&out, *p++);
     }
-    out[len] = '\0';
-    return out;
+    return ck_strbuf_take(&out); /* NULL when out of memory */
 }
 
 /* Expands every string value of `v` in place (keys are left alone). */

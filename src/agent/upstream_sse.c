@@ -30,8 +30,8 @@ void ck_agent_sse_free(ck_agent_sse_t *p)
         free(p->tool_calls[i].arguments);
     }
     free(p->error);
-    free(p->line);
-    free(p->data);
+    ck_strbuf_free(&p->line);
+    ck_strbuf_free(&p->data);
     ck_agent_sse_init(p, p->on_text, p->user);
 }
 
@@ -47,25 +47,14 @@ static int fail(ck_agent_sse_t *p, const char *what, const char *detail)
     return -1;
 }
 
-/* Appends `len` bytes to a growable buffer, keeping a NUL after them. */
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *bytes, size_t n)
+/* Appends `n` bytes to `b` unless that would make it longer than an
+ * upstream line may be.  Returns 0, or -1 (too long, or out of memory). */
+static int buf_append(ck_strbuf_t *b, const char *bytes, size_t n)
 {
-    if (*len + n + 1 > CK_AGENT_SSE_MAX_LINE + 1)
+    if (b->len + n > CK_AGENT_SSE_MAX_LINE)
         return -1;
-    if (*len + n + 1 > *cap) {
-        size_t want = *cap ? *cap : 256;
-        while (want < *len + n + 1)
-            want *= 2;
-        char *grown = realloc(*buf, want);
-        if (grown == NULL)
-            return -1;
-        *buf = grown;
-        *cap = want;
-    }
-    memcpy(*buf + *len, bytes, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
+    ck_strbuf_add(b, bytes, n);
+    return b->failed ? -1 : 0;
 }
 
 /* Appends a JSON string value (if it is one) to a malloc'd string. */
@@ -149,21 +138,21 @@ static int dispatch(ck_agent_sse_t *p)
     if (!p->has_data)
         return 0;
     p->has_data = 0;
-    size_t n = p->data_len;
-    p->data_len = 0;
-    if (n == 6 && memcmp(p->data, "[DONE]", 6) == 0) {
+    int rc = 0;
+    if (p->data.len == 6 && memcmp(p->data.p, "[DONE]", 6) == 0) {
         p->done = 1;
-        return 0;
-    }
-    json_error_t jerr;
-    json_t *chunk = json_loadb(p->data, n, 0, &jerr);
-    if (!json_is_object(chunk)) {
+    } else {
+        json_error_t jerr;
+        json_t *chunk = json_loadb(p->data.p, p->data.len, 0, &jerr);
+        if (!json_is_object(chunk)) {
+            rc = fail(p, "upstream sent malformed data", jerr.text);
+        } else {
+            p->chunks++;
+            rc = apply_chunk(p, chunk);
+        }
         json_decref(chunk);
-        return fail(p, "upstream sent malformed data", jerr.text);
     }
-    p->chunks++;
-    int rc = apply_chunk(p, chunk);
-    json_decref(chunk);
+    ck_strbuf_clear(&p->data);
     return rc;
 }
 
@@ -186,9 +175,9 @@ static int on_line(ck_agent_sse_t *p, const char *line, size_t len)
         return fail(p, "upstream error", "error event");
     if (name_len != 4 || memcmp(line, "data", 4) != 0)
         return 0; /* event, id, retry, unknown fields */
-    if (p->has_data && buf_append(&p->data, &p->data_len, &p->data_cap, "\n", 1) < 0)
+    if (p->has_data && buf_append(&p->data, "\n", 1) < 0)
         return fail(p, "upstream event too large", NULL);
-    if (buf_append(&p->data, &p->data_len, &p->data_cap, value, value_len) < 0)
+    if (buf_append(&p->data, value, value_len) < 0)
         return fail(p, "upstream event too large", NULL);
     p->has_data = 1;
     return 0;
@@ -207,9 +196,9 @@ int ck_agent_sse_feed(ck_agent_sse_t *p, const char *bytes, size_t len)
         p->after_cr = 0;
         if (c == '\r' || c == '\n') {
             p->after_cr = (c == '\r');
-            size_t n = p->line_len;
-            p->line_len = 0;
-            if (on_line(p, p->line ? p->line : "", n) < 0)
+            int rc = on_line(p, p->line.p != NULL ? p->line.p : "", p->line.len);
+            ck_strbuf_clear(&p->line);
+            if (rc < 0)
                 break;
             i++;
             continue;
@@ -217,31 +206,24 @@ int ck_agent_sse_feed(ck_agent_sse_t *p, const char *bytes, size_t len)
         const char *end = bytes + i;
         while (end < bytes + len && *end != '\r' && *end != '\n')
             end++;
-        if (buf_append(&p->line, &p->line_len, &p->line_cap, bytes + i, (size_t)(end - (bytes + i))) < 0)
+        if (buf_append(&p->line, bytes + i, (size_t)(end - (bytes + i))) < 0)
             return fail(p, "upstream line too long", NULL);
         i = (size_t)(end - bytes);
     }
     /* Nothing is kept between events: every open stream would otherwise
      * hold both buffers while it waits for the next token. */
-    if (p->line_len == 0) {
-        free(p->line);
-        p->line = NULL;
-        p->line_cap = 0;
-    }
-    if (!p->has_data) {
-        free(p->data);
-        p->data = NULL;
-        p->data_cap = p->data_len = 0;
-    }
+    if (p->line.len == 0)
+        ck_strbuf_free(&p->line);
+    if (!p->has_data)
+        ck_strbuf_free(&p->data);
     return p->error ? -1 : 0;
 }
 
 int ck_agent_sse_finish(ck_agent_sse_t *p)
 {
-    if (p->error == NULL && p->line_len > 0) {
-        size_t n = p->line_len;
-        p->line_len = 0;
-        on_line(p, p->line, n);
+    if (p->error == NULL && p->line.len > 0) {
+        on_line(p, p->line.p, p->line.len);
+        ck_strbuf_clear(&p->line);
     }
     if (p->error == NULL)
         dispatch(p);

@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+#include "base/strbuf.h"
+
 #define CK_AGENT_SSE_MAX_TOOL_CALLS 16
 #define CK_AGENT_SSE_MAX_LINE (1u << 20) /* one SSE line / one event's data */
 
@@ -48,10 +50,8 @@ typedef struct ck_agent_sse {
     /* private framing state */
     ck_agent_sse_text_cb on_text;
     void *user;
-    char *line;
-    size_t line_len, line_cap;
-    char *data;
-    size_t data_len, data_cap;
+    ck_strbuf_t line; /* the line being read, without its terminator */
+    ck_strbuf_t data; /* the data lines of the event being read, joined by '\n' */
     int has_data;
     int after_cr;
 } ck_agent_sse_t;

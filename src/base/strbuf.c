@@ -40,6 +40,20 @@ void ck_strbuf_adds(ck_strbuf_t *b, const char *s) { ck_strbuf_add(b, s, strlen(
 
 void ck_strbuf_addc(ck_strbuf_t *b, char c) { ck_strbuf_add(b, &c, 1); }
 
+void ck_strbuf_clear(ck_strbuf_t *b)
+{
+    b->len = 0;
+    b->failed = 0;
+    if (b->p != NULL)
+        b->p[0] = '\0';
+}
+
+void ck_strbuf_free(ck_strbuf_t *b)
+{
+    free(b->p);
+    *b = (ck_strbuf_t){0};
+}
+
 char *ck_strbuf_take(ck_strbuf_t *b)
 {
     char *p = b->failed ? NULL : b->p != NULL ? b->p : strdup("");

@@ -1,6 +1,6 @@
 /*
  * strbuf.h - a growable, always NUL-terminated byte string for building
- * text (documentation pages, chunked documents).
+ * text (documentation pages, chunked documents, SSE lines and frames).
  *
  * An allocation failure is sticky: it sets `failed`, later additions are
  * ignored, and the builder checks `failed` once at the end instead of after
@@ -31,6 +31,12 @@ void ck_strbuf_adds(ck_strbuf_t *b, const char *s);
 
 /* Appends one byte. */
 void ck_strbuf_addc(ck_strbuf_t *b, char c);
+
+/* Empties `b` and clears `failed`, keeping its allocation for reuse. */
+void ck_strbuf_clear(ck_strbuf_t *b);
+
+/* Frees the allocation and leaves `b` zeroed (an empty buffer). */
+void ck_strbuf_free(ck_strbuf_t *b);
 
 /* Returns the string (caller frees; "" when nothing was added; NULL when
  * `failed` or out of memory) and leaves `b` empty, `failed` cleared. */

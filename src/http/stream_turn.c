@@ -18,7 +18,7 @@
  * advance(), which carries out the pipeline's steps in order: a PERSIST step
  * starts one store op and nothing after it runs until its reply (persist
  * before forward, in order); FORWARD steps are framed into the pending
- * output buffer.  Output: one h2o_send in flight at a time (`inflight`
+ * output buffer (base/strbuf.h).  Output: one h2o_send in flight at a time (`inflight`
  * buffer untouched until proceed()), later bytes accumulate in `pending`;
  * the last bytes go out with the single FINAL send, copied into the
  * request's pool so the turn can be freed at once.  The store and the agent
@@ -46,6 +46,7 @@
 #include "agent/agent.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/strbuf.h"
 #include "http/gate.h"
 #include "http/request_ctx.h"
 #include "http/respond.h"
@@ -56,7 +57,6 @@
 #include "store/ops_record.h"
 
 #define PAUSE_BYTES (1024 * 1024)
-#define OUT_BUF_MIN 512 /* first allocation of an output buffer: an event frame is a few hundred bytes */
 #define PERSIST_RETRY_DELAY_MS 100 /* between attempts of a write that lost its connection */
 #define HTTP1_PROBE_MS 250         /* how often an HTTP/1.x stream's socket is checked for the client leaving */
 
@@ -69,10 +69,6 @@
 typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
 typedef enum { AGENT_IDLE, AGENT_RUNNING, AGENT_DONE } agent_state_t;
 
-typedef struct out_buf {
-    char *data;
-    size_t len, cap;
-} out_buf_t;
 
 typedef struct turn turn_t;
 
@@ -118,7 +114,7 @@ struct turn {
     int cancelled;            /* the client left while the agent was running */
     ck_turn_stats_t stats;    /* written by the agent */
 
-    out_buf_t pending, inflight;
+    ck_strbuf_t pending, inflight;
     int sending; /* an h2o_send is in flight */
     ck_timer_t *heartbeat, *deadline;
 };
@@ -127,27 +123,15 @@ static void advance(turn_t *t);
 
 /* --- output buffers --------------------------------------------------- */
 
-static int buf_append(out_buf_t *b, const char *data, size_t len)
+/* Appends `len` bytes to `b`.  Returns 0, or -1 when out of memory (then
+ * `b` keeps what it had and takes later bytes again). */
+static int buf_append(ck_strbuf_t *b, const char *data, size_t len)
 {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : OUT_BUF_MIN;
-        while (cap < b->len + len)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (grown == NULL)
-            return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 0;
-}
-
-static void buf_free(out_buf_t *b)
-{
-    free(b->data);
-    *b = (out_buf_t){0};
+    ck_strbuf_add(b, data, len);
+    if (!b->failed)
+        return 0;
+    b->failed = 0;
+    return -1;
 }
 
 /* --- agent control ------------------------------------------------------ */
@@ -177,12 +161,12 @@ static void flush(turn_t *t)
 {
     if (t->req == NULL || t->sending || t->pending.len == 0)
         return;
-    out_buf_t sent = t->pending;
+    ck_strbuf_t sent = t->pending;
     t->pending = t->inflight;
-    t->pending.len = 0;
+    ck_strbuf_clear(&t->pending);
     t->inflight = sent;
     t->sending = 1;
-    h2o_iovec_t vec = h2o_iovec_init(t->inflight.data, t->inflight.len);
+    h2o_iovec_t vec = h2o_iovec_init(t->inflight.p, t->inflight.len);
     h2o_send(t->req, &vec, 1, H2O_SEND_STATE_IN_PROGRESS);
     if (t->heartbeat != NULL)
         ck_timer_arm(t->heartbeat, t->worker->config->heartbeat_ms);
@@ -193,7 +177,7 @@ static void on_proceed(h2o_generator_t *gen, h2o_req_t *req)
     turn_t *t = (turn_t *)gen;
     (void)req;
     t->sending = 0;
-    buf_free(&t->inflight); /* an open stream waiting for its next token keeps no output buffer */
+    ck_strbuf_free(&t->inflight); /* an open stream waiting for its next token keeps no output buffer */
     if (t->pending.len < PAUSE_BYTES)
         agent_pause(t, 0);
     advance(t);
@@ -440,8 +424,8 @@ static void turn_free(turn_t *t)
     json_decref(t->user_message);
     json_decref(t->sender_item);
     ck_request_free(&t->request);
-    buf_free(&t->pending);
-    buf_free(&t->inflight);
+    ck_strbuf_free(&t->pending);
+    ck_strbuf_free(&t->inflight);
     free(t);
 }
 
@@ -452,7 +436,7 @@ static void send_final(turn_t *t)
     h2o_iovec_t vec = {NULL, 0};
     if (t->pending.len > 0) {
         vec.base = h2o_mem_alloc_pool(&req->pool, t->pending.len);
-        memcpy(vec.base, t->pending.data, t->pending.len);
+        memcpy(vec.base, t->pending.p, t->pending.len);
         vec.len = t->pending.len;
     }
     ck_http_request_ctx_t *ctx = ck_http_request_ctx(req);

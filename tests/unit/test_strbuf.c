@@ -1,6 +1,7 @@
 /*
  * test_strbuf.c - Check tests of src/base/strbuf.c: appending across many
- * reallocations, embedded NULs, reserve, and take (empty, reset).
+ * reallocations, embedded NULs, reserve, clear (allocation kept), free, and take
+ * (empty, reset).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -47,12 +48,39 @@ START_TEST(empty_and_reserve)
 }
 END_TEST
 
+START_TEST(clear_keeps_the_allocation)
+{
+    ck_strbuf_t b = {0};
+    ck_strbuf_adds(&b, "first line");
+    char *before = b.p;
+    ck_strbuf_clear(&b);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_str_eq(b.p, "");
+    ck_assert_ptr_eq(b.p, before);
+    ck_strbuf_adds(&b, "second");
+    ck_assert_str_eq(b.p, "second");
+    ck_assert_ptr_eq(b.p, before);
+    b.failed = 1;
+    ck_strbuf_clear(&b);
+    ck_assert_int_eq(b.failed, 0);
+    ck_strbuf_adds(&b, "third");
+    ck_assert_str_eq(b.p, "third");
+    ck_strbuf_free(&b);
+    ck_assert_ptr_null(b.p);
+    ck_assert_uint_eq(b.len + b.cap, 0);
+    ck_strbuf_adds(&b, "again");
+    ck_assert_str_eq(b.p, "again");
+    ck_strbuf_free(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("strbuf");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, appends_and_takes);
     tcase_add_test(tc, empty_and_reserve);
+    tcase_add_test(tc, clear_keeps_the_allocation);
     suite_add_tcase(s, tc);
     return s;
 }
