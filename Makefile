@@ -36,7 +36,7 @@ WEB_LIBS := web/node_modules/marked/lib/marked.esm.js web/node_modules/dompurify
 DEPS_BUILD := build-essential pkg-config libh2o-evloop-dev libssl-dev libpq-dev libcurl4-openssl-dev \
               libjansson-dev libjwt-dev libcmark-dev check
 DEPS_RUN   := postgresql openssl ca-certificates
-DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-client curl nghttp2-client procps \
+DEPS_TEST  := python3 python3-pycurl python3-jsonschema python3-prometheus-client python3-h2 curl nghttp2-client procps \
               chromium fonts-dejavu-core
 DEPS_ASAN  := libasan8 libubsan1
 DEPS_VALGRIND := valgrind

@@ -15,6 +15,8 @@
 #                          (BENCH_CLIENT_PID, set by sse_client.py) and
 #                          PostgreSQL (BENCH_PG_PID: the postmaster and its
 #                          children), then /proc/loadavg
+#   OUTDIR/LABEL.fake      the fake model's /_stats (BENCH_FAKE_STATS URL):
+#                          answers in flight, connections, HTTP/2 ones
 set -euo pipefail
 pid=$1 fake=$2 url=$3 out=$4/$5
 rps=${BENCH_HEALTHZ_RPS:-100}
@@ -27,6 +29,7 @@ ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/
 # pg_pids -> the postmaster and its children (backends come and go)
 pg_pids() { [ -z "$pg" ] || { echo "$pg"; ps -o pid= --ppid "$pg" 2>/dev/null || true; }; }
 
+[ -z "${BENCH_FAKE_STATS:-}" ] || curl -sf "$BENCH_FAKE_STATS" >"$out.fake" || true
 { grep -E '^VmRSS' "/proc/$pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$pid/smaps_rollup"; } >"$out.mem"
 {
   echo "# fds by kind"

@@ -61,31 +61,42 @@ def fds(work, label):
     return sockets, tcp
 
 
+def fake(work, label):
+    """"answers in flight / HTTP/2 connections (all connections)" of the
+    fake model at LABEL (its /_stats), or "?"."""
+    path = os.path.join(work, label + ".fake")
+    if not os.path.exists(path) or not read(work, label + ".fake").strip():
+        return "?"
+    st = json.loads(read(work, label + ".fake"))
+    return "%s / %s (%s)" % (st.get("active"), st.get("h2_connections"), st.get("connections"))
+
+
 def plateau_report(work, hold):
     """One row per step: memory and CPU against open streams."""
     idle = mem(work, "idle")
     print("### Plateau: memory and CPU against open streams\n")
     print("| open streams | VmRSS MiB | per stream KiB (vs idle) | per stream KiB (vs previous step) | "
           "CPU % of one core: server / fake model / client / PostgreSQL | /healthz p50 / p99 / max ms (non-2xx) | "
-          "server socket fds / TCP | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+          "server socket fds / TCP | fake model: answers in flight / HTTP/2 connections (all) | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
     prev_n, prev_rss = 0, idle["VmRSS"]
-    print("| 0 (idle) | %.1f | | | %s | %s / %s / %s (%s) | %s / %s | %s |" % (
+    print("| 0 (idle) | %.1f | | | %s | %s / %s / %s (%s) | %s / %s | %s | %s |" % (
         (idle["VmRSS"] / 1024.0, " / ".join(cpu(work, "idle")[0].get(k, "?")
                                             for k in ("server", "fake_model", "client", "postgresql")))
-        + tuple(healthz(work, "idle")[i] for i in (2, 3, 4, 1)) + fds(work, "idle") + (cpu(work, "idle")[1],)))
+        + tuple(healthz(work, "idle")[i] for i in (2, 3, 4, 1)) + fds(work, "idle")
+        + (fake(work, "idle"), cpu(work, "idle")[1])))
     for rec in hold.get("steps") or []:
         label = "open-%d" % rec["step"]
         if not os.path.exists(os.path.join(work, label + ".mem")):
             continue
         m, (c, load), h = mem(work, label), cpu(work, label), healthz(work, label)
         n = rec["open_before"]
-        print("| %s%s | %.1f | %.1f | %s | %s | %s / %s / %s (%s) | %s / %s | %s |" % (
+        print("| %s%s | %.1f | %.1f | %s | %s | %s / %s / %s (%s) | %s / %s | %s | %s |" % (
             n, "" if n == rec["step"] else " of %d" % rec["step"], m["VmRSS"] / 1024.0,
             (m["VmRSS"] - idle["VmRSS"]) / max(n, 1),
             "%.1f" % ((m["VmRSS"] - prev_rss) / (n - prev_n)) if n > prev_n else "",
             " / ".join(c.get(k, "?") for k in ("server", "fake_model", "client", "postgresql")),
-            h[2], h[3], h[4], h[1], *fds(work, label), load))
+            h[2], h[3], h[4], h[1], *fds(work, label), fake(work, label), load))
         prev_n, prev_rss = n, m["VmRSS"]
     print()
 
@@ -126,6 +137,8 @@ def main():
     hold, floor, lat = (json.loads(read(work, f) or "{}") for f in ("hold.json", "floor.json", "latency.json"))
     if not os.path.exists(os.path.join(work, "held.mem")):
         hold = {}
+    if os.path.exists(os.path.join(work, "setup")):
+        print("Set-up: " + read(work, "setup").strip() + "\n")
     print("Load average (1/5/15 min) at each step: " + "; ".join(read(work, "loadavg").splitlines()) + "\n")
     if hold:
         plateau_report(work, hold)

@@ -82,6 +82,9 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
     config->first_token_timeout_ms = (int)ck_env_int("CHATKITD_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS");
     config->stall_timeout_ms = (int)ck_env_int("CHATKITD_UPSTREAM_STALL_TIMEOUT_MS");
     config->max_retries = (int)ck_env_int("CHATKITD_UPSTREAM_RETRIES");
+    static const char *const http_versions[] = {"auto", "http1.1", NULL}; /* ck_agent_http_t order */
+    config->upstream_http = env_choice("CHATKITD_UPSTREAM_HTTP", http_versions, CK_AGENT_HTTP_AUTO);
+    config->upstream_ca_file = ck_env_str("CHATKITD_UPSTREAM_CA_FILE");
     config->transcribe_model = ck_env_str("CHATKITD_TRANSCRIBE_MODEL");
     static const char *const on_off[] = {"off", "on", NULL};
     static const char *const modes[] = {"off", "tool", "auto", NULL};
@@ -128,6 +131,7 @@ ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_c
     agent->config.model = dup_or_null(config->model ? config->model : "gpt-4o-mini");
     agent->config.system_prompt = dup_or_null(config->system_prompt ? config->system_prompt : DEFAULT_SYSTEM_PROMPT);
     agent->config.transcribe_model = dup_or_null(config->transcribe_model ? config->transcribe_model : "whisper-1");
+    agent->config.upstream_ca_file = dup_or_null(config->upstream_ca_file);
     if (agent->config.max_turns < 1)
         agent->config.max_turns = 10;
     if (agent->config.context_tokens < 1)
@@ -140,7 +144,7 @@ ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_c
     }
     agent->llm = ck_agent_llm_new(loop);
     if (agent->llm == NULL || agent->completions_url == NULL || agent->transcriptions_url == NULL ||
-        agent->config.transcribe_model == NULL) {
+        agent->config.transcribe_model == NULL || (config->upstream_ca_file && !agent->config.upstream_ca_file)) {
         ck_agent_destroy(agent);
         return NULL;
     }
@@ -159,6 +163,7 @@ void ck_agent_destroy(ck_agent_t *agent)
     free((char *)agent->config.model);
     free((char *)agent->config.system_prompt);
     free((char *)agent->config.transcribe_model);
+    free((char *)agent->config.upstream_ca_file);
     free(agent->completions_url);
     free(agent->transcriptions_url);
     free(agent);
@@ -208,6 +213,8 @@ void ck_agent_job_start(const ck_agent_run_t *run, json_t *body, void (*on_answe
         .stall_timeout_ms = c->stall_timeout_ms,
         .max_retries = 1,
         .request_id = job->request_id,
+        .http = (ck_agent_http_t)c->upstream_http,
+        .ca_file = c->upstream_ca_file,
     };
     job->llm_call = ck_agent_llm_post(agent->llm, &opts, text, &cb, job);
     free(text);

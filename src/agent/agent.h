@@ -44,6 +44,8 @@ typedef struct ck_agent_config {
     int max_turns;               /* model round trips per user turn (default 10) */
     int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
     int max_retries;             /* before the first token reached the client */
+    int upstream_http;           /* CHATKITD_UPSTREAM_HTTP: a ck_agent_http_t (agent/llm.h) for every model call */
+    const char *upstream_ca_file;/* CHATKITD_UPSTREAM_CA_FILE: CAs trusted for the model endpoint, or NULL */
     const char *transcribe_model;/* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
     const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */
     int context_tokens;          /* CHATKITD_CONTEXT_TOKENS: budget of every model request (default 6000) */

@@ -572,6 +572,12 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     if (call->opts.total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)call->opts.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (call->opts.http == CK_AGENT_HTTP_1_1)
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    else if (strncasecmp(call->opts.url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* may multiplex: wait for a connection being set up rather than open another */
+    if (call->opts.ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, call->opts.ca_file);
     if (call->opts.stream)
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_BUFFER_SIZE);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -628,6 +634,7 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     }
     call->opts.api_key = NULL;
     call->opts.headers = NULL; /* likewise */
+    call->opts.ca_file = NULL; /* likewise (curl copies it) */
     start_attempt(call);
     return call;
 }

@@ -31,6 +31,18 @@
 typedef struct ck_agent_llm ck_agent_llm_t;
 typedef struct ck_agent_llm_call ck_agent_llm_call_t;
 
+/* The HTTP version of a call (CHATKITD_UPSTREAM_HTTP for model calls):
+ *   AUTO   HTTP/2 where TLS negotiation (ALPN) offers it, else HTTP/1.1;
+ *          calls to one https endpoint wait for the first connection's
+ *          answer (CURLOPT_PIPEWAIT), so concurrent calls share HTTP/2
+ *          connections (at most the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS,
+ *          and libcurl's 100, per connection) instead of opening one each;
+ *   HTTP1  HTTP/1.1 only: one connection per call in flight.
+ * HTTP/2 without TLS (h2c with prior knowledge) is not offered: libcurl
+ * 7.88.1 fails every request that reuses such a connection ("Error in the
+ * HTTP2 framing layer"; fixed in libcurl 8.0). */
+typedef enum ck_agent_http { CK_AGENT_HTTP_AUTO = 0, CK_AGENT_HTTP_1_1 } ck_agent_http_t;
+
 typedef struct ck_agent_llm_opts {
     const char *url;            /* full URL, e.g. https://api.openai.com/v1/chat/completions */
     const char *api_key;        /* NULL or "" = no Authorization header */
@@ -50,6 +62,8 @@ typedef struct ck_agent_llm_opts {
     const char *const *headers; /* NULL-terminated extra "Name: value" lines, or NULL */
     const char *request_id;     /* sent as X-Request-Id and put on the call's log lines ("" = none);
                                    NULL = the thread's current log scope (ck_log_scope_current) */
+    ck_agent_http_t http;       /* HTTP version towards the endpoint (CK_AGENT_HTTP_AUTO when 0) */
+    const char *ca_file;        /* PEM bundle of the CAs trusted for an https endpoint; NULL = the system's */
 } ck_agent_llm_opts_t;
 
 typedef struct ck_agent_llm_result {

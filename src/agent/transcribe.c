@@ -110,6 +110,8 @@ ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *aud
         .first_token_timeout_ms = c->first_token_timeout_ms,
         .stall_timeout_ms = c->stall_timeout_ms,
         .max_retries = c->max_retries,
+        .http = (ck_agent_http_t)c->upstream_http,
+        .ca_file = c->upstream_ca_file,
     };
     ck_agent_transcription_t *t = calloc(1, sizeof(*t));
     if (t == NULL)

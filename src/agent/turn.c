@@ -49,6 +49,8 @@ static ck_agent_llm_opts_t llm_opts(const ck_agent_t *agent, int stream)
         .first_token_timeout_ms = c->first_token_timeout_ms,
         .stall_timeout_ms = c->stall_timeout_ms,
         .max_retries = stream ? c->max_retries : 0,
+        .http = (ck_agent_http_t)c->upstream_http,
+        .ca_file = c->upstream_ca_file,
     };
     return opts;
 }
