@@ -119,6 +119,7 @@ class Stream:
         self.latencies = []
         self.assistant_done = False
         self.first_type = None
+        self.failed_at = None  # (seconds since the client started, events read) of an exception
 
     def request(self):
         b = self.bench
@@ -142,6 +143,7 @@ class Stream:
             await self.read_response(reader)
         except (OSError, asyncio.IncompleteReadError, ValueError, KeyError) as exc:
             self.errors.append("%s: %s" % (type(exc).__name__, exc))
+            self.failed_at = (round(time.monotonic() - b.t0, 1), self.events)
         finally:
             if writer is not None:
                 writer.close()
@@ -231,6 +233,7 @@ class Bench:
         self.all_open = asyncio.Event()  # open (+ ended) reached target_open
         self.target_open = args.streams
         self.done = []
+        self.t0 = time.monotonic()
         self.in_plateau = False     # the plateau command is running
         self.plateau_latencies = []  # tokens read meanwhile (all streams open, none starting)
 
@@ -261,6 +264,7 @@ class Bench:
             "events": sum(s.events for s in self.done), "tokens": sum(s.tokens for s in self.done),
             "first_token_ms": ms_stats(firsts), "later_tokens_ms": ms_stats(later),
             "errors": sorted({e for s in failed for e in s.errors[:1]})[:10],
+            "failed_at": sorted(s.failed_at for s in failed if s.failed_at)[:20],
             "client_cpu_s": round(sum(os.times()[:2]), 2),
         }
 
