@@ -23,6 +23,7 @@
 #      measuring tools' own cost);
 #   6. prints a Markdown table; stops everything.
 # Knobs (environment): BENCH_STREAMS, BENCH_STEPS, BENCH_UPSTREAM, BENCH_RAMP (streams/s, 400),
+# BENCH_CLIENT_PROCS (hold client processes: 1, or 4 above 2,000 streams),
 # BENCH_HOLD_PACING, BENCH_LATENCY_STREAMS, BENCH_LATENCY_TURNS,
 # BENCH_LATENCY_PACING (20 tokens, 100 ms apart, first after 200 ms),
 # BENCH_HEALTHZ_RPS, BENCH_HEALTHZ_SECONDS (see plateau.sh), BENCH_PG_PORT,
@@ -131,6 +132,7 @@ if [ "${BENCH_HOLD:-1}" != 0 ]; then
   note_load hold
   echo "hold: $streams streams (steps ${BENCH_STEPS:-none}; $hold_pacing)..." >&2
   client hold --url "$url/chatkit" --streams "$streams" --steps "${BENCH_STEPS:-}" --ramp "$ramp" --pacing "$hold_pacing" \
+    --procs "${BENCH_CLIENT_PROCS:-$(( streams > 2000 ? 4 : 1 ))}" \
     --plateau-cmd "'$here/plateau.sh' $server_pid $fake_pid $url '$work' open-\$BENCH_OPEN" >"$work/hold.json" || hold_status=$?
   for f in "$work/open-$streams".*; do # the last step is the "held" snapshot of the report
     if [ -e "$f" ]; then cp "$f" "$work/held.${f##*/open-$streams.}"; fi

@@ -30,6 +30,11 @@ Modes:
   latency  --streams N --turns-per-stream K: N loops (started at --ramp
            loops/s), each running K turns back to back (so about N turns
            are always in flight).
+  --procs N (hold): spread the streams over N client processes (stream i
+           in process i mod N, each ramping at --ramp/N), so that one
+           Python process's CPU does not limit thousands of streams; the
+           parent runs the plateau command when every process has its share
+           of the step open, and merges the results.
   --direct URL: instead of chatkitd, stream straight from the fake model's
            /v1/chat/completions (same pacing): the measurement floor, i.e.
            the fake model's and this client's own overhead.
@@ -255,6 +260,17 @@ class Bench:
         if self.open + len(self.done) >= self.target_open:
             self.all_open.set()
 
+    def raw(self):
+        """What a --procs child hands to the parent (see merge())."""
+        failed = [s for s in self.done if s.errors]
+        return {"streams": len(self.done), "failed": len(failed), "max_open": self.max_open,
+                "events": sum(s.events for s in self.done), "tokens": sum(s.tokens for s in self.done),
+                "firsts": [s.first_ns for s in self.done if s.first_ns is not None],
+                "later": [x for s in self.done for x in s.latencies[1:]],
+                "errors": sorted({e for s in failed for e in s.errors[:1]}),
+                "failed_at": sorted(s.failed_at for s in failed if s.failed_at)[:20],
+                "cpu": sum(os.times()[:2])}
+
     def summary(self):
         failed = [s for s in self.done if s.errors]
         firsts = [s.first_ns for s in self.done if s.first_ns is not None]
@@ -344,6 +360,99 @@ async def latency(bench, args):
     return out
 
 
+def child_main(args, k, conn):
+    """A --procs child: streams k, k+N, k+2N, ...; steps on the parent's word."""
+    n = args.procs
+    args.ramp = args.ramp / n
+    bench = Bench(args)
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        tasks, started = [], 0
+        while True:
+            msg = await loop.run_in_executor(None, conn.recv)
+            if msg[0] == "finish":
+                await asyncio.gather(*tasks)
+                conn.send(bench.raw())
+                return
+            share = (msg[1] - k + n - 1) // n  # streams i < step with i % n == k
+            t1, first = time.monotonic(), started
+            while started < share:
+                tasks.append(asyncio.ensure_future(Stream(bench, k + n * started).run()))
+                started += 1
+                delay = t1 + (started - first) / args.ramp - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            bench.target_open = share
+            bench.all_open.clear()
+            bench.check_target()
+            await bench.all_open.wait()
+            bench.plateau_latencies = []
+            bench.in_plateau = True
+            conn.send({"open": bench.open, "max_open": bench.max_open})
+            await loop.run_in_executor(None, conn.recv)  # the plateau command is done
+            bench.in_plateau = False
+            conn.send({"open": bench.open, "tokens": bench.plateau_latencies})
+
+    asyncio.run(run())
+
+
+def hold_procs(args):
+    """hold with --procs: the parent of args.procs children (child_main)."""
+    import multiprocessing
+    import subprocess
+    steps = sorted({int(x) for x in args.steps.split(",") if x.strip()} | {args.streams}) if args.steps else [args.streams]
+    steps = [x for x in steps if x <= args.streams]
+    conns, procs = [], []
+    for k in range(args.procs):
+        parent, child = multiprocessing.Pipe()
+        p = multiprocessing.Process(target=child_main, args=(args, k, child))
+        p.start()
+        conns.append(parent)
+        procs.append(p)
+    t0 = time.monotonic()
+    records = []
+    for step in steps:
+        for c in conns:
+            c.send(("step", step))
+        ready = [c.recv() for c in conns]
+        rec = {"step": step, "open_before": sum(r["open"] for r in ready), "seconds": round(time.monotonic() - t0, 1)}
+        progress("%d of %d streams open after %.1f s" % (rec["open_before"], step, rec["seconds"]))
+        if args.plateau_cmd:
+            env = dict(os.environ, BENCH_OPEN=str(step), BENCH_CLIENT_PID=" ".join(str(p.pid) for p in procs))
+            rec["cmd_status"] = subprocess.call(args.plateau_cmd, shell=True, env=env)
+        rec["plateau_seconds"] = round(time.monotonic() - t0 - rec["seconds"], 1)
+        for c in conns:
+            c.send(("plateau done",))
+        after = [c.recv() for c in conns]
+        rec["open_after"] = sum(r["open"] for r in after)
+        rec["tokens_ms"] = ms_stats([x for r in after for x in r["tokens"]])
+        progress("plateau at %d done, %d streams still open" % (step, rec["open_after"]))
+        records.append(rec)
+    progress("%d streams started; waiting for them to end" % args.streams)
+    for c in conns:
+        c.send(("finish",))
+    raws = [c.recv() for c in conns]
+    for p in procs:
+        p.join()
+    out = {
+        "streams": sum(r["streams"] for r in raws), "failed": sum(r["failed"] for r in raws),
+        "max_open": sum(r["max_open"] for r in raws), "events": sum(r["events"] for r in raws),
+        "tokens": sum(r["tokens"] for r in raws),
+        "first_token_ms": ms_stats([x for r in raws for x in r["firsts"]]),
+        "later_tokens_ms": ms_stats([x for r in raws for x in r["later"]]),
+        "errors": sorted({e for r in raws for e in r["errors"]})[:10],
+        "failed_at": sorted(x for r in raws for x in r["failed_at"])[:20],
+        "client_cpu_s": round(sum(r["cpu"] for r in raws), 2), "procs": args.procs,
+        "plateau": records[-1] if records else None, "steps": records,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    last = out["plateau"]
+    if last is not None and last["open_before"] < args.streams:
+        progress("only %d of %d streams were open at the last step" % (last["open_before"], args.streams))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("mode", choices=("hold", "latency"))
@@ -355,11 +464,15 @@ def main():
     ap.add_argument("--pacing", default="tokens=120,interval_ms=500,first_ms=500")
     ap.add_argument("--plateau-cmd")
     ap.add_argument("--steps", help="hold: comma list of open-stream counts to run the plateau command at")
+    ap.add_argument("--procs", type=int, default=1, help="hold: client processes sharing the streams")
     args = ap.parse_args()
     if not (args.url or args.direct):
         ap.error("--url or --direct is required")
-    bench = Bench(args)
-    result = asyncio.run(hold(bench, args) if args.mode == "hold" else latency(bench, args))
+    if args.mode == "hold" and args.procs > 1:
+        result = hold_procs(args)
+    else:
+        bench = Bench(args)
+        result = asyncio.run(hold(bench, args) if args.mode == "hold" else latency(bench, args))
     print(json.dumps(result))
     if args.mode == "hold" and (result["plateau"] or {}).get("open_before") != args.streams:
         return 1  # the last snapshot did not see every stream open
