@@ -20,39 +20,51 @@ LANGUAGE sql STABLE AS $$
       FROM chatkit.memory_facts f WHERE f.user_id = p_user
 $$;
 
--- context.load {thread_id, limit?, before_item_id?, facts?: bool}
---   -> {"items":[...], "summary"?: {"text","item_id"}, "notice_sent": bool, "facts"?: [...]}
-CREATE OR REPLACE FUNCTION chatkit.op_context_load(p_user text, p jsonb) RETURNS jsonb
+-- The context of a turn on thread p_thread (checked by the caller): the
+-- newest p_lim items strictly before item p_before (or all; end_of_turn
+-- excluded), ascending, the notice flag, the summary when there is one, and
+-- the user's facts when p_facts.  Shared by context.load and the turn ops
+-- that answer it with their pre-flight write (turns.sql).
+CREATE OR REPLACE FUNCTION chatkit.context_doc(p_user text, p_thread text, p_lim int, p_before text, p_facts boolean)
+RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
-    lim int := chatkit.param_limit(p, 'limit', 11, 1000);
-    before text := chatkit.param_opt_text(p, 'before_item_id');
     c_ts timestamptz := 'infinity';
     c_id text := '';
     ctx chatkit.thread_context;
     v jsonb;
 BEGIN
-    IF before IS NOT NULL THEN
-        SELECT i.created_at, i.id INTO c_ts, c_id FROM chatkit.items i WHERE i.thread_id = t.id AND i.id = before;
+    IF p_before IS NOT NULL THEN
+        SELECT i.created_at, i.id INTO c_ts, c_id FROM chatkit.items i WHERE i.thread_id = p_thread AND i.id = p_before;
         IF NOT FOUND THEN
             PERFORM chatkit.raise_error('22023', 'before_item_id is not an item of this thread');
         END IF;
     END IF;
     SELECT coalesce(jsonb_agg(s.data ORDER BY s.created_at, s.id), '[]') INTO v
       FROM (SELECT i.data, i.created_at, i.id FROM chatkit.items i
-             WHERE i.thread_id = t.id AND (i.created_at, i.id) < (c_ts, c_id) AND i.type <> 'end_of_turn'
-             ORDER BY i.created_at DESC, i.id DESC LIMIT lim) s;
+             WHERE i.thread_id = p_thread AND (i.created_at, i.id) < (c_ts, c_id) AND i.type <> 'end_of_turn'
+             ORDER BY i.created_at DESC, i.id DESC LIMIT p_lim) s;
     v := jsonb_build_object('items', v);
-    SELECT * INTO ctx FROM chatkit.thread_context c WHERE c.thread_id = t.id AND c.user_id = p_user;
+    SELECT * INTO ctx FROM chatkit.thread_context c WHERE c.thread_id = p_thread AND c.user_id = p_user;
     v := v || jsonb_build_object('notice_sent', coalesce(ctx.notice_sent, false));
     IF ctx.summary IS NOT NULL THEN
         v := v || jsonb_build_object('summary', jsonb_build_object('text', ctx.summary, 'item_id', ctx.summary_item_id));
     END IF;
-    IF p -> 'facts' = 'true'::jsonb THEN
+    IF p_facts THEN
         v := v || jsonb_build_object('facts', chatkit.memory_facts_json(p_user));
     END IF;
     RETURN v;
+END $$;
+
+-- context.load {thread_id, limit?, before_item_id?, facts?: bool}
+--   -> {"items":[...], "summary"?: {"text","item_id"}, "notice_sent": bool, "facts"?: [...]}
+CREATE OR REPLACE FUNCTION chatkit.op_context_load(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
+BEGIN
+    RETURN chatkit.context_doc(p_user, t.id, chatkit.param_limit(p, 'limit', 11, 1000),
+                               chatkit.param_opt_text(p, 'before_item_id'), p -> 'facts' = 'true'::jsonb);
 END $$;
 
 -- context.notice {thread_id} -> {}

@@ -1,6 +1,33 @@
 -- turns.sql - the ops of a streamed turn: turn.create, turn.add_message,
 -- turn.tool_output, turn.load_item, turn.retry.  Each is one statement, hence
 -- one transaction: a turn.create with a bad attachment writes nothing.
+--
+-- turn.create and turn.add_message also answer what the turn needs next in
+-- the same round trip: with `context` ({limit?, facts?}) the result carries
+-- `context`, what context.load answers for the history before the new
+-- message; with `audit` (audit.add params) turn.create writes that audit
+-- row in its own transaction (the row exists exactly when the thread does).
+
+-- The `context` part of a turn op's result for the new message p_item_id
+-- of thread p_thread, when p asks for it (else NULL).  A new thread has no
+-- history, notice or summary, so only the facts need a query then.
+CREATE OR REPLACE FUNCTION chatkit.turn_context(p_user text, p jsonb, p_thread text, p_item_id text, p_new boolean)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c jsonb := p -> 'context';
+    v_facts boolean := coalesce(c -> 'facts' = 'true'::jsonb, false);
+BEGIN
+    IF c IS NULL OR jsonb_typeof(c) = 'null' THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(c) <> 'object' THEN
+        PERFORM chatkit.raise_error('22023', 'parameter context must be an object');
+    ELSIF p_new THEN
+        RETURN '{"items": [], "notice_sent": false}'::jsonb
+            || CASE WHEN v_facts THEN jsonb_build_object('facts', chatkit.memory_facts_json(p_user)) ELSE '{}' END;
+    END IF;
+    RETURN chatkit.context_doc(p_user, p_thread, chatkit.param_limit(c, 'limit', 11, 1000), p_item_id, v_facts);
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- Streaming-turn ops
@@ -14,6 +41,7 @@ DECLARE
     v_item jsonb := chatkit.param_object(p, 'item');
     v_id text := chatkit.param_text(th, 'id');
     t chatkit.threads;
+    v_ctx jsonb;
 BEGIN
     INSERT INTO chatkit.threads (id, user_id, created_at, title, status, allowed_image_domains, metadata)
     VALUES (v_id, p_user, coalesce(chatkit.ts_parse(chatkit.param_opt_text(th, 'created_at')), now()),
@@ -28,7 +56,12 @@ BEGIN
     v_item := v_item || jsonb_build_object('attachments',
         chatkit.attachments_bind(p_user, v_id, chatkit.param_array(p, 'attachment_ids')));
     PERFORM chatkit.item_upsert(p_user, v_id, v_item);
-    RETURN jsonb_build_object('thread', chatkit.thread_wire(t, chatkit.empty_page()), 'item', v_item);
+    IF jsonb_typeof(p -> 'audit') = 'object' THEN
+        PERFORM chatkit.ops_audit_add(p_user, p -> 'audit');
+    END IF;
+    v_ctx := chatkit.turn_context(p_user, p, v_id, v_item ->> 'id', true);
+    RETURN jsonb_build_object('thread', chatkit.thread_wire(t, chatkit.empty_page()), 'item', v_item)
+        || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
 
 -- turn.add_message: user message (with its attachments) into an existing thread.
@@ -37,11 +70,14 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
     v_item jsonb := chatkit.param_object(p, 'item');
+    v_ctx jsonb;
 BEGIN
     v_item := v_item || jsonb_build_object('attachments',
         chatkit.attachments_bind(p_user, t.id, chatkit.param_array(p, 'attachment_ids')));
     PERFORM chatkit.item_upsert(p_user, t.id, v_item);
-    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_item);
+    v_ctx := chatkit.turn_context(p_user, p, t.id, v_item ->> 'id', false);
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_item)
+        || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
 
 -- turn.tool_output: completes the newest item, which must be a

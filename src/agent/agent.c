@@ -277,6 +277,7 @@ static void run_free(ck_agent_run_t *run)
     json_decref(run->metadata);
     json_decref(run->action);
     json_decref(run->sender_item);
+    json_decref(run->context);
     json_decref(run->history);
     json_decref(run->attachments);
     json_decref(run->messages);
@@ -621,14 +622,11 @@ static char *dup_str(const json_t *v)
     return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
-/* context.load: the history window (one more item than the window, to
- * know whether older ones exist), the summary, the notice flag, the facts. */
-static void on_context(const ck_store_reply_t *reply, void *user)
+/* context.load's answer: the history window (one more item than the
+ * window, to know whether older ones exist), the summary, the notice flag,
+ * the facts.  Then the attachments. */
+static void use_context(ck_agent_run_t *run, json_t *doc)
 {
-    ck_agent_run_t *run = user;
-    json_t *doc = ck_agent_reply_doc(run, reply, "context.load");
-    if (doc == NULL)
-        return;
     json_t *items = json_object_get(doc, "items");
     json_decref(run->history);
     run->history = json_is_array(items) ? json_incref(items) : json_array();
@@ -645,8 +643,31 @@ static void on_context(const ck_store_reply_t *reply, void *user)
     load_attachments(run);
 }
 
+static void on_context(const ck_store_reply_t *reply, void *user)
+{
+    ck_agent_run_t *run = user;
+    json_t *doc = ck_agent_reply_doc(run, reply, "context.load");
+    if (doc != NULL)
+        use_context(run, doc);
+}
+
+json_t *ck_agent_context_request(const ck_agent_t *agent)
+{
+    if (agent == NULL || agent->config.retrieval_only)
+        return NULL;
+    return json_pack("{s:i,s:b}", "limit", CK_AGENT_HISTORY_LIMIT + 1, "facts", agent->config.memory != CK_MEMORY_OFF);
+}
+
+/* The history and the rest of the context: from the caller's pre-flight
+ * answer when it has one (no round trip), else one context.load. */
 static void load_history(ck_agent_run_t *run)
 {
+    if (run->context != NULL) {
+        json_t *doc = run->context;
+        run->context = NULL;
+        use_context(run, doc);
+        return;
+    }
     json_t *params = json_pack("{s:s,s:i,s:b}", "thread_id", run->thread_id, "limit", CK_AGENT_HISTORY_LIMIT + 1,
                                "facts", run->agent->config.memory != CK_MEMORY_OFF);
     const char *before = json_string_value(json_object_get(run->user_message, "id"));
@@ -671,6 +692,7 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     run->sender_item = json_is_object(turn->sender_item) ? json_deep_copy(turn->sender_item) : NULL;
     const json_t *metadata = json_object_get(turn->thread, "metadata");
     run->thread_metadata = json_is_object(metadata) ? json_deep_copy(metadata) : NULL;
+    run->context = json_is_object(turn->context) ? json_deep_copy(turn->context) : NULL;
     run->history = json_array();
     run->turn_messages = json_array();
     run->annotations = json_array();

@@ -69,6 +69,13 @@ int ck_agent_config_from_env(ck_agent_config_t *config);
  * stream) when the result exceeds *limit. */
 size_t ck_agent_message_tokens(const ck_agent_t *agent, const json_t *input, size_t *limit);
 
+/* The `context` parameter ({"limit","facts"}) that makes the pre-flight ops
+ * turn.create / turn.add_message answer this agent's context.load in the same
+ * statement (src/store/README.md); the answer goes to ck_turn_t.context.
+ * NULL (nothing to ask) without an agent or when turns read no history
+ * (retrieval-only).  New reference. */
+json_t *ck_agent_context_request(const ck_agent_t *agent);
+
 /* Whether a turn may carry inference_options.model `model` (NULL or "" is
  * always fine): without a registry, any (today's rule: used only with
  * CHATKITD_ALLOW_MODEL_OVERRIDE); with one, an assistant id, or any name when
@@ -98,6 +105,10 @@ typedef struct ck_turn {
     const json_t *request_metadata;/* the request's `metadata` object (pageContext, userInfo) or NULL */
     const json_t *action;          /* threads.custom_action: the action, else NULL */
     const json_t *sender_item;     /* threads.custom_action: the widget item, or NULL */
+    const json_t *context;         /* what context.load answers for this turn (history before
+                                      user_message, summary, notice flag, facts), when the caller got it
+                                      with its pre-flight write (ck_agent_context_request); else NULL and
+                                      the run queries it.  Borrowed */
 } ck_turn_t;
 
 typedef struct ck_agent_sink {

@@ -6,7 +6,8 @@
  *
  * Run states:
  *
- *   LOADING (store: context.load = history + summary + facts, then attachments.load)
+ *   LOADING (store: context.load = history + summary + facts, unless the
+ *            caller's pre-flight op answered it (ck_turn_t.context); then attachments.load)
  *      |-- retrieval only --> SEARCHING (store: search) --> FINISHED
  *      v
  *   MODEL (streamed call) --tool calls--> TOOLS (store: search, in parallel)
@@ -91,6 +92,7 @@ struct ck_agent_run {
     json_t *metadata;     /* owned copy, or NULL */
     json_t *action;       /* custom_action: owned copy of the action, or NULL */
     json_t *sender_item;  /* custom_action: owned copy of the widget item, or NULL */
+    json_t *context;      /* owned: the context.load answer the caller already has (ck_turn_t.context), or NULL */
     json_t *history;      /* owned: items before the new message (at most CK_AGENT_HISTORY_LIMIT) */
     int history_more;     /* older items than `history` exist */
     size_t history_first; /* index in `history` of the oldest item the first request carried */

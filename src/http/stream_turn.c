@@ -91,6 +91,7 @@ struct turn {
     json_t *thread;       /* ThreadMetadata for the agent */
     json_t *user_message; /* the turn's user message, or NULL */
     json_t *sender_item;  /* custom_action: the widget item, or NULL */
+    json_t *context;      /* the pre-flight op's `context` (the agent's context.load), or NULL */
 
     agent_state_t agent_state;
     ck_agent_run_t *run; /* while AGENT_RUNNING */
@@ -423,6 +424,7 @@ static void turn_free(turn_t *t)
     json_decref(t->thread);
     json_decref(t->user_message);
     json_decref(t->sender_item);
+    json_decref(t->context);
     ck_request_free(&t->request);
     ck_strbuf_free(&t->pending);
     ck_strbuf_free(&t->inflight);
@@ -643,8 +645,11 @@ static void start_agent(turn_t *t)
         .request_metadata = t->request.metadata,
         .action = action ? json_object_get(params, "action") : NULL,
         .sender_item = t->sender_item,
+        .context = t->context,
     };
     t->run = ck_agent_respond(t->worker->agent, &turn, &SINK, t);
+    json_decref(t->context); /* copied by the agent */
+    t->context = NULL;
     if (t->run == NULL) {
         t->agent_state = AGENT_DONE;
         ck_proto_pipeline_fail(t->pipe, "stream.error", MSG_NOT_STARTED, 1);
@@ -656,12 +661,27 @@ static void start_agent(turn_t *t)
 /* --- pre-flight --------------------------------------------------------- */
 
 /* The pre-flight op and its params for the request type (protocol/turn.h;
- * user text redacted when CHATKITD_REDACT_PII=on); params owned by caller. */
+ * user text redacted when CHATKITD_REDACT_PII=on); params owned by caller.
+ * turn.create / turn.add_message also answer the agent's context.load and
+ * (turn.create) write the thread's audit row, in the same statement: one
+ * round trip before the model is called. */
 static const char *preflight_op(turn_t *t, json_t **params)
 {
     ck_proto_turn_t pt = {0};
     const char *op = ck_proto_turn_preflight(&pt, &t->request, t->worker->config->redact_pii, params);
     t->thread = pt.thread;
+    ck_req_type_t type = t->request.type;
+    if (*params == NULL || (type != CK_REQ_THREADS_CREATE && type != CK_REQ_THREADS_ADD_USER_MESSAGE))
+        return op;
+    json_t *context = ck_agent_context_request(t->worker->agent);
+    if (context != NULL)
+        json_object_set_new(*params, "context", context);
+    if (type == CK_REQ_THREADS_CREATE) {
+        const char *ids[] = {json_string_value(json_object_get(t->thread, "id")), NULL};
+        json_t *audit = ck_store_audit_params(t->request_id, CK_AUDIT_THREAD_CREATED, ids, NULL);
+        if (audit != NULL)
+            json_object_set_new(*params, "audit", audit);
+    }
     return op;
 }
 
@@ -687,6 +707,7 @@ static int open_stream(turn_t *t, json_t *result, ck_proto_error_t *err)
     t->pipe = pt.pipe;
     t->user_message = pt.user_message;
     t->sender_item = pt.sender_item;
+    t->context = json_incref(json_object_get(result, "context"));
     return rc;
 }
 
@@ -709,10 +730,6 @@ static void on_preflight(const ck_store_reply_t *reply, void *user)
         } else {
             t->phase = TURN_STREAMING;
             t->open_counted = 1;
-            if (t->request.type == CK_REQ_THREADS_CREATE) {
-                const char *ids[] = {json_string_value(json_object_get(t->thread, "id")), NULL};
-                ck_store_audit(t->worker->store, t->user_id, t->request_id, CK_AUDIT_THREAD_CREATED, ids, NULL);
-            }
             ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, 1);
             start_sse(t);
             start_timers(t);

@@ -45,14 +45,12 @@ static void set_request_id(json_t *params, const char *request_id)
         json_object_set_new(params, "request_id", json_string(id));
 }
 
-void ck_store_audit(ck_store_t *store, const char *user_id, const char *request_id, const char *action,
-                    const char *const *object_ids, const char *detail)
+json_t *ck_store_audit_params(const char *request_id, const char *action, const char *const *object_ids,
+                              const char *detail)
 {
-    if (store == NULL || action == NULL)
-        return;
-    json_t *params = json_pack("{s:s,s:[]}", "action", action, "object_ids");
+    json_t *params = action != NULL ? json_pack("{s:s,s:[]}", "action", action, "object_ids") : NULL;
     if (params == NULL)
-        return;
+        return NULL;
     set_request_id(params, request_id);
     json_t *ids = json_object_get(params, "object_ids");
     for (size_t i = 0; object_ids != NULL && object_ids[i] != NULL; i++)
@@ -62,7 +60,17 @@ void ck_store_audit(ck_store_t *store, const char *user_id, const char *request_
         json_object_set_new(params, "detail", json_string(masked != NULL ? masked : "(detail dropped)"));
         free(masked);
     }
-    fire(store, "audit.add", user_id, params);
+    return params;
+}
+
+void ck_store_audit(ck_store_t *store, const char *user_id, const char *request_id, const char *action,
+                    const char *const *object_ids, const char *detail)
+{
+    if (store == NULL || action == NULL)
+        return;
+    json_t *params = ck_store_audit_params(request_id, action, object_ids, detail);
+    if (params != NULL)
+        fire(store, "audit.add", user_id, params);
 }
 
 void ck_store_usage(ck_store_t *store, const ck_usage_row_t *row)

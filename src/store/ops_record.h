@@ -48,6 +48,11 @@
 void ck_store_audit(ck_store_t *store, const char *user_id, const char *request_id, const char *action,
                     const char *const *object_ids, const char *detail);
 
+/* The params of that audit.add op, for an op that writes the row in its
+ * own transaction instead (turn.create's `audit`).  New reference or NULL. */
+json_t *ck_store_audit_params(const char *request_id, const char *action, const char *const *object_ids,
+                              const char *detail);
+
 /* One streamed turn's usage row (no message text). */
 typedef struct ck_usage_row {
     const char *request_id;

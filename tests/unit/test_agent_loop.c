@@ -44,6 +44,7 @@ static json_t *g_store_ops;       /* [{"op","params"}] in call order */
 static json_t *g_search_reply;    /* reply of `search` */
 static json_t *g_history_reply;   /* reply of `context.load` (the history window) */
 static json_t *g_attach_reply;    /* reply of `attachments.load` */
+static json_t *g_turn_context;    /* ck_turn_t.context of the next run_turn (the pre-flight's answer), or NULL */
 static int g_pending_max, g_pending;
 static struct ck_store_call *g_calls;
 
@@ -273,7 +274,8 @@ static void run_turn(const ck_agent_config_t *config, const char *user_message, 
                                "status", "type", "active", "metadata");
     json_t *msg = user_message ? json_loads(user_message, 0, NULL) : NULL;
     json_t *meta = metadata ? json_loads(metadata, 0, NULL) : NULL;
-    ck_turn_t turn = {.user_id = "u1", .thread = thread, .user_message = msg, .request_metadata = meta};
+    ck_turn_t turn = {
+        .user_id = "u1", .thread = thread, .user_message = msg, .request_metadata = meta, .context = g_turn_context};
     r->events = json_array();
     r->run = ck_agent_respond(agent, &turn, &SINK, r);
     json_decref(thread);
@@ -443,6 +445,46 @@ START_TEST(canonical_stream_and_prompt)
     ck_assert(json_is_false(json_object_get(request_body(reqs, 1), "stream")));
     json_decref(reqs);
     result_free(&r);
+}
+END_TEST
+
+/* The context the pre-flight op answered (ck_turn_t.context) is used as
+ * context.load's answer: no store op before the model call, the same prompt;
+ * ck_agent_context_request says what to ask for. */
+START_TEST(preloaded_context_skips_the_query)
+{
+    script("{\"responses\":[{\"chunks\":[\"Hi\"]}],\"nonstream\":[{\"text\":\"A title\"}]}");
+    turn_result_t r = {0};
+    ck_agent_config_t c = base_config();
+    c.memory = CK_MEMORY_TOOL;
+    g_turn_context = json_deep_copy(g_history_reply);
+    json_object_set_new(g_turn_context, "facts", json_pack("[{s:s,s:s}]", "id", "mem_1", "fact", "The user likes tea"));
+    run_turn(&c, USER_MSG, NULL, &r, 5000);
+    json_decref(g_turn_context);
+    g_turn_context = NULL;
+    ck_assert_int_eq(r.finished, 1);
+    ck_assert_str_eq(done_text(&r), "Hi");
+    ck_assert_uint_eq(json_array_size(g_store_ops), 0);
+    json_t *reqs = fake_http("/_requests", NULL);
+    json_t *msgs = json_object_get(request_body(reqs, 0), "messages");
+    ck_assert_uint_eq(json_array_size(msgs), 4);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")), "The user likes tea"));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")), "earlier question");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "earlier answer");
+    json_decref(reqs);
+    result_free(&r);
+
+    ck_agent_t *agent = ck_agent_create(g_loop, (ck_store_t *)1, &c);
+    json_t *want = ck_agent_context_request(agent);
+    ck_assert_int_eq(json_integer_value(json_object_get(want, "limit")), 11);
+    ck_assert(json_is_true(json_object_get(want, "facts")));
+    json_decref(want);
+    ck_agent_destroy(agent);
+    c.retrieval_only = 1;
+    agent = ck_agent_create(g_loop, (ck_store_t *)1, &c);
+    ck_assert_ptr_null(ck_agent_context_request(agent)); /* no history read: nothing to ask */
+    ck_agent_destroy(agent);
+    ck_assert_ptr_null(ck_agent_context_request(NULL));
 }
 END_TEST
 
@@ -707,6 +749,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, canonical_stream_and_prompt);
+    tcase_add_test(tc, preloaded_context_skips_the_query);
     tcase_add_test(tc, search_tool_round_trip);
     tcase_add_test(tc, parallel_tools_and_bad_tool);
     tcase_add_test(tc, max_turns_stops);

@@ -1,0 +1,67 @@
+-- test_turn_context.sql - the pre-flight ops that answer the turn's context
+-- in the same statement (sql/functions/turns.sql): turn.create and
+-- turn.add_message with `context` give what context.load gives for the
+-- history before the new message; without it the result has no `context`;
+-- turn.create with `audit` writes the audit row in the same transaction
+-- (none when the statement fails).
+
+SELECT sqltest.op('memory.add', 'u1', '{"fact":"The user likes tea","sha256":"h1","max":50}');
+SELECT sqltest.op('memory.add', 'u2', '{"fact":"Another user''s fact","sha256":"h2","max":50}');
+
+-- turn.create: a new thread has no history; facts only when asked.
+CREATE TEMP TABLE c AS SELECT sqltest.op('turn.create', 'u1', jsonb_build_object(
+       'thread', sqltest.thread('thr_t', '2025-07-01T00:00:00Z'),
+       'item', sqltest.item('thr_t', 'msg_1', '2025-07-01T00:00:01Z', 'user_message'),
+       'attachment_ids', '[]'::jsonb, 'context', '{"limit":12,"facts":true}'::jsonb,
+       'audit', '{"action":"thread.created","object_ids":["thr_t"],"request_id":"req-1"}'::jsonb)) AS r;
+SELECT sqltest.is((SELECT (r -> 'context') - 'facts' FROM c), '{"items":[],"notice_sent":false}', 'turn.create: empty history, no notice');
+SELECT sqltest.is((SELECT jsonb_path_query_array(r -> 'context', '$.facts[*].fact') FROM c), '["The user likes tea"]',
+       'turn.create: the user''s own facts');
+SELECT sqltest.is((SELECT r -> 'context' -> 'facts' FROM c), sqltest.op('memory.list', 'u1', '{}') -> 'data',
+       'turn.create: facts as memory.list gives them');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.audit_log WHERE action = 'thread.created' AND user_id = 'u1'
+                      AND request_id = 'req-1' AND object_ids = '["thr_t"]'), 1, 'turn.create wrote the audit row');
+SELECT sqltest.ok((SELECT NOT (r ? 'context') FROM (SELECT sqltest.op('turn.create', 'u1', jsonb_build_object(
+       'thread', sqltest.thread('thr_n', '2025-07-01T00:00:00Z'),
+       'item', sqltest.item('thr_n', 'msg_n', '2025-07-01T00:00:01Z', 'user_message'))) AS r) x),
+       'turn.create without context: no context in the result');
+SELECT sqltest.is((SELECT r -> 'context' FROM (SELECT sqltest.op('turn.create', 'u1', jsonb_build_object(
+       'thread', sqltest.thread('thr_f', '2025-07-01T00:00:00Z'),
+       'item', sqltest.item('thr_f', 'msg_f', '2025-07-01T00:00:01Z', 'user_message'),
+       'context', '{"facts":false}'::jsonb)) AS r) x), '{"items":[],"notice_sent":false}', 'turn.create: no facts unless asked');
+
+-- a failed turn.create writes no audit row either
+SELECT sqltest.op_fails('turn.create', 'u1', jsonb_build_object('thread', sqltest.thread('thr_x', '2025-07-01T00:00:00Z'),
+       'item', sqltest.item('thr_x', 'msg_x', '2025-07-01T00:00:01Z', 'user_message'), 'attachment_ids', '["atc_nope"]'::jsonb,
+       'audit', '{"action":"thread.created","object_ids":["thr_x"]}'::jsonb), 'P0002', 'turn.create with an unknown attachment -> P0002');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.audit_log WHERE object_ids = '["thr_x"]'), 0, 'no audit row for a failed turn.create');
+SELECT sqltest.op_fails('turn.create', 'u1', jsonb_build_object('thread', sqltest.thread('thr_y', '2025-07-01T00:00:00Z'),
+       'item', sqltest.item('thr_y', 'msg_y', '2025-07-01T00:00:01Z', 'user_message'), 'context', '[1]'::jsonb),
+       '22023', 'turn.create with a context that is not an object -> 22023');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.threads WHERE id = 'thr_y'), 0, 'and wrote no thread');
+
+-- turn.add_message: the context equals context.load before the new message
+SELECT sqltest.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_t',
+       'item', sqltest.item('thr_t', 'it_' || i, '2025-07-01T00:00:0' || (i + 1) || 'Z', 'assistant_message')))
+  FROM generate_series(1, 4) AS i;
+SELECT sqltest.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_t',
+       'item', sqltest.item('thr_t', 'eot', '2025-07-01T00:00:06Z', 'end_of_turn')));
+SELECT sqltest.op('context.notice', 'u1', '{"thread_id":"thr_t"}');
+SELECT sqltest.op('context.summary', 'u1', '{"thread_id":"thr_t","summary":"so far","item_id":"it_1"}');
+CREATE TEMP TABLE m AS SELECT sqltest.op('turn.add_message', 'u1', jsonb_build_object('thread_id', 'thr_t',
+       'item', sqltest.item('thr_t', 'msg_2', '2025-07-01T00:00:09Z', 'user_message'),
+       'attachment_ids', '[]'::jsonb, 'context', '{"limit":3,"facts":true}'::jsonb)) AS r;
+SELECT sqltest.is((SELECT r -> 'context' FROM m),
+       sqltest.op('context.load', 'u1', '{"thread_id":"thr_t","limit":3,"before_item_id":"msg_2","facts":true}'),
+       'turn.add_message: context = context.load before the new message');
+SELECT sqltest.is((SELECT jsonb_path_query_array(r, '$.context.items[*].id') FROM m), '["it_2","it_3","it_4"]',
+       'turn.add_message: the window before the message, ascending, end_of_turn left out');
+SELECT sqltest.is((SELECT r -> 'context' -> 'summary' FROM m), '{"text":"so far","item_id":"it_1"}', 'turn.add_message: the summary');
+SELECT sqltest.is((SELECT r -> 'context' -> 'notice_sent' FROM m), 'true', 'turn.add_message: the notice flag');
+SELECT sqltest.is((SELECT r - 'context' FROM m),
+       (SELECT r FROM (SELECT sqltest.op('turn.add_message', 'u1', jsonb_build_object('thread_id', 'thr_t',
+           'item', sqltest.item('thr_t', 'msg_2', '2025-07-01T00:00:09Z', 'user_message'), 'attachment_ids', '[]'::jsonb)) AS r) x),
+       'turn.add_message: the rest of the result does not change');
+SELECT sqltest.op_fails('turn.add_message', 'u2', jsonb_build_object('thread_id', 'thr_t',
+       'item', sqltest.item('thr_t', 'msg_3', '2025-07-01T00:00:10Z', 'user_message'), 'context', '{"facts":true}'::jsonb),
+       'P0002', 'turn.add_message to another user''s thread -> P0002 (no context leaks)');
