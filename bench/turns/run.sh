@@ -12,7 +12,9 @@
 # pipeline slot, i.e. one implicit transaction, so the growth of
 # pg_stat_database.xact_commit + xact_rollback over the run, divided by the
 # turns, is the number of SQL round trips per turn (the migration checks of
-# the admin thread, every 10 s, add a few).  CPU split as in bench/reads.
+# the admin thread, every 10 s, add a few); it includes the background
+# writes a turn causes after its stream ended (the rolling summary).  A
+# second table names the ops behind them.  CPU split as in bench/reads.
 # Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (20).
 set -euo pipefail
 bin=$(realpath "${1:-build/chatkitd}")
@@ -88,4 +90,31 @@ for op in threads.create threads.add_user_message; do
     printf "| %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f |\n", op, r, p50, p99, x / n, s / hz / dt, p / hz / dt, p / hz * 1e6 / n }'
 done
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the runs" >&2
+
+# Which store ops make those transactions: a short extra run per kind of turn
+# with PostgreSQL's function statistics on (they cost a little CPU, so not
+# during the measured runs): calls of each op function per turn.  The ops a
+# turn.write runs (item.add, thread.save, usage.add, ...) are counted under
+# their own names too: they are part of that one transaction.
+psql -X -q -d "$db" -c "ALTER SYSTEM SET track_functions = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+echo
+echo "| turn | store ops per turn (PostgreSQL function calls / turns, ${BENCH_OPS_SECONDS:-3} s run) |"
+echo "|---|---|"
+for op in threads.create threads.add_user_message; do
+  psql -X -q -d "$db" -c "SELECT pg_stat_reset()" >/dev/null
+  TURNS_OP=$op wrk -t1 -c"$conns" -d"${BENCH_OPS_SECONDS:-3}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
+  sleep 1.5   # background writes (the summary job) and the statistics collector
+  n=$(sed -nE 's/^RESULT .* requests=([0-9]+).*/\1/p' "$work/wrk.out")
+  ops=$(psql -X -At -d "$db" -v n="$n" <<'SQL'
+SELECT string_agg(format('%s %s', name, to_char(calls::numeric / :n, 'FM990.00')), ', ' ORDER BY calls DESC, name)
+  FROM (SELECT replace(replace(regexp_replace(funcname, '^ops?_', ''), '_', '.'), 'add.message', 'add_message') AS name, calls
+          FROM pg_stat_user_functions
+         WHERE (funcname LIKE 'op\_%' OR funcname IN ('ops_usage_add', 'ops_audit_add'))
+           AND funcname NOT IN ('op_text', 'op_bytes')) f
+SQL
+)
+  echo "| $op | ${ops:-none} |"
+done
+psql -X -q -d "$db" -c "ALTER SYSTEM RESET track_functions" -c "SELECT pg_reload_conf()" >/dev/null
 grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true

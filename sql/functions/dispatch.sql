@@ -46,6 +46,7 @@ BEGIN
         WHEN 'turn.tool_output'           THEN v := chatkit.op_turn_tool_output(p_user, p_params);
         WHEN 'turn.load_item'             THEN v := chatkit.op_turn_load_item(p_user, p_params);
         WHEN 'turn.retry'                 THEN v := chatkit.op_turn_retry(p_user, p_params);
+        WHEN 'turn.write'                 THEN v := chatkit.op_turn_write(p_user, p_params);
         WHEN 'thread.load'                THEN v := chatkit.op_thread_load(p_user, p_params);
         WHEN 'thread.save'                THEN v := chatkit.op_thread_save(p_user, p_params);
         WHEN 'item.add'                   THEN v := chatkit.op_item_add(p_user, p_params);

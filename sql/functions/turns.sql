@@ -1,5 +1,5 @@
 -- turns.sql - the ops of a streamed turn: turn.create, turn.add_message,
--- turn.tool_output, turn.load_item, turn.retry.  Each is one statement, hence
+-- turn.tool_output, turn.load_item, turn.retry, turn.write.  Each is one statement, hence
 -- one transaction: a turn.create with a bad attachment writes nothing.
 --
 -- turn.create and turn.add_message also answer what the turn needs next in
@@ -78,6 +78,28 @@ BEGIN
     v_ctx := chatkit.turn_context(p_user, p, t.id, v_item ->> 'id', false);
     RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_item)
         || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
+END $$;
+
+-- turn.write {writes: [{op, params}...]} -> {}: the writes a streamed turn
+-- has queued (item.add, item.save, item.delete, thread.save) and the records
+-- that ride along with them (context.notice, usage.add, audit.add), in
+-- order, in one transaction: all of them or none.  Each runs as the op of
+-- that name (through op_text), so it checks its params and fails exactly as
+-- it does alone; no other op may be named.
+CREATE OR REPLACE FUNCTION chatkit.op_turn_write(p_user text, p jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    w jsonb;
+BEGIN
+    FOR w IN SELECT e FROM jsonb_array_elements(chatkit.param_array(p, 'writes')) AS e LOOP
+        IF jsonb_typeof(w) <> 'object' OR jsonb_typeof(w -> 'op') <> 'string' OR NOT (w ->> 'op' = ANY (ARRAY[
+               'item.add', 'item.save', 'item.delete', 'thread.save', 'context.notice', 'usage.add', 'audit.add'])) THEN
+            PERFORM chatkit.raise_error('22023', format('turn.write cannot run %s',
+                                                        left(coalesce(w ->> 'op', 'a write without op'), 64)));
+        END IF;
+        PERFORM chatkit.op_text(w ->> 'op', p_user, w -> 'params');
+    END LOOP;
+    RETURN '{}'::jsonb;
 END $$;
 
 -- turn.tool_output: completes the newest item, which must be a

@@ -123,6 +123,11 @@ typedef struct ck_agent_sink {
     /* The turn is over.  On failure the agent has already sent an `error`
      * event through on_event. */
     void (*on_finish)(void *user);
+    /* Optional (NULL: the agent starts the op itself, fire-and-forget): a
+     * record no event waits for (store op `op`, e.g. context.notice, with
+     * `params`, borrowed) that the caller writes with its next write of
+     * the turn, or after the turn. */
+    void (*on_record)(const char *op, const json_t *params, void *user);
 } ck_agent_sink_t;
 
 ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_config_t *config);

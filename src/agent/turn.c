@@ -329,9 +329,7 @@ static void on_model_done(const ck_agent_llm_result_t *result, void *user)
     }
     if (run->item == NULL && ck_agent_message_text(run, EMPTY_ANSWER, strlen(EMPTY_ANSWER)) < 0)
         return;
-    if (ck_agent_message_close(run, run->annotations) < 0)
-        return;
-    maybe_title(run);
+    maybe_title(run); /* closes the answer */
 }
 
 /* The request's tools: those the turn's assistant offers (ck_agent_tools_offered:
@@ -382,6 +380,11 @@ static int first_request(ck_agent_run_t *run, const ck_agent_context_out_t *ctx)
         return 0;
     run->notice_sent = 1;
     json_t *params = json_pack("{s:s}", "thread_id", run->thread_id);
+    if (params != NULL && run->sink.on_record != NULL) {
+        run->sink.on_record("context.notice", params, run->user);
+        json_decref(params);
+        return ck_agent_emit(run, ck_proto_ev_notice("info", TRIMMED_NOTICE, NULL));
+    }
     char *p = params ? json_dumps(params, JSON_COMPACT) : NULL;
     json_decref(params);
     if (p == NULL || ck_store_op(run->agent->store, "context.notice", run->user_id, p, strlen(p), on_notice_saved, NULL) == NULL)
@@ -514,6 +517,10 @@ static void on_title(const ck_agent_llm_result_t *result, void *user)
     char *title = content ? strdup(content) : NULL;
     if (title)
         clean_title(title);
+    if (run->item != NULL && ck_agent_message_close(run, run->annotations) < 0) {
+        free(title);
+        return;
+    }
     if (title && *title) {
         json_t *changes = json_pack("{s:s}", "title", title);
         if (changes)
@@ -527,11 +534,24 @@ static void on_title(const ck_agent_llm_result_t *result, void *user)
     ck_agent_finish(run);
 }
 
+/* Closes the answer still open (the final one), then ends the run. */
+static void end_answer(ck_agent_run_t *run)
+{
+    if (run->item != NULL && ck_agent_message_close(run, run->annotations) < 0)
+        return;
+    ck_agent_finish(run);
+}
+
+/* The end of a turn: a thread without a title gets one (a non-streamed
+ * model call, else the first words of the message).  An answer still open
+ * is closed when the title is known, right before it, so that the caller
+ * writes the answer and the title together (one write, src/http/stream_turn.c);
+ * its text is on the client already. */
 static void maybe_title(ck_agent_run_t *run)
 {
     static const ck_agent_llm_callbacks_t cb = {NULL, on_title};
     if (run->has_title || run->user_message == NULL) {
-        ck_agent_finish(run);
+        end_answer(run);
         return;
     }
     run->state = CK_RUN_TITLING;
@@ -545,6 +565,8 @@ static void maybe_title(ck_agent_run_t *run)
                                          user_text, "stream", 0, "max_tokens", 24)
                              : NULL;
     if (post(run, body, 0, &cb) < 0) {
+        if (run->item != NULL && ck_agent_message_close(run, run->annotations) < 0)
+            return;
         ck_agent_title_from_words(run);
         ck_agent_finish(run);
     }

@@ -15,10 +15,16 @@
  *
  * Every event source (store replies, agent callbacks, h2o proceed/stop, the
  * request pool's dispose hook, timers) changes the turn and then calls
- * advance(), which carries out the pipeline's steps in order: a PERSIST step
- * starts one store op and nothing after it runs until its reply (persist
- * before forward, in order); FORWARD steps are framed into the pending
- * output buffer (base/strbuf.h).  Output: one h2o_send in flight at a time (`inflight`
+ * advance() (agent callbacks once per burst, through the `kick` timer),
+ * which carries out the pipeline's steps in order: a PERSIST step starts
+ * one store write that also takes every PERSIST step queued behind it and
+ * the agent's records (one transaction: turn.write), and the FORWARD steps
+ * among them wait until it committed (persist before forward, in order);
+ * FORWARD steps are framed into the pending output buffer (base/strbuf.h).
+ * A turn is thus two round trips to the store: the pre-flight op (which also
+ * answers the agent's context) and the write of the answer (with the title
+ * of a new thread and the usage row, when the agent is done by then).
+ * Output: one h2o_send in flight at a time (`inflight`
  * buffer untouched until proceed()), later bytes accumulate in `pending`;
  * the last bytes go out with the single FINAL send, copied into the
  * request's pool so the turn can be freed at once.  The store and the agent
@@ -97,8 +103,13 @@ struct turn {
     ck_agent_run_t *run; /* while AGENT_RUNNING */
     int paused;
 
-    int store_busy; /* one store op (pre-flight or a PERSIST step) in flight, or waiting for its retry */
-    const char *retry_op; /* the PERSIST step in flight: op and params, kept to retry it */
+    int store_busy; /* one store op (pre-flight or a write) in flight, or waiting for its retry */
+    json_t *held;   /* the FORWARD steps queued behind the write in flight: sent once it committed */
+    json_t *riders; /* records to write with the next write ([{"op","params"}]: context.notice) */
+    int usage_in_write;  /* the usage row is part of the write in flight */
+    int usage_written;   /* ... and that write committed: no separate usage.add at the end */
+    ck_timer_t *kick;    /* runs advance() once after a burst of agent callbacks */
+    const char *retry_op; /* the write in flight: op and params, kept to retry it */
     char *retry_params;
     uint64_t retry_since; /* loop ms of the first failed attempt of the current write, or 0 */
     ck_timer_t *retry;    /* the next attempt */
@@ -379,28 +390,71 @@ static void start_timers(turn_t *t)
 
 /* --- the end ------------------------------------------------------------ */
 
-/* The turn's metrics and its usage row (queued after the stream ended, so
- * it never delays the turn). */
-static void record_turn(turn_t *t)
+/* The op and the params text (malloc'd) that write `writes`
+ * ([{"op","params"}]) in one transaction: the op itself when there is one
+ * (*op then points into `writes`), else turn.write.  NULL when there is
+ * nothing to write or out of memory. */
+static char *writes_text(const json_t *writes, const char **op)
+{
+    if (json_array_size(writes) == 1) {
+        const json_t *only = json_array_get(writes, 0);
+        *op = json_string_value(json_object_get(only, "op"));
+        return *op != NULL ? ck_proto_dumps(json_object_get(only, "params")) : NULL;
+    }
+    json_t *params = json_array_size(writes) > 1 ? json_pack("{s:O}", "writes", writes) : NULL;
+    char *text = params != NULL ? ck_proto_dumps(params) : NULL;
+    json_decref(params);
+    *op = "turn.write";
+    return text;
+}
+
+/* The params of the turn's usage row as of now; `error` when an error
+ * event is on its way (held behind the last write). */
+static json_t *usage_params(turn_t *t, int error)
 {
     const char *labels[2];
-    double seconds = ck_metrics_now() - t->start;
-    ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
-    ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), seconds);
+    turn_labels(t, labels);
     ck_usage_row_t row = {
         .request_id = t->request_id,
         .user_id = t->user_id,
         .thread_id = json_string_value(json_object_get(t->thread, "id")),
         .assistant = labels[0],
         .model = labels[1],
-        .outcome = t->had_error ? "error" : t->cancelled ? "cancelled" : "ok",
+        .outcome = t->had_error || error ? "error" : t->cancelled ? "cancelled" : "ok",
         .first_token_ms = t->first_token_ms,
-        .duration_ms = (long)(seconds * 1000.0),
+        .duration_ms = (long)((ck_metrics_now() - t->start) * 1000.0),
         .prompt_tokens = t->stats.prompt_tokens,
         .completion_tokens = t->stats.completion_tokens,
         .tool_calls = t->stats.tool_calls,
     };
-    ck_store_usage(t->worker->store, &row);
+    return ck_store_usage_params(&row);
+}
+
+static void on_recorded(const ck_store_reply_t *reply, void *user)
+{
+    (void)user;
+    if (!reply->ok)
+        ck_warn("stream_turn: writing the turn's records failed: %s", reply->message ? reply->message : "?");
+}
+
+/* The turn's metrics, and its records that no write carried (the usage
+ * row, a notice): one fire-and-forget turn.write after the stream ended,
+ * so it never delays the turn. */
+static void record_turn(turn_t *t)
+{
+    const char *labels[2];
+    ck_metrics_gauge_add(CK_M_OPEN_STREAMS, NULL, -1);
+    ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), ck_metrics_now() - t->start);
+    json_t *writes = t->riders != NULL ? t->riders : json_array();
+    t->riders = NULL;
+    if (!t->usage_written)
+        json_array_append_new(writes, json_pack("{s:s,s:o*}", "op", "usage.add", "params", usage_params(t, 0)));
+    const char *op = NULL;
+    char *text = writes_text(writes, &op);
+    if (text != NULL && t->worker->store != NULL)
+        ck_store_op(t->worker->store, op, t->user_id, text, strlen(text), on_recorded, NULL);
+    free(text);
+    json_decref(writes);
 }
 
 static void turn_free(turn_t *t)
@@ -418,6 +472,10 @@ static void turn_free(turn_t *t)
         ck_timer_free(t->retry);
     if (t->probe != NULL)
         ck_timer_free(t->probe);
+    if (t->kick != NULL)
+        ck_timer_free(t->kick);
+    json_decref(t->held);
+    json_decref(t->riders);
     free(t->retry_params);
     ck_http_gate_turn_end(t->user_id);
     ck_proto_pipeline_free(t->pipe);
@@ -481,8 +539,12 @@ static void on_retry_persist(ck_timer_t *timer, void *user);
 
 /* A PERSIST step failed for good: nothing queued behind it may be
  * forwarded (its done above all); the client gets an error event instead. */
+static void release_held(turn_t *t, int forward);
+
 static void persist_give_up(turn_t *t, const char *why, const char *message)
 {
+    release_held(t, 0);
+    t->usage_in_write = 0;
     turn_log(t, CK_LOG_WARN, "stream_turn: persisting %s failed: %s", t->retry_op, why);
     free(t->retry_params);
     t->retry_params = NULL;
@@ -499,6 +561,9 @@ static void on_persisted(const ck_store_reply_t *reply, void *user)
         t->retry_since = 0;
         free(t->retry_params);
         t->retry_params = NULL;
+        t->usage_written |= t->usage_in_write;
+        t->usage_in_write = 0;
+        release_held(t, 1);
         advance(t);
         return;
     }
@@ -521,6 +586,8 @@ static void on_persisted(const ck_store_reply_t *reply, void *user)
                  reply->message ? reply->message : "?");
         free(t->retry_params);
         t->retry_params = NULL;
+        t->usage_in_write = 0;
+        release_held(t, 1); /* as before the failure: the forwards behind a write tried once go out */
     } else {
         persist_give_up(t, reply->message ? reply->message : "?", reply->http_status == 503 ? MSG_DB_DOWN : MSG_NOT_SAVED);
     }
@@ -549,12 +616,56 @@ static void on_retry_persist(ck_timer_t *timer, void *user)
     advance(t);
 }
 
-static void persist(turn_t *t, const char *op, const json_t *params)
+/* The forwards held behind the write that just ended: framed in order
+ * (`forward`), or dropped (the write failed: none of them may go out). */
+static void release_held(turn_t *t, int forward)
 {
+    size_t i;
+    json_t *event;
+    json_array_foreach(t->held, i, event)
+    {
+        if (forward)
+            write_event(t, json_incref(event));
+    }
+    json_array_clear(t->held);
+}
+
+/* Starts one write (retried as a whole) for the PERSIST step `first` and
+ * every step queued behind it: the PERSIST steps and the riders go to the
+ * store in order in ONE transaction (turn.write, or the op itself when it
+ * is alone), the FORWARD steps wait in `held` until it committed (persist
+ * before forward; a failed write forwards none of them).  When the agent is
+ * done and nothing more can be queued, this is the turn's last write and
+ * the usage row goes with it. */
+static void write_queued(turn_t *t, ck_proto_step_t *first)
+{
+    json_t *writes = json_array();
+    const char *op = first->op, *unused;
+    int error = 0;
+    ck_proto_step_t step = *first;
+    do {
+        if (step.kind == CK_PROTO_STEP_PERSIST) {
+            json_array_append_new(writes, json_pack("{s:s,s:o}", "op", step.op, "params", step.json));
+        } else {
+            const char *type = json_string_value(json_object_get(step.json, "type"));
+            error |= type != NULL && strcmp(type, "error") == 0;
+            if (json_array_append_new(t->held, step.json) != 0)
+                ck_warn("stream_turn: out of memory, event dropped");
+        }
+    } while (ck_proto_pipeline_next(t->pipe, &step));
+    json_array_extend(writes, t->riders);
+    json_array_clear(t->riders);
+    ck_proto_pipe_state_t state = ck_proto_pipeline_state(t->pipe);
+    if (t->agent_state != AGENT_RUNNING && state != CK_PROTO_PIPE_LEADING && state != CK_PROTO_PIPE_STREAMING &&
+        !t->usage_written) {
+        json_array_append_new(writes, json_pack("{s:s,s:o*}", "op", "usage.add", "params", usage_params(t, error)));
+        t->usage_in_write = 1;
+    }
     free(t->retry_params);
-    t->retry_op = op;
-    t->retry_params = ck_proto_dumps(params);
+    t->retry_op = json_array_size(writes) == 1 ? op : "turn.write";
+    t->retry_params = writes_text(writes, &unused);
     t->retry_since = 0;
+    json_decref(writes);
     if (t->retry_params == NULL) {
         persist_give_up(t, "out of memory", MSG_NOT_SAVED);
         return;
@@ -567,12 +678,10 @@ static void run_steps(turn_t *t)
 {
     ck_proto_step_t step;
     while (t->phase == TURN_STREAMING && !t->store_busy && ck_proto_pipeline_next(t->pipe, &step)) {
-        if (step.kind == CK_PROTO_STEP_PERSIST) {
-            persist(t, step.op, step.json);
-            json_decref(step.json);
-        } else {
+        if (step.kind == CK_PROTO_STEP_PERSIST)
+            write_queued(t, &step);
+        else
             write_event(t, step.json);
-        }
     }
 }
 
@@ -596,6 +705,26 @@ static void advance(turn_t *t)
 
 /* --- the agent ---------------------------------------------------------- */
 
+static void on_kick(ck_timer_t *timer, void *user)
+{
+    (void)timer;
+    advance(user);
+}
+
+/* The agent calls back in bursts (one read of the model's stream; the end
+ * of an answer: its done, the title, the finish): the steps a burst queues
+ * are carried out once, right after it, so that its writes reach the store
+ * together in one write. */
+static void kick(turn_t *t)
+{
+    if (t->kick == NULL && (t->kick = ck_timer_new(t->worker->loop, on_kick, t)) == NULL) {
+        advance(t);
+        return;
+    }
+    if (!ck_timer_is_armed(t->kick))
+        ck_timer_arm(t->kick, 0);
+}
+
 static void sink_event(json_t *event, void *user)
 {
     turn_t *t = user;
@@ -604,14 +733,14 @@ static void sink_event(json_t *event, void *user)
         return;
     }
     ck_proto_pipeline_feed(t->pipe, event);
-    advance(t);
+    kick(t);
 }
 
 static void sink_thread_changed(const json_t *changes, void *user)
 {
     turn_t *t = user;
     ck_proto_pipeline_thread_changed(t->pipe, changes);
-    advance(t);
+    kick(t);
 }
 
 static void sink_finish(void *user)
@@ -622,10 +751,17 @@ static void sink_finish(void *user)
     t->agent_state = AGENT_DONE;
     t->run = NULL;
     ck_proto_pipeline_finish(t->pipe);
-    advance(t);
+    kick(t);
 }
 
-static const ck_agent_sink_t SINK = {sink_event, sink_thread_changed, sink_finish};
+/* A record of the agent's (context.notice) rides with the turn's next write. */
+static void sink_record(const char *op, const json_t *params, void *user)
+{
+    turn_t *t = user;
+    json_array_append_new(t->riders, json_pack("{s:s,s:O}", "op", op, "params", params));
+}
+
+static const ck_agent_sink_t SINK = {sink_event, sink_thread_changed, sink_finish, sink_record};
 
 /* Starts the agent; its first sink call comes on a later loop tick. */
 static void start_agent(turn_t *t)
@@ -761,6 +897,8 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     t->first_token_ms = -1;
     t->link = h2o_mem_alloc_shared(&req->pool, sizeof(*t->link), on_link_dispose);
     t->link->turn = t;
+    t->held = json_array();
+    t->riders = json_array();
 
     /* a message that alone exceeds the context budget never starts a turn */
     const json_t *input = json_object_get(t->request.params, "input");

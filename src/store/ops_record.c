@@ -73,22 +73,27 @@ void ck_store_audit(ck_store_t *store, const char *user_id, const char *request_
         fire(store, "audit.add", user_id, params);
 }
 
-void ck_store_usage(ck_store_t *store, const ck_usage_row_t *row)
+json_t *ck_store_usage_params(const ck_usage_row_t *row)
 {
-    if (store == NULL)
-        return;
     json_t *params = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "assistant", row->assistant, "model", row->model,
                                "outcome", row->outcome, "duration_ms", (json_int_t)row->duration_ms, "prompt_tokens",
                                (json_int_t)row->prompt_tokens, "completion_tokens",
                                (json_int_t)row->completion_tokens, "tool_calls", row->tool_calls);
     if (params == NULL)
-        return;
+        return NULL;
     set_request_id(params, row->request_id);
     if (row->thread_id != NULL && *row->thread_id)
         json_object_set_new(params, "thread_id", json_string(row->thread_id));
     if (row->first_token_ms >= 0)
         json_object_set_new(params, "first_token_ms", json_integer(row->first_token_ms));
-    fire(store, "usage.add", row->user_id, params);
+    return params;
+}
+
+void ck_store_usage(ck_store_t *store, const ck_usage_row_t *row)
+{
+    json_t *params = store != NULL ? ck_store_usage_params(row) : NULL;
+    if (params != NULL)
+        fire(store, "usage.add", row->user_id, params);
 }
 
 /* --- blocking side ----------------------------------------------------------- */

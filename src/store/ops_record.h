@@ -70,6 +70,10 @@ typedef struct ck_usage_row {
 /* Queues the row (fire-and-forget, see above).  No-op when `store` is NULL. */
 void ck_store_usage(ck_store_t *store, const ck_usage_row_t *row);
 
+/* The params of that usage.add op, for a turn that writes the row together
+ * with its last writes (turn.write).  New reference or NULL. */
+json_t *ck_store_usage_params(const ck_usage_row_t *row);
+
 /* Blocking: deletes audit and usage rows older than `days` days.  Returns
  * the number of rows deleted, or -1 (logged). */
 long ck_store_prune(const char *conninfo, int days);

@@ -3,7 +3,8 @@
 -- turn.add_message with `context` give what context.load gives for the
 -- history before the new message; without it the result has no `context`;
 -- turn.create with `audit` writes the audit row in the same transaction
--- (none when the statement fails).
+-- (none when the statement fails); turn.write runs a turn's queued writes in
+-- one transaction.
 
 SELECT sqltest.op('memory.add', 'u1', '{"fact":"The user likes tea","sha256":"h1","max":50}');
 SELECT sqltest.op('memory.add', 'u2', '{"fact":"Another user''s fact","sha256":"h2","max":50}');
@@ -65,3 +66,37 @@ SELECT sqltest.is((SELECT r - 'context' FROM m),
 SELECT sqltest.op_fails('turn.add_message', 'u2', jsonb_build_object('thread_id', 'thr_t',
        'item', sqltest.item('thr_t', 'msg_3', '2025-07-01T00:00:10Z', 'user_message'), 'context', '{"facts":true}'::jsonb),
        'P0002', 'turn.add_message to another user''s thread -> P0002 (no context leaks)');
+
+-- turn.write: the queued writes and records in one transaction, all or none
+SELECT sqltest.is(sqltest.op('turn.write', 'u1', jsonb_build_object('writes', jsonb_build_array(
+       jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_t',
+           'item', sqltest.item('thr_t', 'ans_1', '2025-07-01T00:00:10Z', 'assistant_message'))),
+       jsonb_build_object('op', 'thread.save', 'params', jsonb_build_object('thread',
+           sqltest.thread('thr_t', '2025-07-01T00:00:00Z') || '{"title":"Tea talk"}')),
+       jsonb_build_object('op', 'context.notice', 'params', '{"thread_id":"thr_f"}'::jsonb),
+       jsonb_build_object('op', 'usage.add', 'params', '{"assistant":"default","model":"m","outcome":"ok","duration_ms":5,"request_id":"req-w"}'::jsonb)))),
+       '{}', 'turn.write: four writes');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.items WHERE id = 'ans_1' AND thread_id = 'thr_t' AND user_id = 'u1'), 1, 'turn.write: item added');
+SELECT sqltest.is_text((SELECT title FROM chatkit.threads WHERE id = 'thr_t'), 'Tea talk', 'turn.write: thread saved');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.thread_context WHERE thread_id = 'thr_f' AND notice_sent), 1, 'turn.write: notice recorded');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE request_id = 'req-w' AND user_id = 'u1'), 1, 'turn.write: usage row');
+CREATE TEMP TABLE fp AS SELECT sqltest.fingerprint() AS f;
+SELECT sqltest.op_fails('turn.write', 'u1', jsonb_build_object('writes', jsonb_build_array(
+       jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_t',
+           'item', sqltest.item('thr_t', 'ans_2', '2025-07-01T00:00:11Z', 'assistant_message'))),
+       jsonb_build_object('op', 'thread.save', 'params', jsonb_build_object('thread', sqltest.thread('thr_t', '2025-07-01T00:00:00Z') || '{"title":"Changed"}')),
+       jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_gone',
+           'item', sqltest.item('thr_gone', 'ans_3', '2025-07-01T00:00:12Z', 'assistant_message'))))),
+       'P0002', 'turn.write with a write to an unknown thread -> P0002', '^thread thr_gone not found$');
+SELECT sqltest.ok(sqltest.fingerprint() = (SELECT f FROM fp), 'a failed turn.write wrote nothing (the first writes rolled back)');
+SELECT sqltest.is_text((SELECT title FROM chatkit.threads WHERE id = 'thr_t'), 'Tea talk', 'the title is unchanged');
+SELECT sqltest.op_fails('turn.write', 'u2', jsonb_build_object('writes', jsonb_build_array(
+       jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_t',
+           'item', sqltest.item('thr_t', 'ans_4', '2025-07-01T00:00:13Z', 'assistant_message'))))),
+       'P0002', 'turn.write into another user''s thread -> P0002');
+SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[{"op":"threads.delete","params":{"thread_id":"thr_t"}}]}',
+       '22023', 'turn.write runs only turn writes and records', '^turn.write cannot run threads.delete$');
+SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[{"op":"turn.write","params":{"writes":[]}}]}', '22023', 'no nested turn.write');
+SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[{"params":{}}]}', '22023', 'a write without op -> 22023');
+SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":{}}', '22023', 'writes must be an array');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.threads WHERE id = 'thr_t'), 1, 'thr_t still there');
