@@ -10,18 +10,23 @@
 # wrk -t1 -c$CONNECTIONS -d$SECONDS with turns.lua (HTTP/1.1 keep-alive; a
 # request is one whole streamed turn).  Round trips: every store call is one
 # pipeline slot, i.e. one implicit transaction, so the growth of
-# pg_stat_database.xact_commit + xact_rollback over the run, divided by the
+# pg_stat_database.xact_commit + xact_rollback over the run (read 11 s after
+# the load stopped: PostgreSQL 15 backends publish their counts late), divided by the
 # turns, is the number of SQL round trips per turn (the migration checks of
 # the admin thread, every 10 s, add a few); it includes the background
 # writes a turn causes after its stream ended (the rolling summary).  A
 # second table names the ops behind them.  CPU split as in bench/reads.
-# Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (20).
+# Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (20), BENCH_TURNS (which
+# turns: "threads.create threads.add_user_message"), BENCH_OPS_SECONDS (3; 0
+# skips the ops table).
 set -euo pipefail
 bin=$(realpath "${1:-build/chatkitd}")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${BENCH_SECONDS:-20}
 conns=${BENCH_CONNECTIONS:-20}
+turns=${BENCH_TURNS:-threads.create threads.add_user_message}
+ops_seconds=${BENCH_OPS_SECONDS:-3}
 pgport=$((20000 + RANDOM % 20000))
 port=$((20000 + RANDOM % 20000))
 fake_port=$((20000 + RANDOM % 20000))
@@ -74,13 +79,13 @@ xacts() { psql -X -At -d "$db" -c "SELECT xact_commit + xact_rollback FROM pg_st
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores before the runs" >&2
 echo "| turn | turns/s | p50 ms | p99 ms | SQL round trips per turn | server CPU | PostgreSQL CPU | PostgreSQL µs/turn |"
 echo "|---|---|---|---|---|---|---|---|"
-for op in threads.create threads.add_user_message; do
+for op in $turns; do
   TURNS_OP=$op wrk -t1 -c"$conns" -d3s -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >/dev/null 2>&1
-  sleep 1
+  sleep 11  # backends publish their transaction counts within 1 s while busy, 10 s once idle
   x0=$(xacts); s0=$(ticks "$server_pid"); p0=$(pg_ticks); t0=$(date +%s.%N)
   TURNS_OP=$op wrk -t1 -c"$conns" -d"${seconds}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
   s1=$(ticks "$server_pid"); p1=$(pg_ticks); t1=$(date +%s.%N)
-  sleep 1   # the statistics collector lags a little
+  sleep 11  # the background writes the turns started, then the counts
   x1=$(xacts)
   res=$(sed -nE 's/^RESULT rps=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+) non2xx=([0-9]+) errors=([0-9]+) requests=([0-9]+).*/\1 \2 \3 \4 \5 \6/p' "$work/wrk.out")
   read -r rps p50 p99 bad errs n <<<"$res"
@@ -95,26 +100,36 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) after the runs" >&2
 # with PostgreSQL's function statistics on (they cost a little CPU, so not
 # during the measured runs): calls of each op function per turn.  The ops a
 # turn.write runs (item.add, thread.save, usage.add, ...) are counted under
-# their own names too: they are part of that one transaction.
+# their own names too: they are part of that one transaction.  Backends
+# publish these statistics when idle for 10 s, hence the waits.
+[ "$ops_seconds" != 0 ] || exit 0
 psql -X -q -d "$db" -c "ALTER SYSTEM SET track_functions = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
-sleep 1
+sleep 11
+snap() {
+  psql -X -q -d "$db" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench_calls_$1" \
+    -c "CREATE TABLE bench_calls_$1 AS SELECT funcname, calls FROM pg_stat_user_functions
+        WHERE (funcname LIKE 'op\_%' OR funcname IN ('ops_usage_add', 'ops_audit_add'))
+          AND funcname NOT IN ('op_text', 'op_bytes')"
+}
 echo
-echo "| turn | store ops per turn (PostgreSQL function calls / turns, ${BENCH_OPS_SECONDS:-3} s run) |"
+echo "| turn | store ops per turn (PostgreSQL function calls / turns, $ops_seconds s run) |"
 echo "|---|---|"
-for op in threads.create threads.add_user_message; do
-  psql -X -q -d "$db" -c "SELECT pg_stat_reset()" >/dev/null
-  TURNS_OP=$op wrk -t1 -c"$conns" -d"${BENCH_OPS_SECONDS:-3}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
-  sleep 1.5   # background writes (the summary job) and the statistics collector
+snap before
+for op in $turns; do
+  TURNS_OP=$op wrk -t1 -c"$conns" -d"${ops_seconds}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
+  sleep 11   # background writes (the summary job), then the backends' statistics
+  snap after
   n=$(sed -nE 's/^RESULT .* requests=([0-9]+).*/\1/p' "$work/wrk.out")
   ops=$(psql -X -At -d "$db" -v n="$n" <<'SQL'
 SELECT string_agg(format('%s %s', name, to_char(calls::numeric / :n, 'FM990.00')), ', ' ORDER BY calls DESC, name)
-  FROM (SELECT replace(replace(regexp_replace(funcname, '^ops?_', ''), '_', '.'), 'add.message', 'add_message') AS name, calls
-          FROM pg_stat_user_functions
-         WHERE (funcname LIKE 'op\_%' OR funcname IN ('ops_usage_add', 'ops_audit_add'))
-           AND funcname NOT IN ('op_text', 'op_bytes')) f
+  FROM (SELECT replace(replace(regexp_replace(a.funcname, '^ops?_', ''), '_', '.'), 'add.message', 'add_message') AS name,
+               a.calls - coalesce(b.calls, 0) AS calls
+          FROM bench_calls_after a LEFT JOIN bench_calls_before b USING (funcname)) f
+ WHERE calls > 0
 SQL
 )
   echo "| $op | ${ops:-none} |"
+  psql -X -q -d "$db" -c "DROP TABLE bench_calls_before" -c "ALTER TABLE bench_calls_after RENAME TO bench_calls_before"
 done
 psql -X -q -d "$db" -c "ALTER SYSTEM RESET track_functions" -c "SELECT pg_reload_conf()" >/dev/null
 grep -E ' (error|fatal) ' "$work/server.log" | sort | uniq -c | sort -rn | head -n 5 >&2 || true
