@@ -1,8 +1,10 @@
 /*
- * main.c - the chatkitd binary: `chatkitd [serve] | migrate | ingest PATH... | --help`.
+ * main.c - the chatkitd binary: `chatkitd [serve] | migrate | ingest PATH... |
+ * audit ... | stats ... | --version | --help`.
  *
- * All configuration comes from the environment (see usage()); each module
- * reads its own variables.  `serve` starts the HTTP server (src/http) and
+ * All configuration comes from the environment, through the table of
+ * src/base/env.c: every variable is checked here before anything reads one
+ * (a bad value exits with status 2), and --help prints the table.  `serve` starts the HTTP server (src/http) and
  * waits for SIGINT/SIGTERM, which stop it gracefully.  Signals are blocked
  * in every thread and taken synchronously with sigwait() here, so no code
  * runs in signal-handler context.
