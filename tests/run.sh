@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh BUILD_DIR - the whole suite behind `make test`:
-#   0. checks the include rules between src/ folders (scripts/check-layers.sh),
+#   0. checks the include rules between src/ folders (scripts/check-layers.sh)
+#      and the documentation's links (tests/check_doc_links.py),
 #   1. starts a throwaway PostgreSQL cluster (scripts/pg-local.sh) for the unit
 #      tests that need one (CHATKITD_TEST_DATABASE_URL) and the SQL tests,
 #   2. runs every Check unit-test binary (BUILD_DIR/tests/test_*),
@@ -37,6 +38,8 @@ fi
 failed=0
 echo "== layers"
 "$root/scripts/check-layers.sh" "$root/src" || failed=1
+echo "== doc links"
+/usr/bin/python3 "$root/tests/check_doc_links.py" "$root" || failed=1
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   echo "== $(basename "$t")"
