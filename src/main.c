@@ -1,10 +1,11 @@
 /*
- * main.c - the chatkitd binary: `chatkitd [serve] | migrate | ingest PATH... |
- * audit ... | stats ... | --version | --help`.
+ * main.c - the chatkitd binary: `chatkitd [FLAGS] [serve | migrate | ingest
+ * PATH... | audit ... | stats ...] | --help | --version`.
  *
- * All configuration comes from the environment, through the table of
- * src/base/env.c: every variable is checked here before anything reads one
- * (a bad value exits with status 2), and --help prints the table.  `serve` starts the HTTP server (src/http) and
+ * Every setting is a row of the table in src/base/env.c, given as a flag or
+ * an environment variable (the flag wins: ck_env_parse_args() sets the
+ * variable); all are checked before anything reads one, and each module
+ * reads its own through base/env.h.  `serve` starts the HTTP server (src/http) and
  * waits for SIGINT/SIGTERM, which stop it gracefully.  Signals are blocked
  * in every thread and taken synchronously with sigwait() here, so no code
  * runs in signal-handler context.
@@ -28,18 +29,36 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: chatkitd [serve]          serve HTTP (default)\n"
-          "       chatkitd migrate          apply the database migrations and exit\n"
-          "       chatkitd ingest PATH...   load .md/.txt/.html files (directories recursively) into the search corpus\n"
-          "       chatkitd audit [--user U] [--since 24h] [--action A] [--json]\n"
-          "                                 print the audit log of state-changing actions\n"
-          "       chatkitd stats [--since 24h|7d] [--json]\n"
-          "                                 usage per assistant and model (turns, success, latency, tokens, tools)\n"
-          "       chatkitd --version        print the version\n"
-          "       chatkitd --help           this text\n"
+    fputs("usage: chatkitd [FLAGS] [serve]          serve HTTP (default)\n"
+          "       chatkitd [FLAGS] migrate          apply the database migrations and exit\n"
+          "       chatkitd [FLAGS] ingest PATH...   load .md/.txt/.html files (directories recursively) into the\n"
+          "                                         search corpus (a path starting with '-': write ./-name)\n"
+          "       chatkitd [FLAGS] audit [--user U] [--since 24h] [--action A] [--json]\n"
+          "                                         print the audit log of state-changing actions\n"
+          "       chatkitd [FLAGS] stats [--since 24h|7d] [--json]\n"
+          "                                         usage per assistant and model (turns, success, latency, tokens, tools)\n"
+          "       chatkitd --version                print the version\n"
+          "       chatkitd --help                   this text\n"
+          "FLAGS are the settings below; they may also follow the command. An unknown flag stops chatkitd (status 2).\n"
           "\n",
           out);
     ck_env_print_help(out);
+}
+
+/* Refuses the command line: one line naming `what`, status 2. */
+static int refuse(const char *what, const char *arg)
+{
+    fprintf(stderr, "chatkitd: %s %s (see chatkitd --help)\n", what, arg);
+    return 2;
+}
+
+/* The refusal of an argument `cmd` does not take. */
+static int refuse_argument(const char *cmd, const char *arg)
+{
+    if (arg[0] == '-' && arg[1] != '\0')
+        return refuse("unknown flag", arg);
+    fprintf(stderr, "chatkitd: %s takes no argument %s (see chatkitd --help)\n", cmd, arg);
+    return 2;
 }
 
 /* Every open stream holds a client socket and, with a model configured, an
@@ -126,18 +145,35 @@ static int ingest(int npaths, char **paths)
     return ck_corpus_ingest(url, npaths, paths);
 }
 
-int main(int argc, char **argv)
+static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0; }
+
+static int is_version(const char *a) { return strcmp(a, "--version") == 0 || strcmp(a, "version") == 0; }
+
+/* Runs the command `args[0]` (default serve) with its arguments, the
+ * settings flags already applied. */
+static int run(int nargs, char **args)
 {
-    const char *cmd = argc > 1 ? argv[1] : "serve";
+    const char *cmd = nargs > 0 ? args[0] : "serve";
     int status;
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    if (is_help(cmd) || (nargs > 1 && is_help(args[1]) && (!strcmp(cmd, "serve") || !strcmp(cmd, "migrate")))) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    if (is_version(cmd)) {
         printf("chatkitd %s\n", CHATKITD_VERSION);
         return 0;
     }
+    if (cmd[0] == '-')
+        return refuse("unknown flag", cmd);
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "audit") != 0 &&
+        strcmp(cmd, "stats") != 0 && strcmp(cmd, "ingest") != 0)
+        return refuse("unknown command", cmd);
+    if ((strcmp(cmd, "serve") == 0 || strcmp(cmd, "migrate") == 0) && nargs > 1)
+        return refuse_argument(cmd, args[1]);
+    if (strcmp(cmd, "ingest") == 0)
+        for (int i = 1; i < nargs; i++)
+            if (args[i][0] == '-' && args[i][1] != '\0')
+                return refuse("unknown flag", args[i]);
     /* Every variable is checked before anything reads one (the log settings included). */
     if (ck_env_validate(stderr) != 0)
         return 2;
@@ -147,20 +183,30 @@ int main(int argc, char **argv)
         ck_error("cannot initialise libcurl");
         return 1;
     }
-    if (strcmp(cmd, "serve") == 0 && argc <= 2)
+    if (strcmp(cmd, "serve") == 0)
         status = serve();
-    else if (strcmp(cmd, "migrate") == 0 && argc == 2)
+    else if (strcmp(cmd, "migrate") == 0)
         status = migrate();
     else if (strcmp(cmd, "audit") == 0)
-        status = report(ck_store_cli_audit, "audit", argc - 2, argv + 2);
+        status = report(ck_store_cli_audit, "audit", nargs - 1, args + 1);
     else if (strcmp(cmd, "stats") == 0)
-        status = report(ck_store_cli_stats, "stats", argc - 2, argv + 2);
-    else if (strcmp(cmd, "ingest") == 0)
-        status = ingest(argc - 2, argv + 2);
-    else {
-        usage(stderr);
-        status = 2;
-    }
+        status = report(ck_store_cli_stats, "stats", nargs - 1, args + 1);
+    else
+        status = ingest(nargs - 1, args + 1);
     curl_global_cleanup();
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    int nargs = 0;
+    if (args == NULL)
+        return 1;
+    /* The settings flags first: each sets its variable, so it wins over the environment. */
+    int status = ck_env_parse_args(argc, argv, args, &nargs, stderr);
+    if (status == 0)
+        status = run(nargs, args);
+    free(args);
     return status;
 }

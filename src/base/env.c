@@ -1,7 +1,8 @@
 /*
  * env.c - the table of every variable the server reads, its checks, its
- * getters and `--help` (see env.h).  To add a variable, add one row to the
- * section it belongs to.
+ * getters, the command-line flags derived from it and `--help` (see env.h).
+ * To add a variable, add one row to the section it belongs to: it gets its
+ * flag, its check and its `--help` lines from that row.
  */
 #include "base/env.h"
 
@@ -21,17 +22,17 @@
 static const ck_env_var_t g_vars[] = {
     /* server */
     {"CHATKITD_LISTEN", "server", CK_ENV_STRING, "127.0.0.1:8000", NULL, 0, 0, NULL,
-     "address to serve on; HTTP/1.1 and h2c, or TLS when CHATKITD_TLS_CERT/KEY are set and CHATKITD_TLS_LISTEN is not"},
+     "address to serve on; HTTP/1.1 and h2c, or TLS when CHATKITD_TLS_CERT/KEY are set and CHATKITD_TLS_LISTEN is not", "ADDR"},
     {"CHATKITD_TLS_CERT", "server", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
-     "PEM certificate chain: serve TLS with ALPN h2 + http/1.1"},
-    {"CHATKITD_TLS_KEY", "server", CK_ENV_STRING, NULL, NULL, 0, 0, NULL, "PEM private key of that certificate"},
+     "PEM certificate chain: serve TLS with ALPN h2 + http/1.1", "PATH"},
+    {"CHATKITD_TLS_KEY", "server", CK_ENV_STRING, NULL, NULL, 0, 0, NULL, "PEM private key of that certificate", "PATH"},
     {"CHATKITD_TLS_LISTEN", "server", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
-     "serve TLS on this address and cleartext on CHATKITD_LISTEN"},
+     "serve TLS on this address and cleartext on CHATKITD_LISTEN", "ADDR"},
     {"CHATKITD_WORKERS", "server", CK_ENV_INT, NULL, "number of cores", 1, 256, NULL,
      "worker threads, one event loop each"},
     {"CHATKITD_MAX_BODY", "server", CK_ENV_SIZE, "1M", NULL, 1, SIZE_MAX_BYTES, NULL, "POST /chatkit body limit"},
     {"CHATKITD_DOCS_DIR", "server", CK_ENV_STRING, NULL, "./docs, else docs/ beside the binary's folder", 0, 0, NULL,
-     "Markdown pages served at /"},
+     "Markdown pages served at /", "DIR"},
     {"CHATKITD_LOG_LEVEL", "server", CK_ENV_ENUM, "info", NULL, 0, 0, "debug|info|warn|error", "log threshold"},
     {"CHATKITD_LOG_FORMAT", "server", CK_ENV_ENUM, NULL, "json, text when stderr is a terminal", 0, 0, "json|text",
      "log line format"},
@@ -50,14 +51,14 @@ static const ck_env_var_t g_vars[] = {
 
     /* database */
     {"DATABASE_URL", "database", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
-     "libpq URI or conninfo; unset = degraded mode (docs and health only)"},
+     "libpq URI or conninfo; unset = degraded mode (docs and health only)", "CONNINFO"},
 
     /* attachments */
     {"CHATKITD_UPLOAD_MAX_BYTES", "attachments", CK_ENV_SIZE, "10M", NULL, 1, SIZE_MAX_BYTES, NULL,
      "largest attachment"},
     {"CHATKITD_UPLOAD_MIME_TYPES", "attachments", CK_ENV_STRING,
      "image/*,application/pdf,text/plain,text/markdown,text/csv", NULL, 0, 0, NULL,
-     "accepted types, comma list, '*' wildcards"},
+     "accepted types, comma list, '*' wildcards", "LIST"},
     {"CHATKITD_PUBLIC_URL", "attachments", CK_ENV_URL, NULL, "scheme://host of each request", 0, 0, NULL,
      "absolute base of upload/preview URLs"},
     {"CHATKITD_UPLOAD_SECRET", "attachments", CK_ENV_STRING, NULL, "random per process", 16, 0, NULL,
@@ -68,9 +69,9 @@ static const ck_env_var_t g_vars[] = {
      "OpenAI-compatible Chat Completions endpoint"},
     {"OPENAI_API_KEY", "agent (see docs/agent.md)", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
      "its API key; with OPENAI_BASE_URL also unset: retrieval-only answers"},
-    {"CHATKITD_MODEL", "agent (see docs/agent.md)", CK_ENV_STRING, "gpt-4o-mini", NULL, 0, 0, NULL, "model name"},
+    {"CHATKITD_MODEL", "agent (see docs/agent.md)", CK_ENV_STRING, "gpt-4o-mini", NULL, 0, 0, NULL, "model name", "NAME"},
     {"CHATKITD_SYSTEM_PROMPT_FILE", "agent (see docs/agent.md)", CK_ENV_STRING, NULL, "built-in prompt", 0, 0, NULL,
-     "file holding the system prompt"},
+     "file holding the system prompt", "PATH"},
     {"CHATKITD_ALLOW_MODEL_OVERRIDE", "agent (see docs/agent.md)", CK_ENV_BOOL, "0", NULL, 0, 0, NULL,
      "use inference_options.model from the request"},
     {"CHATKITD_MAX_TURNS", "agent (see docs/agent.md)", CK_ENV_INT, "10", NULL, 1, 1000, NULL,
@@ -88,9 +89,9 @@ static const ck_env_var_t g_vars[] = {
     {"CHATKITD_UPSTREAM_CA_FILE", "agent (see docs/agent.md)", CK_ENV_STRING, NULL, "the system's", 0, 0, NULL,
      "PEM file of the certificate authorities trusted for an https model endpoint"},
     {"CHATKITD_TRANSCRIBE_MODEL", "agent (see docs/agent.md)", CK_ENV_STRING, "whisper-1", NULL, 0, 0, NULL,
-     "model for input.transcribe"},
+     "model for input.transcribe", "NAME"},
     {"CHATKITD_ASSISTANTS", "agent (see docs/agent.md)", CK_ENV_STRING, NULL, "one assistant", 0, 0, NULL,
-     "JSON file of assistants and HTTP/client tools (docs/assistants.md)"},
+     "JSON file of assistants and HTTP/client tools (docs/assistants.md)", "PATH"},
     {"CHATKITD_CONTEXT_TOKENS", "agent (see docs/agent.md)", CK_ENV_INT, "6000", NULL, 500, 10000000, NULL,
      "token budget of one model request (docs/context.md)"},
     {"CHATKITD_SUMMARY", "agent (see docs/agent.md)", CK_ENV_ENUM, NULL, "on with a model, off without", 0, 0, "off|on",
@@ -114,17 +115,17 @@ static const ck_env_var_t g_vars[] = {
     {"CHATKITD_JWT_SECRET", "security (see docs/security.md)", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
      "HMAC secret (HS256/384/512, >= 32 bytes); enables JWT auth"},
     {"CHATKITD_JWT_PUBLIC_KEY", "security (see docs/security.md)", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
-     "PEM public key file (RS*/ES*); enables JWT auth"},
+     "PEM public key file (RS*/ES*); enables JWT auth", "PATH"},
     {"CHATKITD_JWT_JWKS", "security (see docs/security.md)", CK_ENV_STRING, NULL, NULL, 0, 0, NULL,
-     "JWK set file or http(s) URL, keys chosen by kid; enables JWT auth"},
+     "JWK set file or http(s) URL, keys chosen by kid; enables JWT auth", "PATH|URL"},
     {"CHATKITD_JWT_JWKS_REFRESH_S", "security (see docs/security.md)", CK_ENV_INT, "300", NULL, 0, 86400, NULL,
      "refresh period of a JWKS URL, seconds"},
     {"CHATKITD_JWT_ALGORITHMS", "security (see docs/security.md)", CK_ENV_STRING, NULL, "by key type", 0, 0, NULL,
-     "comma list pinning the accepted algorithms"},
+     "comma list pinning the accepted algorithms", "LIST"},
     {"CHATKITD_JWT_ISSUER", "security (see docs/security.md)", CK_ENV_STRING, NULL, "not checked", 0, 0, NULL,
-     "required `iss`"},
+     "required `iss`", "ISS"},
     {"CHATKITD_JWT_AUDIENCE", "security (see docs/security.md)", CK_ENV_STRING, NULL, "not checked", 0, 0, NULL,
-     "required `aud`"},
+     "required `aud`", "AUD"},
     {"CHATKITD_JWT_LEEWAY_S", "security (see docs/security.md)", CK_ENV_INT, "30", NULL, 0, 86400, NULL,
      "clock skew allowed for exp/nbf, seconds"},
     {"CHATKITD_RATE_REQUESTS_PER_MIN", "security (see docs/security.md)", CK_ENV_INT, "120", NULL, 0, 1000000, NULL,
@@ -136,15 +137,20 @@ static const ck_env_var_t g_vars[] = {
     {"CHATKITD_RATE_MAX_USERS", "security (see docs/security.md)", CK_ENV_INT, "100000", NULL, 0, 100000000, NULL,
      "users tracked by the limiter at once"},
     {"CHATKITD_CORS_ORIGINS", "security (see docs/security.md)", CK_ENV_STRING, NULL, "none", 0, 0, NULL,
-     "allowed browser origins, comma list or *"},
+     "allowed browser origins, comma list or *", "LIST"},
     {"CHATKITD_CORS_HEADERS", "security (see docs/security.md)", CK_ENV_STRING, NULL, "any valid name", 0, 0, NULL,
-     "request headers a preflight may ask for"},
+     "request headers a preflight may ask for", "LIST"},
     {"CHATKITD_CORS_MAX_AGE", "security (see docs/security.md)", CK_ENV_INT, "600", NULL, 0, 86400, NULL,
      "Access-Control-Max-Age of preflights, seconds"},
 };
 /* clang-format on */
 
 #define NVARS (sizeof(g_vars) / sizeof(g_vars[0]))
+
+/* Which rows were set by a command-line flag (ck_env_parse_args), so a bad
+ * value is reported under the name the user typed.  Written by main()'s
+ * thread before any other thread starts. */
+static unsigned char g_from_flag[NVARS];
 
 const ck_env_var_t *ck_env_table(size_t *count)
 {
@@ -314,14 +320,16 @@ int ck_env_validate(FILE *err)
     for (size_t i = 0; i < NVARS; i++) {
         const ck_env_var_t *var = &g_vars[i];
         const char *v = raw(var->name);
-        char form[160];
+        char form[160], name[64];
         if (v == NULL || ck_env_check(var, v, form, sizeof(form)) == 0)
             continue;
+        if (!g_from_flag[i] || ck_env_flag_name(var, name, sizeof(name)) < 0)
+            snprintf(name, sizeof(name), "%s", var->name);
         /* Text values may be secrets (keys, tokens, a URL with a password): their length only. */
         if (var->kind == CK_ENV_STRING)
-            fprintf(err, "chatkitd: %s (%zu bytes): expected %s (see chatkitd --help)\n", var->name, strlen(v), form);
+            fprintf(err, "chatkitd: %s (%zu bytes): expected %s (see chatkitd --help)\n", name, strlen(v), form);
         else
-            fprintf(err, "chatkitd: %s=\"%.80s\": expected %s (see chatkitd --help)\n", var->name, v, form);
+            fprintf(err, "chatkitd: %s=\"%.80s\": expected %s (see chatkitd --help)\n", name, v, form);
         bad = 1;
     }
     return bad ? -1 : 0;
@@ -390,16 +398,106 @@ int ck_env_flag_name(const ck_env_var_t *var, char *out, size_t len)
     return (int)(n + 2);
 }
 
+/* The row whose flag is the `len` bytes at `flag` ("--max-body"), or NULL. */
+static const ck_env_var_t *find_flag(const char *flag, size_t len, size_t *index)
+{
+    char name[64];
+    for (size_t i = 0; i < NVARS; i++) {
+        int n = ck_env_flag_name(&g_vars[i], name, sizeof(name));
+        if (n > 0 && (size_t)n == len && memcmp(name, flag, len) == 0) {
+            *index = i;
+            return &g_vars[i];
+        }
+    }
+    return NULL;
+}
+
+const ck_env_var_t *ck_env_find_flag(const char *flag)
+{
+    size_t i;
+    return find_flag(flag, strlen(flag), &i);
+}
+
+int ck_env_parse_args(int argc, char **argv, char **rest, int *nrest, FILE *err)
+{
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            rest[n++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t len = eq != NULL ? (size_t)(eq - a) : strlen(a), index;
+        const ck_env_var_t *var = find_flag(a, len, &index);
+        if (var == NULL) {
+            rest[n++] = argv[i]; /* not a setting: the command's own option, or unknown */
+            continue;
+        }
+        const char *value;
+        if (eq != NULL)
+            value = eq + 1;
+        else if (var->kind == CK_ENV_BOOL)
+            value = "1"; /* a bare boolean flag switches it on; it never takes the next argument */
+        else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
+            value = argv[++i];
+        else
+            value = "";
+        if (*value == '\0') {
+            fprintf(err, "chatkitd: flag %.*s needs a value (see chatkitd --help)\n", (int)len, a);
+            return 2;
+        }
+        if (setenv(var->name, value, 1) != 0) {
+            fprintf(err, "chatkitd: cannot set %s\n", var->name);
+            return 2;
+        }
+        g_from_flag[index] = 1;
+    }
+    rest[n] = NULL;
+    *nrest = n;
+    return 0;
+}
+
+/* The placeholder of a row's value in `--help`. */
+static const char *metavar(const ck_env_var_t *v)
+{
+    if (v->metavar != NULL)
+        return v->metavar;
+    switch (v->kind) {
+    case CK_ENV_INT:
+        return "N";
+    case CK_ENV_SIZE:
+        return "SIZE";
+    case CK_ENV_BOOL:
+        return "[=BOOL]";
+    case CK_ENV_ENUM:
+        return v->choices;
+    case CK_ENV_URL:
+        return "URL";
+    default:
+        return "TEXT";
+    }
+}
+
 void ck_env_print_help(FILE *out)
 {
     const char *section = NULL;
-    fputs("Environment (defaults in brackets; an empty value counts as unset; a bad value stops the server):\n", out);
+    fputs("Settings. Each is a flag and an environment variable; the flag wins. A flag takes its value as\n"
+          "--name VALUE or --name=VALUE (a boolean flag alone means on). Defaults in brackets; an empty\n"
+          "variable counts as unset; a bad value stops chatkitd, naming it. Flags show in `ps`: give\n"
+          "secrets (keys, tokens, passwords) as variables.\n",
+          out);
     for (size_t i = 0; i < NVARS; i++) {
         const ck_env_var_t *v = &g_vars[i];
         if (section == NULL || strcmp(section, v->section) != 0)
             fprintf(out, "  %s\n", section = v->section);
+        char flag[96];
+        int n = ck_env_flag_name(v, flag, sizeof(flag) - 32);
+        if (n > 0)
+            snprintf(flag + n, sizeof(flag) - (size_t)n, "%s%s", v->kind == CK_ENV_BOOL ? "" : " ", metavar(v));
+        fprintf(out, "    %-36s %s\n", n > 0 ? flag : "", v->name);
         const char *def = v->def_help != NULL ? v->def_help : v->def;
-        fprintf(out, "    %-28s %s", v->name, v->help);
+        fprintf(out, "        %s", v->help);
         int b = 0;
         if (v->kind == CK_ENV_BOOL && v->def_help == NULL)
             fprintf(out, " [%s]", v->def != NULL && parse_bool(v->def, &b) == 0 && b ? "on" : "off");
@@ -408,7 +506,7 @@ void ck_env_print_help(FILE *out)
         if (v->kind != CK_ENV_STRING || v->min > 0 || v->max > 0) {
             char form[160];
             describe_form(v, form, sizeof(form));
-            fprintf(out, "\n    %-28s (%s)", "", form);
+            fprintf(out, "\n        (%s)", form);
         }
         fputc('\n', out);
     }

@@ -16,10 +16,12 @@
  * variables (TLS certificate and key together, JWT key sources) stay with
  * the module that reads them.
  *
- * Command-line flags can be derived from the same table: ck_env_flag_name()
- * gives the flag of a row (CHATKITD_MAX_BODY -> --max-body), and a flag
- * parser can set the variable before ck_env_validate() runs, so a flag and
- * its variable share one check and one help line.
+ * Command-line flags come from the same table: every row is also a flag
+ * (ck_env_flag_name: CHATKITD_MAX_BODY -> --max-body, DATABASE_URL ->
+ * --database-url, OPENAI_API_KEY -> --openai-api-key).  main() hands argv to
+ * ck_env_parse_args() first, which sets each flag's variable (so a flag
+ * wins over its variable) before ck_env_validate() runs: a flag and its
+ * variable share one check and one help entry.
  */
 #ifndef CK_BASE_ENV_H
 #define CK_BASE_ENV_H
@@ -45,6 +47,7 @@ typedef struct ck_env_var {
     long long min, max;   /* INT, SIZE: the accepted range; STRING: length bounds (0 = none) */
     const char *choices;  /* ENUM: "debug|info|warn|error" */
     const char *help;     /* one line for `--help` */
+    const char *metavar;  /* the value's placeholder after the flag in `--help` ("ADDR"); NULL = by kind */
 } ck_env_var_t;
 
 /* Checks the value of every variable in the table.  Writes one line per bad
@@ -86,8 +89,21 @@ const ck_env_var_t *ck_env_find(const char *name);
  * Returns the length written, or -1 when `len` is too small. */
 int ck_env_flag_name(const ck_env_var_t *var, char *out, size_t len);
 
-/* Writes the "Environment" part of `--help`: one line per variable, by
- * section, with its accepted form and default. */
+/* The row whose flag is `flag` ("--max-body", without "=value"), or NULL. */
+const ck_env_var_t *ck_env_find_flag(const char *flag);
+
+/* Applies the settings flags among argv[1..argc-1]: `--name VALUE` or
+ * `--name=VALUE` sets the row's variable (a BOOL flag alone means on and
+ * never takes the next argument; a separate value may not start with "--").
+ * Every other argument is copied, in order, to `rest` (room for argc
+ * pointers; NULL-terminated, count in `*nrest`): the command and its own
+ * arguments, and flags that are no setting, which the caller reports.
+ * Returns 0, or 2 after
+ * writing one line to `err` when a flag has no value. */
+int ck_env_parse_args(int argc, char **argv, char **rest, int *nrest, FILE *err);
+
+/* Writes the settings part of `--help`: one line per variable, by
+ * section, with its flag, accepted form and default. */
 void ck_env_print_help(FILE *out);
 
 #endif

@@ -407,13 +407,15 @@ class Server:
     """One chatkitd process listening on 127.0.0.1:<port>; output goes to
     `log_path`.  `tls` = (cert, key) serves HTTPS."""
 
-    def __init__(self, binary, log_path, database_url=None, extra_env=None, tls=None):
+    def __init__(self, binary, log_path, database_url=None, extra_env=None, tls=None, args=None):
         self.binary = binary
+        self.args = list(args or [])  # command-line arguments; "{port}" in one becomes the port (below)
         self.log_path = log_path
         self.port = free_port()
         scheme = "https" if tls else "http"
         host = "localhost" if tls else "127.0.0.1"
         self.url = "%s://%s:%d" % (scheme, host, self.port)
+        self.args = [a.replace("{port}", str(self.port)) for a in self.args]
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(_SCRUB_PREFIXES) and k not in _SCRUB_NAMES}
         env["CHATKITD_LISTEN"] = "127.0.0.1:%d" % self.port
@@ -433,7 +435,7 @@ class Server:
         self.killed = False      # ... and had to SIGKILL
 
     def start(self):
-        cmd = VALGRIND_CMD + [self.binary] if VALGRIND else [self.binary]
+        cmd = (VALGRIND_CMD + [self.binary] if VALGRIND else [self.binary]) + self.args
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -570,15 +572,17 @@ class Env:
     def client(self, http=None, user=None, base=None, cafile=None):
         return Client(base or self.server, user or self.new_user(), http or self.http, cafile=cafile)
 
-    def start_server(self, extra_env=None, database_url="shared", tls=None, wait="ready"):
+    def start_server(self, extra_env=None, database_url="shared", tls=None, wait="ready", args=None):
         """Starts a private chatkitd (database_url "shared" = the shared
-        cluster, None = none).  wait: "ready" (/readyz 200), "listening"
-        or None.  Returns the Server; it is stopped after the test."""
+        cluster, None = none) with the command-line arguments `args`
+        ("{port}" in one stands for the server's port).
+        wait: "ready" (/readyz 200), "listening" or None.  Returns the
+        Server; it is stopped after the test."""
         if database_url == "shared":
             database_url = self.pg.conninfo
         n = len(self._cleanups)
         log = os.path.join(self.suite.tmp, "server-%s-%d.log" % (re.sub(r"\W+", "_", self.test_name), n))
-        srv = Server(self.suite.binary, log, database_url=database_url, extra_env=extra_env, tls=tls)
+        srv = Server(self.suite.binary, log, database_url=database_url, extra_env=extra_env, tls=tls, args=args)
         srv.start()
         self._cleanups.append(srv.stop_checked)
         cafile = tls[0] if tls else None

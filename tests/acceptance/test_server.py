@@ -3,11 +3,13 @@
 and coming up later), recovery after a PostgreSQL restart, and HTTP/2 over
 TLS negotiated with ALPN."""
 
+import os
+import re
 import subprocess
 
 import pycurl
 
-from lib import TestFailure, assert_error_body, check, request, wait_until
+from lib import TestFailure, assert_error_body, check, free_port, request, wait_until
 
 
 def test_health_and_ready(env, http):
@@ -115,3 +117,89 @@ def test_bad_variable_refuses_to_start(env):
     out = subprocess.run([env.suite.binary, "--help"], capture_output=True, text=True, timeout=15).stdout
     for name in ("CHATKITD_HEARTBEAT_MS", "CHATKITD_MAX_BODY", "DATABASE_URL", "OPENAI_BASE_URL", "CHATKITD_CORS_ORIGINS"):
         check(name in out, "--help does not list %s" % name)
+
+
+def test_flags_configure_a_real_server(env):
+    """Every setting is also a flag (src/base/env.c): a server configured
+    by flags alone (address, database, workers, log format) serves and
+    is ready, both spellings (--name VALUE, --name=VALUE) work."""
+    srv = env.start_server({"CHATKITD_LISTEN": "", "CHATKITD_LOG_FORMAT": ""}, database_url=None, wait=None,
+                           args=["--listen", "127.0.0.1:{port}", "--database-url=" + env.pg.conninfo, "--workers", "1",
+                                 "--log-format=text", "serve"])
+    srv.wait_ready()
+    log = srv.log_tail(200)
+    check("127.0.0.1:%d" % srv.port in log and "with 1 worker(s)" in log,
+          "the start-up line must show the flags' address and workers:\n%s" % log)
+
+
+def test_flag_beats_its_variable(env):
+    """A flag wins over its variable: the server listens where the flag
+    says, and a malformed variable overridden by a good flag is not read."""
+    elsewhere = free_port()
+    srv = env.start_server({"CHATKITD_LISTEN": "127.0.0.1:%d" % elsewhere, "CHATKITD_WORKERS": "lots"}, wait=None,
+                           args=["--workers=2", "--listen", "127.0.0.1:{port}"])
+    srv.wait_ready()
+    check("with 2 worker(s)" in srv.log_tail(200), "--workers=2 must win over CHATKITD_WORKERS=lots")
+    try:
+        status = request("GET", "http://127.0.0.1:%d/healthz" % elsewhere, timeout=2).status
+    except TestFailure:
+        status = 0  # connection refused: nothing listens there
+    check(status == 0, "nothing may listen on the variable's address (got %s)" % status)
+
+
+def test_bad_flags_refuse_to_start(env):
+    """An unknown flag, a flag without its value, or a bad value given by a
+    flag: one line naming the flag, exit status 2, nothing served."""
+    cases = [
+        (["--lsiten", "127.0.0.1:1"], "chatkitd: unknown flag --lsiten (see chatkitd --help)"),
+        (["serve", "--wokers=2"], "chatkitd: unknown flag --wokers=2 (see chatkitd --help)"),
+        (["--listen"], "chatkitd: flag --listen needs a value (see chatkitd --help)"),
+        (["--database-url", "--workers", "2"], "chatkitd: flag --database-url needs a value (see chatkitd --help)"),
+        (["--workers=0"], 'chatkitd: --workers="0": expected an integer from 1 to 256 (see chatkitd --help)'),
+        (["migrate", "--lsiten=x"], "chatkitd: unknown flag --lsiten=x (see chatkitd --help)"),
+    ]
+    for args, line in cases:
+        out = subprocess.run([env.suite.binary] + args, capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL)
+        check(out.returncode == 2, "%r: exit status %s, want 2" % (args, out.returncode))
+        check(out.stderr == line + "\n" and out.stdout == "",
+              "%r: want the one line %r, got stdout %r stderr %r" % (args, line, out.stdout, out.stderr))
+
+
+def test_help_lists_flags_and_version_still_works(env):
+    """--help is generated from the table: each setting with its flag and
+    its variable; --version answers before any setting is read."""
+    out = subprocess.run([env.suite.binary, "--help"], capture_output=True, text=True, timeout=15)
+    check(out.returncode == 0, "--help: exit status %s" % out.returncode)
+    for flag, name in (("--listen ADDR", "CHATKITD_LISTEN"), ("--database-url CONNINFO", "DATABASE_URL"),
+                       ("--workers N", "CHATKITD_WORKERS"), ("--openai-base-url URL", "OPENAI_BASE_URL"),
+                       ("--allow-model-override[=BOOL]", "CHATKITD_ALLOW_MODEL_OVERRIDE")):
+        check(re.search(r"^ +%s +%s$" % (re.escape(flag), name), out.stdout, re.M),
+              "--help must list %s with %s" % (flag, name))
+    out = subprocess.run([env.suite.binary, "--workers", "lots", "--version"], capture_output=True, text=True,
+                         timeout=15)
+    check(out.returncode == 0 and out.stdout.startswith("chatkitd "), "--version: %r" % (out.stdout + out.stderr))
+
+
+def test_subcommands_take_flags(env):
+    """The settings flags work with every command, before or after it, and
+    the commands keep their own arguments: migrate, audit and stats reach
+    the database named by --database-url alone."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKITD_", "OPENAI_")) and k != "DATABASE_URL"}
+    url = env.pg.conninfo
+    runs = [
+        ["--database-url", url, "migrate"],
+        ["migrate", "--database-url=" + url],
+        ["audit", "--since", "1h", "--database-url", url, "--json", "--log-format=text"],
+        ["--database-url=" + url, "stats", "--since", "24h", "--json"],
+    ]
+    for args in runs:
+        out = subprocess.run([env.suite.binary] + args, env=clean, capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL)
+        check(out.returncode == 0, "%r: exit status %s: %s" % (args, out.returncode, out.stderr[-500:]))
+    out = subprocess.run([env.suite.binary, "audit", "--since", "1h", "--json"], env=clean, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check(out.returncode == 2 and "DATABASE_URL" in out.stderr, "without the flag audit has no database: %r" % out.stderr)
+    out = subprocess.run([env.suite.binary, "audit", "--frob", "--database-url", url], env=clean, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check(out.returncode == 2 and "--frob" in out.stderr, "audit's own parser still refuses its unknown options")

@@ -1,7 +1,10 @@
 /*
  * test_env.c - unit tests of src/base/env.c: each kind's accepted form, the
  * refusal of a bad value (ck_env_validate), defaults, empty = unset, the
- * flag names derived from the table and `--help` printed from it.
+ * flag names derived from the table, the command-line parser
+ * (ck_env_parse_args: both spellings, a flag wins over its variable, the
+ * commands' own arguments pass through, a missing value is refused) and
+ * `--help` printed from the table.
  */
 #include <check.h>
 #include <stdio.h>
@@ -198,6 +201,123 @@ START_TEST(help_lists_every_variable)
 }
 END_TEST
 
+/* Runs ck_env_parse_args over `argv` (NULL-terminated, argv[0] included);
+ * returns its status, the rest in `rest` and what it wrote in `msg`. */
+static int parse(const char *const *argv, char **rest, int *nrest, char *msg, size_t msglen)
+{
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int rc = ck_env_parse_args(argc, (char **)argv, rest, nrest, f);
+    fclose(f);
+    snprintf(msg, msglen, "%s", text);
+    free(text);
+    return rc;
+}
+
+START_TEST(flags_set_their_variables)
+{
+    clear_all();
+    setenv("CHATKITD_WORKERS", "3", 1);
+    const char *argv[] = {"chatkitd", "--listen",       "10.0.0.1:9",      "--workers=5", "--allow-model-override",
+                          "serve",    "--database-url", "postgresql:///x", NULL};
+    char *rest[16], msg[256];
+    int n = -1;
+    ck_assert_int_eq(parse(argv, rest, &n, msg, sizeof msg), 0);
+    ck_assert_str_eq(msg, "");
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(rest[0], "serve");
+    ck_assert_ptr_null(rest[1]);
+    ck_assert_str_eq(ck_env_str("CHATKITD_LISTEN"), "10.0.0.1:9");
+    ck_assert_int_eq(ck_env_int("CHATKITD_WORKERS"), 5); /* the flag wins over the variable */
+    ck_assert_int_eq(ck_env_bool("CHATKITD_ALLOW_MODEL_OVERRIDE"), 1);
+    ck_assert_str_eq(ck_env_str("DATABASE_URL"), "postgresql:///x");
+    clear_all();
+}
+END_TEST
+
+START_TEST(other_arguments_go_to_the_command)
+{
+    clear_all();
+    /* audit's own options, an unknown flag and a value that looks like a command stay, in order */
+    const char *argv[] = {"chatkitd", "audit",    "--user", "u1", "--since=1h", "--json", "--model",
+                          "serve",    "--lsiten", "x",      "-h", "--",         NULL};
+    char *rest[16], msg[256];
+    int n = -1;
+    ck_assert_int_eq(parse(argv, rest, &n, msg, sizeof msg), 0);
+    const char *want[] = {"audit", "--user", "u1", "--since=1h", "--json", "--lsiten", "x", "-h", "--"};
+    ck_assert_int_eq(n, 9);
+    for (int i = 0; i < n; i++)
+        ck_assert_str_eq(rest[i], want[i]);
+    ck_assert_str_eq(ck_env_str("CHATKITD_MODEL"), "serve"); /* --model takes the next argument */
+    /* the commands' own options are not settings flags */
+    const char *own[] = {"--user", "--since", "--action", "--json", "--help", "--version"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        ck_assert_msg(ck_env_find_flag(own[i]) == NULL, "%s is a settings flag", own[i]);
+    clear_all();
+}
+END_TEST
+
+typedef struct {
+    const char *argv[6];
+    const char *msg;
+} missing_case_t;
+
+static const missing_case_t MISSING[] = {
+    {{"chatkitd", "--listen", NULL}, "chatkitd: flag --listen needs a value (see chatkitd --help)\n"},
+    {{"chatkitd", "--listen=", "serve", NULL}, "chatkitd: flag --listen needs a value (see chatkitd --help)\n"},
+    {{"chatkitd", "--database-url", "--workers", "2", NULL},
+     "chatkitd: flag --database-url needs a value (see chatkitd --help)\n"},
+    {{"chatkitd", "serve", "--allow-model-override=", NULL},
+     "chatkitd: flag --allow-model-override needs a value (see chatkitd --help)\n"},
+};
+
+START_TEST(a_flag_without_its_value_is_refused)
+{
+    clear_all();
+    char *rest[8], msg[256];
+    int n;
+    ck_assert_int_eq(parse(MISSING[_i].argv, rest, &n, msg, sizeof msg), 2);
+    ck_assert_str_eq(msg, MISSING[_i].msg);
+    clear_all();
+}
+END_TEST
+
+START_TEST(a_bad_flag_value_names_the_flag)
+{
+    clear_all();
+    const char *argv[] = {"chatkitd", "--workers", "0", NULL};
+    char *rest[4], msg[256];
+    int n;
+    ck_assert_int_eq(parse(argv, rest, &n, msg, sizeof msg), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_int_eq(ck_env_validate(f), -1);
+    fclose(f);
+    ck_assert_str_eq(text, "chatkitd: --workers=\"0\": expected an integer from 1 to 256 (see chatkitd --help)\n");
+    free(text);
+    clear_all();
+}
+END_TEST
+
+START_TEST(every_row_has_a_flag)
+{
+    size_t n;
+    const ck_env_var_t *t = ck_env_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        char flag[64];
+        ck_assert_int_gt(ck_env_flag_name(&t[i], flag, sizeof(flag)), 2);
+        ck_assert_msg(ck_env_find_flag(flag) == &t[i], "%s does not map back to %s", flag, t[i].name);
+    }
+    ck_assert_ptr_null(ck_env_find_flag("--lsiten"));
+    ck_assert_ptr_null(ck_env_find_flag("--listen=x"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("env");
@@ -208,6 +328,11 @@ static Suite *suite(void)
     tcase_add_test(tc, table_rows_are_well_formed);
     tcase_add_test(tc, flag_names_derive_from_the_table);
     tcase_add_test(tc, help_lists_every_variable);
+    tcase_add_test(tc, flags_set_their_variables);
+    tcase_add_test(tc, other_arguments_go_to_the_command);
+    tcase_add_loop_test(tc, a_flag_without_its_value_is_refused, 0, (int)(sizeof(MISSING) / sizeof(MISSING[0])));
+    tcase_add_test(tc, a_bad_flag_value_names_the_flag);
+    tcase_add_test(tc, every_row_has_a_flag);
     suite_add_tcase(s, tc);
     return s;
 }
