@@ -139,7 +139,7 @@ def validate(name, value):
 
 
 def assert_no_nulls(value, where="$"):
-    """Spec §1.8: null-valued fields are omitted, recursively."""
+    """docs/protocol.md "JSON serialization": null-valued fields are omitted, recursively."""
     if isinstance(value, dict):
         for k, v in value.items():
             check(v is not None, "null field %s.%s (spec 1.8: nulls are omitted)" % (where, k))
@@ -211,7 +211,7 @@ class Response:
 
 
 class SSEParser:
-    """Incremental parser of the exact framing of spec §1.4: every event is
+    """Incremental parser of the exact framing of docs/protocol.md "SSE framing": every event is
     b"data: " + one line of compact JSON + b"\\n\\n".  Anything else is
     recorded in `errors`."""
 

@@ -1,8 +1,8 @@
 """test_attachments.py - attachments.create (two-phase upload, step 1), the
 upload to the returned upload_descriptor (raw PUT body and multipart POST
 with a `file` part), fetching preview_url, the direct upload endpoint
-POST /attachments/upload, and attachments.delete (spec §2.14, §2.15, §4.5,
-§5.12)."""
+POST /attachments/upload, and attachments.delete (docs/protocol.md
+"attachments.create", "attachments.delete", "Attachments")."""
 
 import base64
 import urllib.parse

@@ -1,7 +1,7 @@
-"""test_conformance.py - the conformance review against the protocol
-reference (/work/shared/spec/chatkit-protocol.md): deviations found, each
-pinned by a test that failed before its fix, and required behaviours that had
-no acceptance test yet (cancellation, §5.7)."""
+"""test_conformance.py - the conformance review against the protocol rules
+(docs/protocol.md): deviations found, each pinned by a test that failed
+before its fix, and required behaviours that had no acceptance test yet
+(docs/protocol.md "Cancellation")."""
 
 import json
 import time
@@ -14,7 +14,7 @@ CANCEL_NOTE = "The user cancelled the stream. Stop responding to the prior reque
 
 def _strict_user_input(text):
     """A UserMessageInput carrying keys the protocol does not define (a
-    client or a proxy may add them; spec §1.2: silently ignored)."""
+    client or a proxy may add them; docs/protocol.md "Request envelope": silently ignored)."""
     return {"content": [{"type": "input_text", "text": text, "junk": {"a": [1, 2]}},
                         {"type": "input_tag", "id": "t1", "text": "Harry", "data": {"x": "1"}, "group": None,
                          "extra": "e"}],
@@ -23,7 +23,7 @@ def _strict_user_input(text):
 
 
 def test_user_message_drops_unknown_keys(env, http):
-    """§1.2 + §4.2: unknown keys are ignored, so the saved and echoed
+    """docs/protocol.md "Request envelope", "Shared shapes": unknown keys are ignored, so the saved and echoed
     user_message holds only the protocol's fields (Python rebuilds the item
     from its model; extra keys never reach the wire or the store)."""
     c = env.client(http)
@@ -66,7 +66,7 @@ def _cancelled_turn(env, http, chunks, max_events):
 
 
 def test_cancel_persists_partial_text_and_note(env, http):
-    """§5.7: on disconnect the pending assistant message is saved with the
+    """docs/protocol.md "Cancellation": on disconnect the pending assistant message is saved with the
     text accumulated so far, then exactly one sdk_hidden_context note with
     the exact text; hidden from items.list and get_by_id; nothing twice."""
     chunks = ["partial ", "answer ", "a ", "b ", "c ", "d ", "e ", "f"]
@@ -87,7 +87,7 @@ def test_cancel_persists_partial_text_and_note(env, http):
 
 
 def test_cancel_blank_text_only_note(env, http):
-    """§5.7: a pending assistant message with only whitespace is dropped;
+    """docs/protocol.md "Cancellation": a pending assistant message with only whitespace is dropped;
     the note is still written."""
     c, tid, _, stored = _cancelled_turn(env, http, [" ", "\n", " ", "\t", " ", " ", " ", " "], 6)
     check([t for t, _ in stored] == ["user_message", "sdk_hidden_context"], "stored after a blank cancel: %r" % stored)

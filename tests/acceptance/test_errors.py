@@ -1,6 +1,6 @@
 """test_errors.py - every kind of bad input gets a 4xx with a JSON error body
-{"error":{"code":...,"message":...}} before anything else happens (spec §1.2,
-§1.7; architecture property 5), over HTTP/1.1 and h2c, and the server keeps
+{"error":{"code":...,"message":...}} before anything else happens (docs/protocol.md
+"Request envelope", "JSON answers and errors"), over HTTP/1.1 and h2c, and the server keeps
 serving afterwards."""
 
 import json

@@ -1,7 +1,7 @@
 """test_items.py - items.list (defaults, clamping, keyset pagination across
 timestamp ties, hidden items filtered in SQL so pages stay full, unknown
-cursor), items.feedback and threads.sync_custom_action (spec §2.7, §2.12,
-§2.13, §5.3; src/store/README.md)."""
+cursor), items.feedback and threads.sync_custom_action (docs/protocol.md
+"Request types", "Pagination"; src/store/README.md)."""
 
 from lib import (assistant_item, check, hidden_item, ts, user_item, widget_item)
 

@@ -1,6 +1,6 @@
 """test_stream_actions.py - the streamed requests that act on an existing
-item, without a model: threads.add_structured_input (spec §2.4, A.7),
-threads.add_client_tool_output (§2.3, A.5) and threads.custom_action (§2.6).
+item, without a model: threads.add_structured_input, threads.add_client_tool_output and
+threads.custom_action (docs/protocol.md, the headings of those names).
 The pending items are inserted with psql (dated 2020, before anything the
 server stamps), so every case is deterministic."""
 

@@ -1,10 +1,11 @@
 """test_stream_basic.py - the streamed turn in retrieval-only mode (no model
 configured): event order of threads.create and threads.add_user_message
-(spec §2.1, §2.2, §3.8), persistence before forwarding (§5.4: what was
-streamed as done is what items.list returns), the thread title after the
-first turn (thread.updated, §5.6), retry (§2.5), attachments in messages
-(§5.12), SSE framing (§1.4) and pre-flight failures answered as JSON before
-any stream starts (§1.7 recommendation)."""
+(docs/protocol.md "Stream events"), persistence before forwarding ("Persist
+before forward": what was streamed as done is what items.list returns), the
+thread title after the first turn (thread.updated, "Thread changes"), retry
+("threads.retry_after_item"), attachments in messages ("Attachments"), SSE
+framing ("SSE framing") and pre-flight failures answered as JSON before any
+stream starts ("JSON answers and errors")."""
 
 
 from lib import PNG, check, multipart, user_input

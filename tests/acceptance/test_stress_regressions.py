@@ -10,7 +10,7 @@ tests/acceptance/fake_openai.py.
   loaded machine does not inflate the way it inflates wall-clock time: the
   quadratic version spent ~9 s), /healthz must answer meanwhile, the stored text must be
   the whole answer, and a stream cut in the middle must save exactly the
-  text streamed so far (spec §5.7).
+  text streamed so far (docs/protocol.md "Cancellation").
 - SIGTERM while a client that does not read holds a long stream: the drain
   gives up after 3 s and the worker's h2o context stays undisposed on
   purpose, but the server then freed the workers under it, so

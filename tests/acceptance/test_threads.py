@@ -1,7 +1,7 @@
 """test_threads.py - threads.get_by_id, threads.list, threads.update and
-threads.delete against the real server: shapes and defaults (spec §1.8,
-§2.8-§2.11, §4.8), pagination (§5.3, keyset (created_at, id) per
-src/store/README.md).  Threads and items are inserted with psql so their
+threads.delete against the real server: shapes and defaults (docs/protocol.md
+"JSON serialization", "Request types"), pagination ("Pagination", keyset
+(created_at, id) per src/store/README.md).  Threads and items are inserted with psql so their
 timestamps are exact."""
 
 from lib import (assistant_item, check, hidden_item, ts, user_item)

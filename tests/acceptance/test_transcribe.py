@@ -1,4 +1,4 @@
-"""test_transcribe.py - input.transcribe (spec §2.16) against
+"""test_transcribe.py - input.transcribe (docs/protocol.md "input.transcribe") against
 tests/acceptance/fake_openai.py: the audio reaches {OPENAI_BASE_URL}/audio/
 transcriptions as multipart/form-data (`file` part with the exact bytes and
 a filename whose extension comes from the media type, `model` part), the

@@ -1,6 +1,6 @@
 """test_transport.py - HTTP behaviour under the protocol: many requests
 multiplexed on one HTTP/2 connection, keep-alive on HTTP/1.1, concurrent
-streams, large responses, raw UTF-8 in responses (spec §1.4), and a
+streams, large responses, raw UTF-8 in responses (docs/protocol.md "SSE framing"), and a
 not-implemented request type answered as a JSON error."""
 
 import io

@@ -1,7 +1,7 @@
 /*
  * test_agent_prompt.c - Check tests of model input assembly
  * (src/agent/prompt.c): system message with bounded, escaped untrusted
- * context; history conversion with the exact spec §6.5 templates; the new
+ * context; history conversion with the exact templates of docs/agent.md "What the model sees"; the new
  * user message with quoted text, tags and attachments; the widget action
  * message of a custom action (framed, escaped, bounded).
  */

@@ -172,7 +172,8 @@ START_TEST(algorithm_confusion_fails)
     make_keys();
     char user[CK_AUTH_JWT_SUB_MAX];
     const char *tok = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", VALID, EVP_sha256(), g_rsa_pub);
-    /* Control: libjwt alone accepts this token (notes/c-stack.md §7). */
+    /* Control: libjwt 1.x alone accepts this token: jwt_decode() does not tie
+     * the algorithm to the key type, which is why jwt.c pins it. */
     jwt_t *raw = NULL;
     ck_assert_int_eq(jwt_decode(&raw, tok, (const unsigned char *)g_rsa_pub, (int)strlen(g_rsa_pub)), 0);
     jwt_free(raw);

@@ -2,7 +2,7 @@
  * test_proto_json.c - unit tests of the wire-format helpers and builders of
  * src/protocol (json.c, events.c): id and timestamp formats, SSE framing,
  * compact serialization, null omission, the exact shapes of threads, items
- * and every event type, and the structured-input answer rules (spec §2.4).
+ * and every event type, and the structured-input answer rules (docs/protocol.md, "threads.add_structured_input").
  */
 #include <check.h>
 #include <ctype.h>
@@ -148,7 +148,7 @@ START_TEST(test_user_message_item)
 }
 END_TEST
 
-/* Spec §1.2/§4.2: unknown keys of the input never reach the item. */
+/* docs/protocol.md "Request envelope", "Shared shapes": unknown keys of the input never reach the item. */
 START_TEST(test_user_message_drops_unknown_keys)
 {
     json_t *input = json_loads("{\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\",\"junk\":1},"
@@ -248,7 +248,7 @@ START_TEST(test_update_shapes)
 }
 END_TEST
 
-/* --- structured input (spec §2.4, §A.7) ------------------------------------ */
+/* --- structured input (docs/protocol.md, "threads.add_structured_input") --- */
 
 static json_t *si_item(const char *status)
 {

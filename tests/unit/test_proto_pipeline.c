@@ -1,6 +1,7 @@
 /*
  * test_proto_pipeline.c - unit tests of the response pipeline state machine
- * (src/protocol/pipeline.c, spec §5.4-§5.9): the order of persistence and
+ * (src/protocol/pipeline.c; docs/protocol.md "The response pipeline",
+ * "Cancellation", "Errors during a stream"): the order of persistence and
  * forwarding steps, hidden items, pending-item bookkeeping (assistant
  * content parts, workflow tasks), thread change detection, failure, and
  * cancellation with partial text.
@@ -272,7 +273,7 @@ START_TEST(test_error_keeps_partial_text)
 }
 END_TEST
 
-/* The verified scenario of spec §5.7. */
+/* The cancellation scenario of docs/protocol.md "Cancellation". */
 START_TEST(test_cancel_with_partial_text)
 {
     start();
