@@ -4,8 +4,8 @@
 --   psql "$DATABASE_URL" -v from=10 -v to=99 -f bench/retrieval/scale.sql (10x -> 100x)
 -- Copy k of every original document is stored as "copyK/<source>" with the
 -- same chunks (title, text) and postings; document and chunk ids are the
--- original's plus k x stride.  The copies' tsvector column is left empty:
--- search reads postings only (the GIN index on it is not used by ranking).
+-- original's plus k x stride.  The copies keep the tsvector (the phrase
+-- step reads it for the best 100 candidates).
 -- Document frequencies and corpus totals are set to what an ingest of the
 -- copies would give.  The posting indexes are dropped during the bulk insert
 -- and rebuilt after it (same definitions as sql/schema/003 and 030), foreign
@@ -31,7 +31,7 @@ SELECT d.id + k * s.doc_stride, 'copy' || k || '/' || d.source, d.sha256, d.titl
  WHERE d.id < s.doc_stride;
 
 INSERT INTO chatkit.chunks (id, document_id, ord, title, text, tsv, title_len, body_len)
-SELECT c.id + k * s.chunk_stride, c.document_id + k * s.doc_stride, c.ord, c.title, c.text, ''::tsvector,
+SELECT c.id + k * s.chunk_stride, c.document_id + k * s.doc_stride, c.ord, c.title, c.text, c.tsv,
        c.title_len, c.body_len
   FROM chatkit.chunks c, bench.strides s, generate_series(:from, :to) k
  WHERE c.id < s.chunk_stride;
