@@ -14,8 +14,15 @@ to_tsvector('english', question), so only the scoring differs.
 Metrics, at document level (a result is a hit when the base name of its
 `source` is one of the question's judged files):
   recall@5  mean over questions of |judged docs among the top-5 sources| / |judged|
-  hit@5     share of questions with at least one hit in the top 5
+            (strict: a question judged with 3 pages needs all 3 among the
+            top 5, and a page repeated in the top 5 takes a slot another
+            judged page could have had)
+  hit@5     share of questions with at least one hit in the top 5 (the
+            reading "a question is answered if a top-5 passage comes from
+            a relevant page")
   MRR@10    mean of 1/rank of the first hit in the top 10 (0 if none)
+Another judged set in the same format: --questions FILE (id, question,
+comma-separated file names; odd ids dev, even ids test).
 An ablation row, bm25-1/doc, is BM25 with the same one-chunk-per-document
 rule as chatkit.corpus_search, to show what the rest of the ranking adds.
 Questions with an odd id form the "dev" half (used while tuning the ranking),
@@ -209,6 +216,8 @@ def main():
                                                        rank(runs["bm25"][q["id"]]), q["q"],
                                                        " ".join(runs["chatkitd"][q["id"]][:5])))
     print("corpus: %d documents, %d chunks; %d questions" % (report["documents"], report["chunks"], len(qs)))
+    print("recall@5: share of a question's judged pages among the top-5 sources (strict); hit@5: share of "
+          "questions with a judged page in the top 5; MRR@10: 1/rank of the first judged page")
     print("%-11s %-16s %4s %9s %7s %7s" % ("ranking", "questions", "n", "recall@5", "hit@5", "MRR@10"))
     for name in runs:
         for h, m in report[name].items():
