@@ -10,16 +10,17 @@
 # latency (server-side, see eval.py) of chatkit.corpus_search and of the
 # previous ranking (bench.corpus_search_v0, tune.sql) at each corpus size of
 # BENCH_SCALES (default "1 10 100": the manual, then synthetic copies of it
-# added by scale.sql; 100x needs ~9 GB of disk and ~30 min on 2 busy cores).
+# added by scale.sql; 100x needs ~9 GB of disk).
 # BENCH_RT=20 runs the measuring backend under SCHED_FIFO 20 (root), which
 # takes other jobs' CPU contention out of the percentiles.  Prints what
 # BENCHMARKS.md ("Retrieval") quotes.  Exits non-zero if chatkitd does not
 # beat BM25 on recall@5 and MRR@10 on both halves.
-# Duration on 2 cores: ~3 min for BENCH_SCALES=1, ~8 min for "1 10", 35-45
-# min for the default "1 10 100" (building the 100x copies dominates);
+# Duration on 2 busy cores: ~3 min for BENCH_SCALES=1, ~6 min for "1 10", ~20
+# min for the default "1 10 100" (building the 100x copies takes ~15);
 # the last line prints the elapsed time.
 set -euo pipefail
 bench_start=$(date +%s)
+export PGOPTIONS=${PGOPTIONS:--c client_min_messages=warning} # no NOTICEs of scale.sql's IF NOT EXISTS
 export PG_LOCAL_FSYNC=${PG_LOCAL_FSYNC:-off} # throwaway cluster, as when the figures were recorded
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/build/chatkitd}
