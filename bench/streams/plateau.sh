@@ -33,7 +33,8 @@ pg_pids() { [ -z "$pg" ] || { echo "$pg"; ps -o pid= --ppid "$pg" 2>/dev/null ||
 { grep -E '^VmRSS' "/proc/$pid/status"; grep -E '^(Rss|Pss|Pss_Anon|Anonymous):' "/proc/$pid/smaps_rollup"; } >"$out.mem"
 {
   echo "# fds by kind"
-  find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' | sed 's/:.*//' | sort | uniq -c
+  # an fd closed during the scan makes find fail: the counts are still right
+  { find "/proc/$pid/fd" -mindepth 1 -printf '%l\n' 2>/dev/null || true; } | sed 's/:.*//' | sort | uniq -c
   echo "# established TCP sockets by local port (server port = clients) / peer port (fake model)"
   ss -tanH state established "( sport = :${url##*:} )" | wc -l | sed 's/^/from clients: /'
   ss -tanpH state established | { grep -c "pid=$pid," || true; } | sed 's/^/all of the server: /'
@@ -41,7 +42,9 @@ pg_pids() { [ -z "$pg" ] || { echo "$pg"; ps -o pid= --ppid "$pg" 2>/dev/null ||
 
 pgs0=$(pg_pids)
 s0=$(ticks "$pid") f0=$(ticks "$fake") c0=$(ticks $client) p0=$(ticks $pgs0) t0=$(date +%s.%N)
-h2load -c 2 -m 1 --rps "$rps" -D "$seconds" --log-file="$out.healthz.log" "$url/healthz" >"$out.healthz.out" 2>&1
+# a failed probe shows in the log and the report (non-2xx), it must not cut the snapshot short
+h2load -c 2 -m 1 --rps "$rps" -D "$seconds" --log-file="$out.healthz.log" "$url/healthz" >"$out.healthz.out" 2>&1 ||
+  echo "plateau.sh: h2load exited with status $? (see $out.healthz.out)" >&2
 # a backend that ended meanwhile took its ticks with it: count the ones alive at both ends
 s1=$(ticks "$pid") f1=$(ticks "$fake") c1=$(ticks $client) p1=$(ticks $pgs0) t1=$(date +%s.%N)
 hz=$(getconf CLK_TCK)

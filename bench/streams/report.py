@@ -11,7 +11,12 @@ import sys
 
 
 def read(work, name):
-    with open(os.path.join(work, name)) as f:
+    """The file's text; "" when it is missing (a snapshot cut short)."""
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        print("report.py: %s is missing" % path, file=sys.stderr)
+        return ""
+    with open(path) as f:
         return f.read()
 
 
