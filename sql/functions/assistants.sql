@@ -64,7 +64,7 @@ END $$;
 -- (spec: never exposed), except the assistant that answers the thread
 -- ({"assistant": "<id>"}, docs/assistants.md), so a front end can show and
 -- preselect it.  {} when none is recorded.  Used by chatkit.thread_wire
--- (common.sql) and chatkit.thread_wire_text (reads.sql).
+-- (common.sql); the C reads apply the same rule (src/store/page.c).
 CREATE OR REPLACE FUNCTION chatkit.thread_wire_metadata(p_metadata jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN jsonb_typeof(p_metadata -> 'assistant') = 'string'

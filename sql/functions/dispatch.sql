@@ -18,8 +18,8 @@
 -- statement see and write only the rows of that user.
 
 -- chatkit.op_text: runs the JSON op `p_op` for `p_user` and returns its wire
--- JSON as text (the hot reads build text directly, sql/functions/reads.sql;
--- the others return jsonb, printed here).
+-- JSON as text (the ops return jsonb, printed here).  The hot reads are not
+-- ops here: the server answers them with plain SELECTs (src/store/read.c).
 CREATE OR REPLACE FUNCTION chatkit.op_text(p_op text, p_user text, p_params jsonb) RETURNS text
 LANGUAGE plpgsql
 SET search_path = chatkit, pg_temp
@@ -31,10 +31,6 @@ BEGIN
     PERFORM chatkit.check_call(p_user, p_params);
     PERFORM set_config('chatkit.user_id', p_user, true);
     CASE p_op
-        WHEN 'items.list'                 THEN v := chatkit.op_items_list_text(p_user, p_params);
-        WHEN 'threads.list'               THEN v := chatkit.op_threads_list_text(p_user, p_params);
-        WHEN 'threads.get_by_id'          THEN v := chatkit.op_threads_get_by_id_text(p_user, p_params);
-        WHEN 'history'                    THEN v := chatkit.op_history_text(p_user, p_params);
         WHEN 'threads.update'             THEN v := chatkit.op_threads_update(p_user, p_params);
         WHEN 'threads.delete'             THEN v := chatkit.op_threads_delete(p_user, p_params);
         WHEN 'items.feedback'             THEN v := chatkit.op_items_feedback(p_user, p_params);

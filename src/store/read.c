@@ -12,10 +12,10 @@
  * empty page needs a second slot (USER + CHECK) to tell "no items" from
  * "no such thread" (404) or "no such cursor" (400).
  *
- * Parameters are checked as the SQL ops checked them (sql/functions/
- * common.sql, reads.sql): same defaults, limits, messages and statuses, so
- * callers cannot tell the difference (tests/unit/test_store.c compares both
- * paths on a real database).  The JSON shapes are src/store/page.h's.
+ * Parameters are checked as the SQL ops checked them (the helpers of
+ * sql/functions/common.sql): same defaults, limits, messages and statuses;
+ * tests/unit/test_store.c holds every answer to the SQL oracle of these reads
+ * (tests/sql/reads_ref.sql) on a real database.  The JSON shapes are src/store/page.h's.
  */
 #include <jansson.h>
 #include <stdio.h>

@@ -29,9 +29,10 @@ LANGUAGE sql AS $$
     SELECT sqltest.record(p_got IS NOT DISTINCT FROM p_want, p_name, format('got %L, want %L', p_got, p_want))
 $$;
 
--- The dispatcher, answering jsonb.
+-- The dispatcher, answering jsonb: chatkit.op_text, and for the hot reads
+-- (which the server answers in C) their oracle readref.op (reads_ref.sql).
 CREATE FUNCTION sqltest.op(p_op text, p_user text, p_params jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT chatkit.op_text(p_op, p_user, p_params)::jsonb $$;
+LANGUAGE sql AS $$ SELECT readref.op(p_op, p_user, p_params)::jsonb $$;
 
 -- Passes when the op raises SQLSTATE p_state (optionally with a message
 -- matching the regex p_msg); returns the error message.
@@ -43,7 +44,7 @@ DECLARE
     v_msg text;
 BEGIN
     BEGIN
-        PERFORM chatkit.op_text(p_op, p_user, p_params);
+        PERFORM readref.op(p_op, p_user, p_params);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
     END;

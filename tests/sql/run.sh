@@ -6,7 +6,8 @@
 # off), as the C migration runner does, to a fresh template database on the
 # server CONNINFO
 # points at, then runs each tests/sql/test_*.sql in its own copy of that
-# template (plus tests/sql/lib.sql, the assertion helpers).  Assertions are
+# template (plus tests/sql/reads_ref.sql, the oracle of the reads the server
+# answers in C, and tests/sql/lib.sql, the assertion helpers).  Assertions are
 # recorded in sqltest.results; a test file that stops on an SQL error counts
 # as one failure.  Prints each failure, then a final line "N passed, N failed",
 # and exits non-zero when anything failed.  The databases it creates are
@@ -54,7 +55,9 @@ if ! { echo "SET check_function_bodies = off;"; cat "$root"/sql/functions/*.sql;
   echo "0 passed, 1 failed"
   exit 1
 fi
-psql_to "${tag}_tmpl" -1 -f "$here/lib.sql" >/dev/null || { echo "FAIL lib.sql"; echo "0 passed, 1 failed"; exit 1; }
+for f in reads_ref.sql lib.sql; do
+  psql_to "${tag}_tmpl" -1 -f "$here/$f" >/dev/null || { echo "FAIL $f"; echo "0 passed, 1 failed"; exit 1; }
+done
 
 n=0
 for t in "$here"/test_*.sql; do

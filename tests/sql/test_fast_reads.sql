@@ -1,6 +1,7 @@
--- test_fast_reads.sql - the hot reads of chatkit.op_text, built as text
--- (sql/functions/reads.sql), against a jsonb reference (ref.op, below): for
--- every case, op_text's text parsed as jsonb equals the reference's result,
+-- test_fast_reads.sql - the oracle of the hot reads, built as text
+-- (tests/sql/reads_ref.sql, readref.op: what tests/unit/test_store.c holds the
+-- server's C reads to), against a second one built as jsonb (ref.op, below): for
+-- every case, readref.op's text parsed as jsonb equals the reference's result,
 -- or both fail with the same SQLSTATE and message.  Cases: pages
 -- across created_at ties in both orders with cursors (items.list,
 -- threads.list), hidden items, foreign and unknown threads, get_by_id with
@@ -190,7 +191,7 @@ BEGIN
         GET STACKED DIAGNOSTICS w_state = RETURNED_SQLSTATE, w_msg = MESSAGE_TEXT;
     END;
     BEGIN
-        got := chatkit.op_text(p_op, p_user, p_params);
+        got := readref.op(p_op, p_user, p_params);
         got_json := got::jsonb;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS g_state = RETURNED_SQLSTATE, g_msg = MESSAGE_TEXT;
@@ -267,7 +268,7 @@ SELECT same('threads.list', 'u1', jsonb_build_object('after', g.id, 'order', o, 
   FROM tgen g, unnest(ARRAY['asc', 'desc']) AS o WHERE g.k % 6 = 0;
 SELECT same('threads.list', 'u3', '{}', 'threads.list of a user without threads');
 SELECT same('threads.list', 'u2', '{"limit":1,"order":"asc"}', 'threads.list of another user');
-SELECT sqltest.ok(NOT (chatkit.op_text('threads.list', 'u1', '{"limit":100}') LIKE '%never on the wire%'),
+SELECT sqltest.ok(NOT (readref.op('threads.list', 'u1', '{"limit":100}') LIKE '%never on the wire%'),
                   'threads.list text: stored metadata never on the wire');
 
 -- ---------------------------------------------------------------------------
@@ -335,7 +336,7 @@ SELECT same('items.list', 'u1', p, 'items.list bad thread_id ' || p::text)
 
 SELECT same('threads.get_by_id', 'u1', jsonb_build_object('thread_id', t), 'threads.get_by_id ' || t)
   FROM unnest(ARRAY['thr_p', 'thr_empty', 'thr_hidden', 'thr_odd']) AS t;
-SELECT sqltest.is((chatkit.op_text('threads.get_by_id', 'u1', '{"thread_id":"thr_p"}')::jsonb -> 'items' ->> 'has_more')::jsonb,
+SELECT sqltest.is((readref.op('threads.get_by_id', 'u1', '{"thread_id":"thr_p"}')::jsonb -> 'items' ->> 'has_more')::jsonb,
                   'true', 'threads.get_by_id with 45 items: has_more');
 SELECT same('threads.get_by_id', 'u1', jsonb_build_object('thread_id', g.id), format('threads.get_by_id title/status %s', g.k))
   FROM tgen g;
@@ -388,7 +389,7 @@ SELECT same('threads.get_by_id', 'u1', '{"thread_id":"thr_odd"}', 'threads.get_b
 
 SELECT set_config('chatkit.user_id', 'outer', false);
 SELECT sqltest.is_text((SELECT current_setting('chatkit.user_id')
-                          FROM (SELECT chatkit.op_text(o, 'u1', '{"thread_id":"thr_p"}') FROM unnest(ARRAY['items.list', 'thread.load']) o) s
+                          FROM (SELECT chatkit.op_text(o, 'u1', '{"thread_id":"thr_p"}') FROM unnest(ARRAY['context.load', 'thread.load']) o) s
                          LIMIT 1), 'outer', 'op_text puts the caller''s chatkit.user_id back');
 SELECT set_config('chatkit.user_id', '', false);
 

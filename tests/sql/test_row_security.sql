@@ -147,19 +147,19 @@ COMMIT;
 -- Real ops replaced by versions that forgot their user filter, reached
 -- through the real dispatchers: nothing of u_a's leaks to u_b.
 -- ---------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION chatkit.op_items_list_text(p_user text, p jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION chatkit.op_context_load(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('data', coalesce(jsonb_agg(i.id ORDER BY i.id), '[]'))::text
+    SELECT jsonb_build_object('items', coalesce(jsonb_agg(i.id ORDER BY i.id), '[]'))
       FROM chatkit.items i WHERE i.thread_id = p ->> 'thread_id'
 $$;
-SELECT sqltest.is(sqltest.op('items.list', 'u_b', '{"thread_id":"thr_a"}'), '{"data":[]}', 'filterless items.list: u_b gets none of u_a''s items');
-SELECT sqltest.is(sqltest.op('items.list', 'u_a', '{"thread_id":"thr_a"}'), '{"data":["a1","a2","a3"]}', 'filterless items.list: u_a still gets its own');
+SELECT sqltest.is(sqltest.op('context.load', 'u_b', '{"thread_id":"thr_a"}'), '{"items":[]}', 'filterless context.load: u_b gets none of u_a''s items');
+SELECT sqltest.is(sqltest.op('context.load', 'u_a', '{"thread_id":"thr_a"}'), '{"items":["a1","a2","a3"]}', 'filterless context.load: u_a still gets its own');
 
-CREATE OR REPLACE FUNCTION chatkit.op_threads_list_text(p_user text, p jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION chatkit.op_thread_load(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('data', coalesce(jsonb_agg(t.id ORDER BY t.id), '[]'))::text FROM chatkit.threads t
+    SELECT jsonb_build_object('data', coalesce(jsonb_agg(t.id ORDER BY t.id), '[]')) FROM chatkit.threads t
 $$;
-SELECT sqltest.is(sqltest.op('threads.list', 'u_b', '{}'), '{"data":["thr_b"]}', 'filterless threads.list: only u_b''s thread');
+SELECT sqltest.is(sqltest.op('thread.load', 'u_b', '{}'), '{"data":["thr_b"]}', 'filterless thread.load: only u_b''s thread');
 
 CREATE OR REPLACE FUNCTION chatkit.op_attachments_download(p_user text, p jsonb, OUT o_meta jsonb, OUT o_bytes bytea)
 LANGUAGE sql STABLE AS $$

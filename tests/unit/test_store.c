@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/file.h"
 #include "loop/loop_h2o.h"
 #include "store/json_compact.h"
 #include "store/store.h"
@@ -254,7 +256,7 @@ static void call_op(ck_store_t *store, const char *op, const char *params, resul
     ck_assert_int_eq(r->calls, 1);
 }
 
-/* --- hot reads: plain SELECTs (read.c) against the SQL ops -------------------- */
+/* --- hot reads: plain SELECTs (read.c) against their SQL oracle ----------- */
 
 /* A reply of any size. */
 typedef struct big_result {
@@ -275,13 +277,40 @@ static void record_big(const ck_store_reply_t *reply, void *user)
         snprintf(r->message, sizeof r->message, "%s", reply->message);
 }
 
-/* The same read through chatkit.op_text on the admin connection: the JSON
- * (malloc'd) or NULL with the status its SQLSTATE maps to and the message. */
+/* Loads the oracle of the reads (tests/sql/reads_ref.sql, schema readref)
+ * into the database of `pg`: the file is found from the working directory
+ * (the repository root under `make test`) or from the test binary
+ * (build/tests/). */
+static void load_reads_ref(PGconn *pg)
+{
+    static const char rel[] = "tests/sql/reads_ref.sql";
+    char path[4096];
+    FILE *f = fopen(rel, "r");
+    ssize_t n = f == NULL ? readlink("/proc/self/exe", path, sizeof path - 64) : -1;
+    if (n > 0) {
+        path[n] = '\0';
+        char *slash = strrchr(path, '/');
+        if (slash != NULL) {
+            snprintf(slash, sizeof path - (size_t)(slash - path), "/../../%s", rel);
+            f = fopen(path, "r");
+        }
+    }
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", rel);
+    size_t len;
+    char *sql = ck_file_read_all(f, 1 << 20, &len);
+    fclose(f);
+    ck_assert_ptr_nonnull(sql);
+    admin_exec(pg, sql);
+    free(sql);
+}
+
+/* The same read through the oracle readref.op on the admin connection: the
+ * JSON (malloc'd) or NULL with the status its SQLSTATE maps to and the message. */
 static char *sql_read(PGconn *pg, const char *op, const char *user, const char *params, int *status, char *msg,
                       size_t cap)
 {
     const char *values[3] = {op, user, params};
-    PGresult *res = PQexecParams(pg, "SELECT chatkit.op_text($1, $2, $3::jsonb)", 3, NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg, "SELECT readref.op($1, $2, $3::jsonb)", 3, NULL, values, NULL, NULL, 0);
     char *out = NULL;
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         out = strdup(PQgetvalue(res, 0, 0));
@@ -348,6 +377,7 @@ START_TEST(test_reads_match_sql)
     ck_assert_int_eq(ck_store_migrate(conninfo), 0);
     PGconn *pg = admin_connect(conninfo);
     admin_exec(pg, reads_data_sql);
+    load_reads_ref(pg);
     ck_store_set_schema_ready(1);
     loop_setup();
     snprintf(fake_conninfo, sizeof(fake_conninfo), "%s", conninfo);

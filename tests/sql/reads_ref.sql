@@ -1,9 +1,13 @@
--- reads.sql - the read ops (items.list, threads.list, threads.get_by_id,
--- history) answered as text built by concatenation.  The server answers the
--- first three with plain prepared SELECTs and builds the envelope in C
--- (src/store/read.c); these functions give the same answers through
--- chatkit.op_text (psql, SQL tests) and are the reference the C path is
--- tested against (tests/unit/test_store.c).  history is served from here.
+-- tests/sql/reads_ref.sql - the test oracle of the hot reads (schema
+-- readref): items.list, threads.list, threads.get_by_id and history answered
+-- in SQL, as text built by concatenation.  The server answers the first
+-- three with plain prepared SELECTs and builds the envelope in C
+-- (src/store/read.c) and no longer asks for history (the agent reads its
+-- window with context.load), so none of them is in sql/functions/; these
+-- functions are what the C reads are held to (tests/unit/test_store.c loads
+-- this file) and what the SQL tests read back through (tests/sql/lib.sql:
+-- sqltest.op).  readref.op(op, user, params) answers like chatkit.op_text:
+-- the four reads here, every other op through chatkit.op_text.
 --
 -- Why: building a 20-item page as jsonb (jsonb_agg + jsonb_build_object, then
 -- jsonb output) was most of PostgreSQL's CPU per read (BENCHMARKS.md).  Every
@@ -15,13 +19,15 @@
 -- the text parses to the jsonb the other ops return for the same objects
 -- (tests/sql/test_fast_reads.sql checks it against a jsonb reference).
 
+CREATE SCHEMA readref;
+
 -- ---------------------------------------------------------------------------
 -- Text shapes
 -- ---------------------------------------------------------------------------
 
 -- A Page's JSON around an already joined list of elements (NULL = none):
 -- {"data":[...],"after":"<id>","has_more":true} or {"data":[...],"has_more":false}.
-CREATE OR REPLACE FUNCTION chatkit.page_text(p_body text, p_more boolean, p_after text) RETURNS text
+CREATE FUNCTION readref.page_text(p_body text, p_more boolean, p_after text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT '{"data":[' || coalesce(p_body, '') || ']'
         || CASE WHEN p_more THEN ',"after":' || coalesce(to_json(p_after)::text, 'null') || ',"has_more":true}'
@@ -30,7 +36,7 @@ $$;
 
 -- The wire Thread as text (chatkit.thread_wire's value): metadata {} but the assistant, null
 -- title and allowed_image_domains omitted, p_items the items page's JSON.
-CREATE OR REPLACE FUNCTION chatkit.thread_wire_text(t chatkit.threads, p_items text) RETURNS text
+CREATE FUNCTION readref.thread_wire_text(t chatkit.threads, p_items text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT '{"id":' || to_json(t.id)::text
         || ',"items":' || p_items
@@ -54,7 +60,7 @@ $$;
 -- an uncorrelated EXISTS so the planner does not under-estimate the rows and
 -- fall back to scan-and-sort).  Hidden items are skipped before the LIMIT, so
 -- the page is full whenever more visible items exist and has_more is exact.
-CREATE OR REPLACE FUNCTION chatkit.items_page_text(p_user text, p_thread text, p_limit int, p_desc boolean,
+CREATE FUNCTION readref.items_page_text(p_user text, p_thread text, p_limit int, p_desc boolean,
                                         c_ts timestamptz, c_id text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -87,12 +93,12 @@ BEGIN
                  ORDER BY i.created_at, i.id
                  LIMIT p_limit + 1) s;
     END IF;
-    RETURN chatkit.page_text(body, n > p_limit, last_id);
+    RETURN readref.page_text(body, n > p_limit, last_id);
 END $$;
 
 -- items.list: Page<ThreadItem> of visible items; unknown cursor -> 22023,
 -- unknown or foreign thread -> P0002.
-CREATE OR REPLACE FUNCTION chatkit.op_items_list_text(p_user text, p jsonb) RETURNS text
+CREATE FUNCTION readref.op_items_list_text(p_user text, p jsonb) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_thread text := chatkit.param_text(p, 'thread_id');
@@ -111,7 +117,7 @@ BEGIN
             PERFORM chatkit.raise_error('22023', 'cursor is not an item of this thread');
         END IF;
     END IF;
-    page := chatkit.items_page_text(p_user, v_thread, lim, is_desc, c_ts, c_id);
+    page := readref.items_page_text(p_user, v_thread, lim, is_desc, c_ts, c_id);
     IF after IS NULL AND starts_with(page, '{"data":[]') THEN
         PERFORM chatkit.thread_row(p_user, v_thread);
     END IF;
@@ -119,17 +125,17 @@ BEGIN
 END $$;
 
 -- threads.get_by_id: the Thread with its oldest 20 visible items, ascending.
-CREATE OR REPLACE FUNCTION chatkit.op_threads_get_by_id_text(p_user text, p jsonb) RETURNS text
+CREATE FUNCTION readref.op_threads_get_by_id_text(p_user text, p jsonb) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
 BEGIN
-    RETURN chatkit.thread_wire_text(t, chatkit.items_page_text(p_user, t.id, 20, false, '-infinity', ''));
+    RETURN readref.thread_wire_text(t, readref.items_page_text(p_user, t.id, 20, false, '-infinity', ''));
 END $$;
 
 -- threads.list: Page<Thread> of the user's threads, each with an
 -- empty items page; a cursor that is not one of the user's threads -> 22023.
-CREATE OR REPLACE FUNCTION chatkit.op_threads_list_text(p_user text, p jsonb) RETURNS text
+CREATE FUNCTION readref.op_threads_list_text(p_user text, p jsonb) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     lim int := chatkit.param_limit(p, 'limit', 20, 100);
@@ -149,7 +155,7 @@ BEGIN
     END IF;
     IF is_desc THEN
         SELECT count(*),
-               string_agg(chatkit.thread_wire_text(s.t, '{"data":[],"has_more":false}'), ',' ORDER BY s.rn)
+               string_agg(readref.thread_wire_text(s.t, '{"data":[],"has_more":false}'), ',' ORDER BY s.rn)
                    FILTER (WHERE s.rn <= lim),
                min((s.t).id) FILTER (WHERE s.rn = lim)
           INTO n, body, last_id
@@ -160,7 +166,7 @@ BEGIN
                  LIMIT lim + 1) s;
     ELSE
         SELECT count(*),
-               string_agg(chatkit.thread_wire_text(s.t, '{"data":[],"has_more":false}'), ',' ORDER BY s.rn)
+               string_agg(readref.thread_wire_text(s.t, '{"data":[],"has_more":false}'), ',' ORDER BY s.rn)
                    FILTER (WHERE s.rn <= lim),
                min((s.t).id) FILTER (WHERE s.rn = lim)
           INTO n, body, last_id
@@ -170,13 +176,13 @@ BEGIN
                  ORDER BY t.created_at, t.id
                  LIMIT lim + 1) s;
     END IF;
-    RETURN chatkit.page_text(body, n > lim, last_id);
+    RETURN readref.page_text(body, n > lim, last_id);
 END $$;
 
 -- history: {"items":[...]} with the newest
 -- `limit` items (hidden included, end_of_turn excluded) strictly before
 -- before_item_id (or the end), ascending.
-CREATE OR REPLACE FUNCTION chatkit.op_history_text(p_user text, p jsonb) RETURNS text
+CREATE FUNCTION readref.op_history_text(p_user text, p jsonb) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
@@ -197,4 +203,42 @@ BEGIN
              WHERE i.thread_id = t.id AND (i.created_at, i.id) < (c_ts, c_id) AND i.type <> 'end_of_turn'
              ORDER BY i.created_at DESC, i.id DESC LIMIT lim) s;
     RETURN '{"items":[' || coalesce(body, '') || ']}';
+END $$;
+
+-- ---------------------------------------------------------------------------
+-- The dispatcher of the oracle: the same user setting and row-security mode
+-- as chatkit.op_text (sql/functions/dispatch.sql).
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION readref.op(p_op text, p_user text, p_params jsonb) RETURNS text
+LANGUAGE plpgsql
+SET search_path = chatkit, pg_temp
+AS $$
+DECLARE
+    v_outer text := current_setting('chatkit.user_id', true);
+    v text;
+BEGIN
+    IF p_op IS NULL OR p_op NOT IN ('items.list', 'threads.list', 'threads.get_by_id', 'history') THEN
+        RETURN chatkit.op_text(p_op, p_user, p_params);
+    END IF;
+    PERFORM chatkit.check_call(p_user, p_params);
+    PERFORM set_config('chatkit.user_id', p_user, true);
+    CASE p_op
+        WHEN 'items.list'        THEN v := readref.op_items_list_text(p_user, p_params);
+        WHEN 'threads.list'      THEN v := readref.op_threads_list_text(p_user, p_params);
+        WHEN 'threads.get_by_id' THEN v := readref.op_threads_get_by_id_text(p_user, p_params);
+        WHEN 'history'           THEN v := readref.op_history_text(p_user, p_params);
+    END CASE;
+    PERFORM set_config('chatkit.user_id', coalesce(v_outer, ''), true);
+    RETURN v;
+END $$;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+                WHERE c.oid = 'chatkit.threads'::regclass AND r.rolname = 'chatkit_owner') THEN
+        GRANT USAGE ON SCHEMA readref TO chatkit_owner;
+        ALTER FUNCTION readref.op(text, text, jsonb) OWNER TO chatkit_owner;
+        ALTER FUNCTION readref.op(text, text, jsonb) SECURITY DEFINER;
+    END IF;
 END $$;
