@@ -100,10 +100,7 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
 
 /* --- agent ------------------------------------------------------------------ */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 /* `base` without trailing slashes, then `path`.  Caller frees; NULL on OOM. */
 static char *endpoint_url(const char *base, const char *path)
@@ -182,8 +179,8 @@ static void on_job_answer(const ck_agent_llm_result_t *result, void *user)
     job->on_answer(job, content);
 }
 
-void ck_agent_job_start(const ck_agent_run_t *run, json_t *body, void (*on_answer)(ck_agent_job_t *job, const char *content),
-                        ck_agent_job_t **out)
+void ck_agent_job_start(const ck_agent_run_t *run, json_t *body,
+                        void (*on_answer)(ck_agent_job_t *job, const char *content), ck_agent_job_t **out)
 {
     ck_agent_t *agent = run->agent;
     const char *thread_id = run->thread_id;
@@ -406,7 +403,8 @@ static void on_read_reply(const ck_store_reply_t *reply, void *user)
         if (run->read.since == 0)
             run->read.since = now;
         if (now - run->read.since < CK_AGENT_READ_RETRY_MS &&
-            (run->read.retry != NULL || (run->read.retry = ck_timer_new(run->agent->loop, on_read_retry, run)) != NULL)) {
+            (run->read.retry != NULL ||
+             (run->read.retry = ck_timer_new(run->agent->loop, on_read_retry, run)) != NULL)) {
             run->store_call = NULL;
             ck_debug("agent: retrying %s on thread %s", run->read.what, run->thread_id);
             ck_timer_arm(run->read.retry, 100);
@@ -617,10 +615,7 @@ static void load_attachments(ck_agent_run_t *run)
     ck_agent_store_start(run, "attachments.load", params, on_attachments, "attachments.load");
 }
 
-static char *dup_str(const json_t *v)
-{
-    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
+static char *dup_str(const json_t *v) { return json_is_string(v) ? strdup(json_string_value(v)) : NULL; }
 
 /* context.load's answer: the history window (one more item than the
  * window, to know whether older ones exist), the summary, the notice flag,
@@ -703,7 +698,9 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     run->model = strdup(use_override ? override : run->agent->config.model);
     snprintf(run->stats->assistant, sizeof run->stats->assistant, "default");
     snprintf(run->stats->model, sizeof run->stats->model, "%s",
-             run->agent->config.retrieval_only ? "retrieval-only" : run->model ? run->model : "");
+             run->agent->config.retrieval_only ? "retrieval-only"
+             : run->model                      ? run->model
+                                               : "");
     const char *tool = json_string_value(json_object_get(json_object_get(options, "tool_choice"), "id"));
     run->force_search = tool != NULL && strcmp(tool, "search") == 0;
     return run->user_id && run->request_id && run->thread_id && run->model && run->history && run->turn_messages &&

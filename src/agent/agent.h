@@ -35,24 +35,24 @@ typedef enum { CK_MEMORY_OFF, CK_MEMORY_TOOL, CK_MEMORY_AUTO } ck_agent_memory_m
 typedef struct ck_agent_run ck_agent_run_t;
 
 typedef struct ck_agent_config {
-    const char *base_url;        /* OPENAI_BASE_URL, default https://api.openai.com/v1 */
-    const char *api_key;         /* OPENAI_API_KEY */
-    const char *model;           /* CHATKITD_MODEL */
-    const char *system_prompt;   /* text of CHATKITD_SYSTEM_PROMPT_FILE (or the built-in prompt) */
-    int retrieval_only;          /* 1 when OPENAI_API_KEY and OPENAI_BASE_URL are both unset */
-    int allow_model_override;    /* honour inference_options.model from the request */
-    int max_turns;               /* model round trips per user turn (default 10) */
+    const char *base_url;      /* OPENAI_BASE_URL, default https://api.openai.com/v1 */
+    const char *api_key;       /* OPENAI_API_KEY */
+    const char *model;         /* CHATKITD_MODEL */
+    const char *system_prompt; /* text of CHATKITD_SYSTEM_PROMPT_FILE (or the built-in prompt) */
+    int retrieval_only;        /* 1 when OPENAI_API_KEY and OPENAI_BASE_URL are both unset */
+    int allow_model_override;  /* honour inference_options.model from the request */
+    int max_turns;             /* model round trips per user turn (default 10) */
     int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
-    int max_retries;             /* before the first token reached the client */
-    int upstream_http;           /* CHATKITD_UPSTREAM_HTTP: a ck_agent_http_t (agent/llm.h) for every model call */
-    const char *upstream_ca_file;/* CHATKITD_UPSTREAM_CA_FILE: CAs trusted for the model endpoint, or NULL */
-    const char *transcribe_model;/* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
+    int max_retries;              /* before the first token reached the client */
+    int upstream_http;            /* CHATKITD_UPSTREAM_HTTP: a ck_agent_http_t (agent/llm.h) for every model call */
+    const char *upstream_ca_file; /* CHATKITD_UPSTREAM_CA_FILE: CAs trusted for the model endpoint, or NULL */
+    const char *transcribe_model; /* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
     const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */
-    int context_tokens;          /* CHATKITD_CONTEXT_TOKENS: budget of every model request (default 6000) */
-    int summary;                 /* CHATKITD_SUMMARY=on|off: rolling thread summaries (default on with a model) */
+    int context_tokens;                     /* CHATKITD_CONTEXT_TOKENS: budget of every model request (default 6000) */
+    int summary;                   /* CHATKITD_SUMMARY=on|off: rolling thread summaries (default on with a model) */
     ck_agent_memory_mode_t memory; /* CHATKITD_MEMORY=off|tool|auto (default tool with a model) */
-    int memory_max_facts;        /* CHATKITD_MEMORY_MAX_FACTS: facts kept per user (default 50) */
-    int redact_pii;              /* CHATKITD_REDACT_PII=on: facts are redacted before they are stored */
+    int memory_max_facts;          /* CHATKITD_MEMORY_MAX_FACTS: facts kept per user (default 50) */
+    int redact_pii;                /* CHATKITD_REDACT_PII=on: facts are redacted before they are stored */
 } ck_agent_config_t;
 
 /* Fills `config` from the environment (see README "Configuration").
@@ -86,26 +86,26 @@ int ck_agent_model_allowed(const ck_agent_t *agent, const char *model);
  * Owned by the caller of ck_agent_respond(), which zeroes it; the agent
  * writes it as the turn goes (never after on_finish or ck_agent_cancel). */
 typedef struct ck_turn_stats {
-    char assistant[64];     /* the assistant that answered ("default") */
-    char model[128];        /* the model asked, or "retrieval-only" */
-    long prompt_tokens;     /* summed over the turn's model calls: the endpoint's usage, else estimated */
+    char assistant[64]; /* the assistant that answered ("default") */
+    char model[128];    /* the model asked, or "retrieval-only" */
+    long prompt_tokens; /* summed over the turn's model calls: the endpoint's usage, else estimated */
     long completion_tokens;
-    int tool_calls;         /* tool calls the model asked for */
-    int model_requests;     /* calls to the model endpoint (each counts once, retries included) */
-    int model_failures;     /* of which failed */
+    int tool_calls;     /* tool calls the model asked for */
+    int model_requests; /* calls to the model endpoint (each counts once, retries included) */
+    int model_failures; /* of which failed */
 } ck_turn_stats_t;
 
 typedef struct ck_turn {
-    const char *request_id;        /* the HTTP request's id, sent to the model endpoint and HTTP tools as
+    const char *request_id; /* the HTTP request's id, sent to the model endpoint and HTTP tools as
                                       X-Request-Id; may be NULL; copied */
-    ck_turn_stats_t *stats;        /* figures written by the agent, or NULL */
+    ck_turn_stats_t *stats; /* figures written by the agent, or NULL */
     const char *user_id;
-    const json_t *thread;          /* the thread (ThreadMetadata wire shape); borrowed */
-    const json_t *user_message;    /* the new user_message item, or NULL for continuations */
-    const json_t *request_metadata;/* the request's `metadata` object (pageContext, userInfo) or NULL */
-    const json_t *action;          /* threads.custom_action: the action, else NULL */
-    const json_t *sender_item;     /* threads.custom_action: the widget item, or NULL */
-    const json_t *context;         /* what context.load answers for this turn (history before
+    const json_t *thread;           /* the thread (ThreadMetadata wire shape); borrowed */
+    const json_t *user_message;     /* the new user_message item, or NULL for continuations */
+    const json_t *request_metadata; /* the request's `metadata` object (pageContext, userInfo) or NULL */
+    const json_t *action;           /* threads.custom_action: the action, else NULL */
+    const json_t *sender_item;      /* threads.custom_action: the widget item, or NULL */
+    const json_t *context;          /* what context.load answers for this turn (history before
                                       user_message, summary, notice flag, facts), when the caller got it
                                       with its pre-flight write (ck_agent_context_request); else NULL and
                                       the run queries it.  Borrowed */
@@ -160,8 +160,8 @@ typedef void (*ck_agent_transcribe_cb)(const ck_agent_transcript_t *result, void
  * audio/webm -> audio.webm), and `model` = config.transcribe_model.
  * Returns the call handle, or NULL (and `cb` is never called) when no model
  * endpoint is configured (retrieval_only) or the call cannot be set up. */
-ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *audio, size_t len,
-                                              const char *mime_type, ck_agent_transcribe_cb cb, void *user);
+ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *audio, size_t len, const char *mime_type,
+                                              ck_agent_transcribe_cb cb, void *user);
 
 /* The caller lost interest (e.g. the client went away): the upload is
  * aborted and the callback will not run.  The handle is invalid afterwards;

@@ -43,7 +43,7 @@
 typedef struct ck_agent_job ck_agent_job_t;
 
 struct ck_agent {
-    ck_agent_job_t *jobs;     /* background jobs still running (summary.c, memory.c) */
+    ck_agent_job_t *jobs; /* background jobs still running (summary.c, memory.c) */
     ck_loop_t *loop;
     ck_store_t *store;
     ck_agent_llm_t *llm;
@@ -64,15 +64,15 @@ typedef enum ck_agent_run_state {
 /* One tool call of the current model round. */
 typedef struct ck_agent_tool_run {
     ck_agent_run_t *run;
-    char *call_id;   /* owned */
-    char *name;      /* owned: the tool's name */
-    char *output;    /* owned: content of the `tool` message, set when done */
+    char *call_id; /* owned */
+    char *name;    /* owned: the tool's name */
+    char *output;  /* owned: content of the `tool` message, set when done */
     ck_store_call_t *store_call;
     ck_agent_llm_call_t *llm_call; /* an HTTP tool's call (http_tool.c) */
     const ck_tool_def_t *def;      /* the HTTP tool being called */
     double started_ms;             /* when the HTTP call started (monotonic) */
-    double started; /* ck_metrics_now() when the tool started */
-    char *fact_id;  /* owned: the `forget` tool's fact id (for its audit row), or NULL */
+    double started;                /* ck_metrics_now() when the tool started */
+    char *fact_id;                 /* owned: the `forget` tool's fact id (for its audit row), or NULL */
 } ck_agent_tool_run_t;
 
 struct ck_agent_run {
@@ -82,41 +82,41 @@ struct ck_agent_run {
     ck_agent_run_state_t state;
     int cancelled, finished, paused, failed;
     char *user_id, *thread_id;
-    char *request_id;         /* owned; the HTTP request's id ("" when none): send it as X-Request-Id */
-    ck_turn_stats_t *stats;   /* the caller's figures, or own_stats */
+    char *request_id;       /* owned; the HTTP request's id ("" when none): send it as X-Request-Id */
+    ck_turn_stats_t *stats; /* the caller's figures, or own_stats */
     ck_turn_stats_t own_stats;
-    size_t prompt_estimate;   /* estimated tokens of the last model request (agent/tokens.h) */
-    size_t round_estimate;    /* estimated tokens of the text the current model round produced */
+    size_t prompt_estimate; /* estimated tokens of the last model request (agent/tokens.h) */
+    size_t round_estimate;  /* estimated tokens of the text the current model round produced */
     int has_title;
-    json_t *user_message; /* owned copy, or NULL */
-    json_t *metadata;     /* owned copy, or NULL */
-    json_t *action;       /* custom_action: owned copy of the action, or NULL */
-    json_t *sender_item;  /* custom_action: owned copy of the widget item, or NULL */
-    json_t *context;      /* owned: the context.load answer the caller already has (ck_turn_t.context), or NULL */
-    json_t *history;      /* owned: items before the new message (at most CK_AGENT_HISTORY_LIMIT) */
-    int history_more;     /* older items than `history` exist */
-    size_t history_first; /* index in `history` of the oldest item the first request carried */
-    json_t *facts;        /* owned: the user's facts [{"id","fact",...}] (memory on), or NULL */
-    char *summary;        /* owned: the thread's summary, or NULL */
-    char *summary_item_id;/* owned: the newest item it covers, or NULL */
-    int notice_sent;      /* the thread's "no longer in context" notice was sent before */
-    json_t *turn_messages;/* owned: this turn's assistant tool_calls and tool results */
-    json_t *attachments;  /* owned: attachments.load result array */
-    json_t *messages;     /* owned: the model conversation so far */
-    char *model;          /* owned */
-    int force_search;     /* composer tool "search" chose the tool */
+    json_t *user_message;  /* owned copy, or NULL */
+    json_t *metadata;      /* owned copy, or NULL */
+    json_t *action;        /* custom_action: owned copy of the action, or NULL */
+    json_t *sender_item;   /* custom_action: owned copy of the widget item, or NULL */
+    json_t *context;       /* owned: the context.load answer the caller already has (ck_turn_t.context), or NULL */
+    json_t *history;       /* owned: items before the new message (at most CK_AGENT_HISTORY_LIMIT) */
+    int history_more;      /* older items than `history` exist */
+    size_t history_first;  /* index in `history` of the oldest item the first request carried */
+    json_t *facts;         /* owned: the user's facts [{"id","fact",...}] (memory on), or NULL */
+    char *summary;         /* owned: the thread's summary, or NULL */
+    char *summary_item_id; /* owned: the newest item it covers, or NULL */
+    int notice_sent;       /* the thread's "no longer in context" notice was sent before */
+    json_t *turn_messages; /* owned: this turn's assistant tool_calls and tool results */
+    json_t *attachments;   /* owned: attachments.load result array */
+    json_t *messages;      /* owned: the model conversation so far */
+    char *model;           /* owned */
+    int force_search;      /* composer tool "search" chose the tool */
     double search_started; /* retrieval-only mode: when its search was sent */
-    int rounds;           /* model round trips done */
+    int rounds;            /* model round trips done */
     ck_store_call_t *store_call;
-    struct {                /* the read in store_call (ck_agent_store_start), kept to make it again */
+    struct { /* the read in store_call (ck_agent_store_start), kept to make it again */
         const char *op, *what;
-        char *params;       /* owned */
+        char *params; /* owned */
         ck_store_cb cb;
-        uint64_t since;     /* loop ms of its first 503, or 0 */
-        ck_timer_t *retry;  /* the next attempt, or NULL */
+        uint64_t since;    /* loop ms of its first 503, or 0 */
+        ck_timer_t *retry; /* the next attempt, or NULL */
     } read;
     ck_agent_llm_call_t *llm_call;
-    json_t *item; /* the streaming assistant_message, or NULL */
+    json_t *item;     /* the streaming assistant_message, or NULL */
     ck_strbuf_t text; /* its text so far */
     ck_agent_tool_run_t *tools;
     size_t tool_count, tools_pending;
@@ -124,8 +124,8 @@ struct ck_agent_run {
     json_t *seen_sources;
     const ck_assistant_t *assistant; /* with a registry: the assistant of this turn (routing.c) */
     json_t *thread_metadata;         /* owned copy of the thread's stored metadata, or NULL */
-    ck_timer_t *reaper;  /* frees a cancelled run outside our callbacks */
-    ck_timer_t *starter; /* first step, on the next tick */
+    ck_timer_t *reaper;              /* frees a cancelled run outside our callbacks */
+    ck_timer_t *starter;             /* first step, on the next tick */
 };
 
 /* One background job: a non-streamed model call and the store writes that
@@ -137,9 +137,9 @@ struct ck_agent_job {
     ck_agent_llm_call_t *llm_call;
     ck_store_call_t *store_call;
     char *user_id, *thread_id, *request_id;
-    char *item_id;   /* summary: the newest item it covers */
-    json_t *pending; /* extraction: facts still to store */
-    size_t next;     /* extraction: index of the next of them */
+    char *item_id;                                               /* summary: the newest item it covers */
+    json_t *pending;                                             /* extraction: facts still to store */
+    size_t next;                                                 /* extraction: index of the next of them */
     void (*on_answer)(ck_agent_job_t *job, const char *content); /* the model answered (content may be NULL) */
 };
 
@@ -239,8 +239,8 @@ void ck_agent_turn_start(ck_agent_run_t *run);
 /* Starts a job for the user, thread and request id of `run` (copied): posts
  * `body` (consumed; non-streamed) and calls `on_answer` with the answer's content.  The job is freed by
  * ck_agent_job_end(). */
-void ck_agent_job_start(const ck_agent_run_t *run, json_t *body, void (*on_answer)(ck_agent_job_t *job, const char *content),
-                        ck_agent_job_t **out);
+void ck_agent_job_start(const ck_agent_run_t *run, json_t *body,
+                        void (*on_answer)(ck_agent_job_t *job, const char *content), ck_agent_job_t **out);
 /* Frees the job (cancels what it still has in flight). */
 void ck_agent_job_end(ck_agent_job_t *job);
 

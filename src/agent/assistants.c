@@ -234,11 +234,13 @@ static int parse_headers(parse_ctx_t *ctx, ck_tool_def_t *t, const json_t *heade
 
 static int parse_tool(parse_ctx_t *ctx, const json_t *obj, const char *where, ck_tool_def_t *t)
 {
-    static const char *const keys[] = {"name", "description", "parameters", "url", "headers", "timeout_ms", "client", NULL};
+    static const char *const keys[] = {"name",    "description", "parameters", "url",
+                                       "headers", "timeout_ms",  "client",     NULL};
     if (!json_is_object(obj))
         return fail(ctx, where, "a tool must be an object");
     if (only_keys(ctx, obj, where, keys) < 0 || opt_string(ctx, obj, "name", where, &t->name) < 0 ||
-        opt_string(ctx, obj, "description", where, &t->description) < 0 || opt_string(ctx, obj, "url", where, &t->url) < 0)
+        opt_string(ctx, obj, "description", where, &t->description) < 0 ||
+        opt_string(ctx, obj, "url", where, &t->url) < 0)
         return -1;
     if (t->name == NULL || !valid_name(t->name, 0))
         return fail(ctx, where, "\"name\" must be 1-64 characters of A-Z a-z 0-9 _ -");
@@ -337,8 +339,8 @@ static int parse_assistant_tools(parse_ctx_t *ctx, const ck_assistants_t *r, ck_
 static int parse_assistant(parse_ctx_t *ctx, const ck_assistants_t *r, const json_t *obj, const char *where,
                            ck_assistant_t *a)
 {
-    static const char *const keys[] = {"id", "name", "description", "instructions", "model", "examples",
-                                       "tools", "sources", "default", NULL};
+    static const char *const keys[] = {"id",       "name",  "description", "instructions", "model",
+                                       "examples", "tools", "sources",     "default",      NULL};
     if (!json_is_object(obj))
         return fail(ctx, where, "an assistant must be an object");
     if (only_keys(ctx, obj, where, keys) < 0 || opt_string(ctx, obj, "id", where, &a->id) < 0 ||
@@ -508,10 +510,7 @@ int ck_assistants_init_from_env(void)
     return 0;
 }
 
-const ck_assistants_t *ck_assistants_get(void)
-{
-    return g_registry;
-}
+const ck_assistants_t *ck_assistants_get(void) { return g_registry; }
 
 void ck_assistants_shutdown(void)
 {
@@ -623,7 +622,8 @@ static int check_bounds(const json_t *schema, const json_t *v, const char *where
         json_int_t n = 0; /* characters, not bytes */
         for (const unsigned char *p = (const unsigned char *)json_string_value(v); *p; p++)
             n += (*p & 0xC0) != 0x80;
-        if ((json_is_integer(minl) && n < json_integer_value(minl)) || (json_is_integer(maxl) && n > json_integer_value(maxl))) {
+        if ((json_is_integer(minl) && n < json_integer_value(minl)) ||
+            (json_is_integer(maxl) && n > json_integer_value(maxl))) {
             snprintf(err, err_len, "%s: length out of range", where);
             return -1;
         }

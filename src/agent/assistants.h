@@ -28,25 +28,25 @@
 
 /* One entry of "tools": an HTTP tool (url) or a client tool (client: true). */
 typedef struct ck_tool_def {
-    char *name;          /* function name offered to the model */
-    char *description;   /* "" when absent */
-    json_t *parameters;  /* JSON Schema of the arguments (an object schema) */
-    char *url;           /* HTTP tools: the URL POSTed to; NULL for client tools */
-    int client;          /* 1: executed by the browser (client_tool_call item) */
-    char **headers;      /* NULL-terminated "Name: value" lines, ${VAR} expanded */
-    int timeout_ms;      /* whole call, default CK_TOOL_TIMEOUT_DEFAULT_MS */
+    char *name;         /* function name offered to the model */
+    char *description;  /* "" when absent */
+    json_t *parameters; /* JSON Schema of the arguments (an object schema) */
+    char *url;          /* HTTP tools: the URL POSTed to; NULL for client tools */
+    int client;         /* 1: executed by the browser (client_tool_call item) */
+    char **headers;     /* NULL-terminated "Name: value" lines, ${VAR} expanded */
+    int timeout_ms;     /* whole call, default CK_TOOL_TIMEOUT_DEFAULT_MS */
 } ck_tool_def_t;
 
 /* One entry of "assistants". */
 typedef struct ck_assistant {
     char *id;
-    char *name;          /* = id when absent */
-    char *description;   /* "" when absent */
-    char *instructions;  /* system prompt, or NULL: the configured one */
-    char *model;         /* model name, or NULL: CHATKITD_MODEL */
-    json_t *examples;    /* array of strings (possibly empty) */
-    json_t *sources;     /* array of source prefixes, or NULL: every document */
-    int search;          /* lists the built-in `search` tool */
+    char *name;                  /* = id when absent */
+    char *description;           /* "" when absent */
+    char *instructions;          /* system prompt, or NULL: the configured one */
+    char *model;                 /* model name, or NULL: CHATKITD_MODEL */
+    json_t *examples;            /* array of strings (possibly empty) */
+    json_t *sources;             /* array of source prefixes, or NULL: every document */
+    int search;                  /* lists the built-in `search` tool */
     const ck_tool_def_t **tools; /* the registry tools it lists (borrowed) */
     size_t tool_count;
     int is_default;
@@ -58,7 +58,7 @@ typedef struct ck_assistants {
     ck_tool_def_t *tools;
     size_t tool_count;
     size_t default_index;
-    char *path;          /* the file it came from */
+    char *path;             /* the file it came from */
     char *route_candidates; /* JSON text [{"id","texts":[description, examples...]}] for routing */
 } ck_assistants_t;
 

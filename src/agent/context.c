@@ -44,9 +44,8 @@ char *ck_agent_context_system_text(const char *base, const json_t *facts, const 
         json_t *list = json_array();
         size_t i;
         const json_t *f;
-        json_array_foreach(facts, i, f)
-            json_array_append_new(list, json_pack("{s:O,s:O}", "id", json_object_get(f, "id"), "fact",
-                                                  json_object_get(f, "fact")));
+        json_array_foreach(facts, i, f) json_array_append_new(
+            list, json_pack("{s:O,s:O}", "id", json_object_get(f, "id"), "fact", json_object_get(f, "fact")));
         char *dump = json_dumps(list, JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_ENSURE_ASCII);
         json_decref(list);
         if (b.len)
@@ -76,8 +75,8 @@ json_t *ck_agent_context_shorten(const char *text, size_t len, size_t max_tokens
     if (total <= max_tokens)
         return json_stringn(text, len);
     char marker[128];
-    snprintf(marker, sizeof marker, "\n[shortened to fit the context budget: about %zu of %zu tokens kept]",
-             max_tokens, total);
+    snprintf(marker, sizeof marker, "\n[shortened to fit the context budget: about %zu of %zu tokens kept]", max_tokens,
+             total);
     size_t keep_tokens = max_tokens > 24 ? max_tokens - 24 : 0; /* room for the marker */
     size_t keep = ck_tokens_prefix(text, len, keep_tokens);
     ck_strbuf_t b = {0};
@@ -201,7 +200,8 @@ int ck_agent_context_build(const ck_agent_context_in_t *in, ck_agent_context_out
     size_t sys_tokens;
     sys = system_message(base, facts, summary, &sys_tokens);
     for (;;) {
-        size_t fixed = CK_TOKENS_PER_REQUEST + in->tools_tokens + sys_tokens + messages_tokens(tail) + messages_tokens(turn);
+        size_t fixed =
+            CK_TOKENS_PER_REQUEST + in->tools_tokens + sys_tokens + messages_tokens(tail) + messages_tokens(turn);
         if (fixed <= budget)
             break;
         size_t excess = fixed - budget, best = 0, best_tokens = 0;
@@ -213,7 +213,8 @@ int ck_agent_context_build(const ck_agent_context_in_t *in, ck_agent_context_out
             }
         }
         if (best_tokens > CK_CONTEXT_MIN_CUT + 32) {
-            size_t target = best_tokens > excess + CK_CONTEXT_MIN_CUT + 32 ? best_tokens - excess - 32 : best_tokens / 2;
+            size_t target =
+                best_tokens > excess + CK_CONTEXT_MIN_CUT + 32 ? best_tokens - excess - 32 : best_tokens / 2;
             if (target < CK_CONTEXT_MIN_CUT)
                 target = CK_CONTEXT_MIN_CUT;
             shorten_slot(&slots[best], target);
@@ -235,7 +236,8 @@ int ck_agent_context_build(const ck_agent_context_in_t *in, ck_agent_context_out
     }
 
     /* 2. history, newest first, while it fits */
-    size_t fixed = CK_TOKENS_PER_REQUEST + in->tools_tokens + sys_tokens + messages_tokens(tail) + messages_tokens(turn);
+    size_t fixed =
+        CK_TOKENS_PER_REQUEST + in->tools_tokens + sys_tokens + messages_tokens(tail) + messages_tokens(turn);
     size_t nh = json_array_size(in->history), first = nh, hist_tokens = 0;
     json_t **per_item = calloc(nh ? nh : 1, sizeof *per_item);
     if (per_item == NULL)

@@ -46,13 +46,13 @@ typedef struct ck_agent_context_in {
 } ck_agent_context_in_t;
 
 typedef struct ck_agent_context_out {
-    json_t *messages;      /* owned by the caller: the request's `messages` */
-    size_t history_sent;   /* how many of the newest history items are in it */
-    size_t total;          /* estimated tokens of the request (messages + tools) */
+    json_t *messages;    /* owned by the caller: the request's `messages` */
+    size_t history_sent; /* how many of the newest history items are in it */
+    size_t total;        /* estimated tokens of the request (messages + tools) */
     size_t system, facts, summary, history, message, turn, tools; /* the parts (system = prompt + page context) */
     int facts_dropped, summary_dropped;
-    size_t shortened;      /* tool results / inlined files shortened */
-    int over;              /* does not fit even without history, summary and facts */
+    size_t shortened; /* tool results / inlined files shortened */
+    int over;         /* does not fit even without history, summary and facts */
 } ck_agent_context_out_t;
 
 /* Builds the request's messages.  Returns 0, or -1 on OOM.  `out->over`

@@ -71,9 +71,9 @@ json_t *ck_agent_tools_offered(ck_agent_run_t *run, json_t *(*search_tool)(void)
     for (size_t i = 0; run->assistant && i < run->assistant->tool_count; i++) {
         const ck_tool_def_t *t = run->assistant->tools[i];
         /* the registry is shared by every worker thread: copy, never take a reference */
-        json_array_append_new(tools, json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "function", "function", "name", t->name,
-                                               "description", t->description, "parameters",
-                                               json_deep_copy(t->parameters)));
+        json_array_append_new(tools,
+                              json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "function", "function", "name", t->name,
+                                        "description", t->description, "parameters", json_deep_copy(t->parameters)));
     }
     return tools;
 }
@@ -116,8 +116,8 @@ static void on_http_done(const ck_agent_llm_result_t *result, void *user)
 /* POSTs the call; the output is set (error) when it cannot start. */
 static void http_call(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const ck_tool_def_t *def, json_t *args)
 {
-    json_t *body = json_pack("{s:O,s:s,s:s,s:s}", "arguments", args, "user", run->user_id, "thread_id",
-                             run->thread_id, "assistant", run->assistant ? run->assistant->id : "");
+    json_t *body = json_pack("{s:O,s:s,s:s,s:s}", "arguments", args, "user", run->user_id, "thread_id", run->thread_id,
+                             "assistant", run->assistant ? run->assistant->id : "");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     ck_agent_llm_opts_t opts = {

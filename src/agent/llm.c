@@ -60,24 +60,24 @@ struct ck_agent_llm_call {
     enum call_state state;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;     /* JSON body, or NULL for a form */
+    char *body;      /* JSON body, or NULL for a form */
     curl_mime *mime; /* form body, or NULL */
     ck_agent_llm_opts_t opts;
     ck_agent_llm_callbacks_t cb;
     void *user;
     int in_multi;
-    int attempt;        /* attempts started */
-    int delivered;      /* text reached on_text: no more retries */
-    int got_data;       /* this attempt produced its first event/bytes */
+    int attempt;   /* attempts started */
+    int delivered; /* text reached on_text: no more retries */
+    int got_data;  /* this attempt produced its first event/bytes */
     int timed_out;
-    int start_failed;   /* curl_multi_add_handle refused the handle */
+    int start_failed; /* curl_multi_add_handle refused the handle */
     int paused;
-    int too_large;      /* raw_answer: the body went over opts.max_body */
+    int too_large; /* raw_answer: the body went over opts.max_body */
     long status;
     long retry_after_ms; /* -1: none */
     ck_agent_sse_t sse;
-    char request_id[132];   /* opts.request_id copied ("" when none) */
-    ck_strbuf_t raw; /* error body or buffered answer */
+    char request_id[132]; /* opts.request_id copied ("" when none) */
+    ck_strbuf_t raw;      /* error body or buffered answer */
     ck_timer_t *watchdog;
     ck_timer_t *retry_timer;
     ck_timer_t *unpause_timer;
@@ -90,8 +90,8 @@ struct ck_agent_llm {
     ck_timer_t *reaper;
     llm_sock_t *socks;
     ck_agent_llm_call_t *calls;
-    llm_sock_t *acting;  /* the socket on_sock_event is reporting to curl, or NULL */
-    int acting_dropped;  /* curl removed `acting` meanwhile (it is freed) */
+    llm_sock_t *acting; /* the socket on_sock_event is reporting to curl, or NULL */
+    int acting_dropped; /* curl removed `acting` meanwhile (it is freed) */
 };
 
 static void process_done(ck_agent_llm_t *llm);
@@ -264,7 +264,8 @@ static void arm_watchdog(ck_agent_llm_call_t *call)
 {
     if (call->paused)
         return;
-    ck_timer_arm(call->watchdog, (uint64_t)(call->got_data ? call->opts.stall_timeout_ms : call->opts.first_token_timeout_ms));
+    ck_timer_arm(call->watchdog,
+                 (uint64_t)(call->got_data ? call->opts.stall_timeout_ms : call->opts.first_token_timeout_ms));
 }
 
 static void on_unpause(ck_timer_t *timer, void *user)
@@ -544,7 +545,8 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     call->easy = curl_easy_init();
     if (call->easy == NULL)
         return -1;
-    call->headers = curl_slist_append(NULL, call->opts.stream ? "Accept: text/event-stream" : "Accept: application/json");
+    call->headers =
+        curl_slist_append(NULL, call->opts.stream ? "Accept: text/event-stream" : "Accept: application/json");
     if (call->body)
         call->headers = curl_slist_append(call->headers, "Content-Type: application/json");
     call->headers = curl_slist_append(call->headers, "Expect:");
@@ -575,7 +577,8 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     if (call->opts.http == CK_AGENT_HTTP_1_1)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     else if (strncasecmp(call->opts.url, "https:", 6) == 0)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* may multiplex: wait for a connection being set up rather than open another */
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                         1L); /* may multiplex: wait for a connection being set up rather than open another */
     if (call->opts.ca_file != NULL)
         curl_easy_setopt(e, CURLOPT_CAINFO, call->opts.ca_file);
     if (call->opts.stream)
@@ -589,10 +592,7 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     return call->headers ? 0 : -1;
 }
 
-static int or_default(int value, int fallback)
-{
-    return value > 0 ? value : fallback;
-}
+static int or_default(int value, int fallback) { return value > 0 ? value : fallback; }
 
 /* Creates and starts a call whose body is `body` (JSON text, copied) or,
  * when `body` is NULL, `form`.  NULL when it cannot be set up. */
@@ -606,7 +606,7 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->llm = llm;
     call->opts = *opts;
     call->opts.url = strdup(opts->url);
-    call->opts.api_key = opts->api_key; /* only read in setup_easy below */
+    call->opts.api_key = opts->api_key;                                             /* only read in setup_easy below */
     const char *rid = opts->request_id ? opts->request_id : ck_log_scope_current(); /* e.g. input.transcribe */
     snprintf(call->request_id, sizeof call->request_id, "%s", rid ? rid : "");
     call->opts.request_id = NULL;
@@ -649,15 +649,13 @@ ck_agent_llm_call_t *ck_agent_llm_post_form(ck_agent_llm_t *llm, const ck_agent_
                                             const ck_agent_llm_form_t *form, const ck_agent_llm_callbacks_t *callbacks,
                                             void *user)
 {
-    if (form == NULL || form->file_field == NULL || form->file_name == NULL || (form->file_data == NULL && form->file_len))
+    if (form == NULL || form->file_field == NULL || form->file_name == NULL ||
+        (form->file_data == NULL && form->file_len))
         return NULL;
     return start_call(llm, opts, NULL, form, callbacks, user);
 }
 
-static void global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 ck_agent_llm_t *ck_agent_llm_new(ck_loop_t *loop)
 {

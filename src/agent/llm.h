@@ -99,8 +99,8 @@ ck_agent_llm_call_t *ck_agent_llm_post(ck_agent_llm_t *llm, const ck_agent_llm_o
 
 /* A multipart/form-data body: one file part and text fields. */
 typedef struct ck_agent_llm_form {
-    const char *file_field;    /* name of the file part, e.g. "file" */
-    const void *file_data;     /* its bytes (copied by the call) */
+    const char *file_field; /* name of the file part, e.g. "file" */
+    const void *file_data;  /* its bytes (copied by the call) */
     size_t file_len;
     const char *file_name;     /* its filename, e.g. "audio.webm" */
     const char *file_type;     /* its Content-Type, or NULL */

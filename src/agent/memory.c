@@ -108,10 +108,7 @@ static size_t next_cp(const unsigned char *s, unsigned *cp)
     return need + 1;
 }
 
-static int is_space(unsigned cp)
-{
-    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0xA0 || cp == 0x3000;
-}
+static int is_space(unsigned cp) { return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || cp == 0xA0 || cp == 0x3000; }
 
 char *ck_agent_memory_normalise(const char *text)
 {
@@ -197,8 +194,8 @@ json_t *ck_agent_memory_parse_facts(const char *answer)
 void ck_agent_memory_tools(json_t *tools)
 {
     json_array_append_new(
-        tools, json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:{s:{s:s,s:s,s:i}},s:[s]}}}", "type", "function", "function",
-                         "name", "remember", "description",
+        tools, json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:{s:{s:s,s:s,s:i}},s:[s]}}}", "type", "function", "function", "name",
+                         "remember", "description",
                          "Store a durable fact about the user (a preference, their role, a standing request) so that "
                          "later conversations can use it. Only facts the user stated or clearly wants remembered.",
                          "parameters", "type", "object", "properties", "fact", "type", "string", "description",
@@ -243,7 +240,8 @@ static void on_memory_reply(const ck_store_reply_t *reply, void *user)
     const char *outcome = "ok";
     if (!reply->ok) {
         const char *why = reply->http_status == 404 ? "no remembered fact has this id"
-                                                     : reply->message ? reply->message : "the store failed";
+                          : reply->message          ? reply->message
+                                                    : "the store failed";
         tool->output = json_output(json_pack("{s:s}", "error", why));
         outcome = "error";
     } else if (!remember) {
@@ -255,14 +253,15 @@ static void on_memory_reply(const ck_store_reply_t *reply, void *user)
         const char *status = json_string_value(json_object_get(doc, "status"));
         json_t *fact = json_object_get(doc, "fact");
         if (status && strcmp(status, "full") == 0) {
-            tool->output = json_output(json_pack("{s:s}", "error",
-                                                 "memory is full: forget a fact the user no longer needs first"));
+            tool->output = json_output(
+                json_pack("{s:s}", "error", "memory is full: forget a fact the user no longer needs first"));
             outcome = "error";
         } else if (status && strcmp(status, "duplicate") == 0) {
-            tool->output = json_output(json_pack("{s:s,s:O}", "status", "already remembered", "id",
-                                                 json_object_get(fact, "id")));
+            tool->output =
+                json_output(json_pack("{s:s,s:O}", "status", "already remembered", "id", json_object_get(fact, "id")));
         } else if (fact) {
-            tool->output = json_output(json_pack("{s:s,s:O}", "status", "remembered", "id", json_object_get(fact, "id")));
+            tool->output =
+                json_output(json_pack("{s:s,s:O}", "status", "remembered", "id", json_object_get(fact, "id")));
             audit_fact(run->agent, run->user_id, run->request_id, CK_AUDIT_MEMORY_ADDED,
                        json_string_value(json_object_get(fact, "id")), run->thread_id, "remember tool");
         } else {
@@ -367,7 +366,8 @@ static void store_next_fact(ck_agent_job_t *job)
         char *text = params ? json_dumps(params, JSON_COMPACT) : NULL;
         json_decref(params);
         job->store_call =
-            text ? ck_store_op(job->agent->store, "memory.add", job->user_id, text, strlen(text), on_fact_stored, job) : NULL;
+            text ? ck_store_op(job->agent->store, "memory.add", job->user_id, text, strlen(text), on_fact_stored, job)
+                 : NULL;
         free(text);
         if (job->store_call)
             return;
@@ -403,10 +403,10 @@ void ck_agent_memory_after_turn(ck_agent_run_t *run)
     json_t *msg = json_sprintf("Already known: %s\n\n<user_message>\n%s\n</user_message>\n\n<assistant_answer>\n%s\n"
                                "</assistant_answer>",
                                known_text ? known_text : "[]", json_string_value(said), json_string_value(answer));
-    json_t *body = msg ? json_pack("{s:s,s:[{s:s,s:s},{s:s,s:O}],s:b,s:i}", "model", run->model, "messages", "role",
-                                   "system", "content", EXTRACT_PROMPT, "role", "user", "content", msg, "stream", 0,
-                                   "max_tokens", 200)
-                       : NULL;
+    json_t *body =
+        msg ? json_pack("{s:s,s:[{s:s,s:s},{s:s,s:O}],s:b,s:i}", "model", run->model, "messages", "role", "system",
+                        "content", EXTRACT_PROMPT, "role", "user", "content", msg, "stream", 0, "max_tokens", 200)
+            : NULL;
     ck_agent_job_start(run, body, on_extracted, NULL);
     json_decref(msg);
     free(known_text);

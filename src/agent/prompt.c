@@ -28,20 +28,14 @@ static const char QUOTE_PREFIX[] = "The user is referring to this in particular:
 
 /* --- small JSON helpers -------------------------------------------------- */
 
-static const char *str_of(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
+static const char *str_of(const json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
 
 static json_t *text_message(const char *role, const char *text)
 {
     return json_pack("{s:s,s:s}", "role", role, "content", text ? text : "");
 }
 
-static json_t *text_part(const char *text)
-{
-    return json_pack("{s:s,s:s}", "type", "text", "text", text ? text : "");
-}
+static json_t *text_part(const char *text) { return json_pack("{s:s,s:s}", "type", "text", "text", text ? text : ""); }
 
 /* Appends a formatted user message. */
 static void add_user_text(json_t *messages, const char *text)
@@ -189,7 +183,7 @@ char *ck_agent_user_text(const json_t *user_message)
 
 static int is_text_mime(const char *mime)
 {
-    static const char *const textual[] = {"application/json", "application/xml", "application/x-yaml",
+    static const char *const textual[] = {"application/json", "application/xml",        "application/x-yaml",
                                           "application/yaml", "application/javascript", "application/x-sh"};
     if (strncmp(mime, "text/", 5) == 0)
         return 1;
@@ -286,11 +280,12 @@ static void add_user_message(json_t *messages, const json_t *item, int is_last, 
             if (loaded)
                 json_array_append_new(parts, attachment_part(loaded));
             else
-                json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "text", "text",
-                                                       json_sprintf("[The user attached %s (%s)]",
-                                                                    str_of(att, "name") ? str_of(att, "name") : "a file",
-                                                                    str_of(att, "mime_type") ? str_of(att, "mime_type")
-                                                                                             : "unknown type")));
+                json_array_append_new(
+                    parts,
+                    json_pack("{s:s,s:o}", "type", "text", "text",
+                              json_sprintf("[The user attached %s (%s)]",
+                                           str_of(att, "name") ? str_of(att, "name") : "a file",
+                                           str_of(att, "mime_type") ? str_of(att, "mime_type") : "unknown type")));
         }
         json_array_append_new(messages, json_pack("{s:s,s:o}", "role", "user", "content", parts));
     }
@@ -330,10 +325,11 @@ static void add_client_tool_call(json_t *messages, const json_t *item)
     char *args = dump(json_object_get(item, "arguments"));
     char *output = dump(json_object_get(item, "output"));
     json_array_append_new(messages,
-                          json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
-                                    "tool_calls", "id", call_id, "type", "function", "function", "name",
+                          json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content", "tool_calls",
+                                    "id", call_id, "type", "function", "function", "name",
                                     str_of(item, "name") ? str_of(item, "name") : "client_tool", "arguments", args));
-    json_array_append_new(messages, json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id", call_id, "content", output));
+    json_array_append_new(messages,
+                          json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id", call_id, "content", output));
     free(args);
     free(output);
 }
@@ -347,8 +343,9 @@ static void add_task(json_t *messages, const json_t *task)
     if (!type || strcmp(type, "custom") != 0 || (!title && !content))
         return;
     json_t *text = title && content ? json_sprintf("%s: %s", title, content) : json_string(title ? title : content);
-    json_t *msg = json_sprintf("A message was displayed to the user that the following task was performed:\n<Task>\n%s\n</Task>",
-                               json_string_value(text));
+    json_t *msg =
+        json_sprintf("A message was displayed to the user that the following task was performed:\n<Task>\n%s\n</Task>",
+                     json_string_value(text));
     add_user_text(messages, json_string_value(msg));
     json_decref(msg);
     json_decref(text);
@@ -358,7 +355,8 @@ static void add_structured_input(json_t *messages, const json_t *item)
 {
     const char *status = str_of(item, "status") ? str_of(item, "status") : "pending";
     json_t *text = json_sprintf("A structured input request was displayed to the user with the following status: "
-                                "%s\n<StructuredInput>\n", status);
+                                "%s\n<StructuredInput>\n",
+                                status);
     const json_t *inputs = json_object_get(item, "inputs");
     for (size_t i = 0; i < json_array_size(inputs); i++) {
         const json_t *q = json_array_get(inputs, i);
@@ -370,8 +368,9 @@ static void add_structured_input(json_t *messages, const json_t *item)
         } else {
             const json_t *values = json_object_get(answer, "values");
             for (size_t v = 0; v < json_array_size(values); v++) {
-                json_t *next = json_sprintf("%s%s%s", json_string_value(ans), v ? ", " : "",
-                                            json_string_value(json_array_get(values, v)) ? json_string_value(json_array_get(values, v)) : "");
+                json_t *next = json_sprintf(
+                    "%s%s%s", json_string_value(ans), v ? ", " : "",
+                    json_string_value(json_array_get(values, v)) ? json_string_value(json_array_get(values, v)) : "");
                 json_decref(ans);
                 ans = next;
             }
@@ -391,8 +390,9 @@ static void add_structured_input(json_t *messages, const json_t *item)
 static void add_hidden(json_t *messages, const json_t *content)
 {
     char *owned = json_is_string(content) ? NULL : dump(content);
-    json_t *msg = json_sprintf("Hidden context for the agent (not shown to the user):\n<HiddenContext>\n%s\n</HiddenContext>",
-                               owned ? owned : json_string_value(content));
+    json_t *msg =
+        json_sprintf("Hidden context for the agent (not shown to the user):\n<HiddenContext>\n%s\n</HiddenContext>",
+                     owned ? owned : json_string_value(content));
     add_user_text(messages, json_string_value(msg));
     json_decref(msg);
     free(owned);
@@ -413,10 +413,9 @@ static void add_generated_image(json_t *messages, const json_t *item)
     const char *url = str_of(json_object_get(item, "image"), "url");
     if (url == NULL)
         return;
-    json_array_append_new(messages,
-                          json_pack("{s:s,s:[{s:s,s:s},{s:s,s:{s:s,s:s}}]}", "role", "user", "content", "type", "text",
-                                    "text", "The following image was generated by the agent.", "type", "image_url",
-                                    "image_url", "url", url, "detail", "auto"));
+    json_array_append_new(messages, json_pack("{s:s,s:[{s:s,s:s},{s:s,s:{s:s,s:s}}]}", "role", "user", "content",
+                                              "type", "text", "text", "The following image was generated by the agent.",
+                                              "type", "image_url", "image_url", "url", url, "detail", "auto"));
 }
 
 void ck_agent_prompt_add_item(json_t *messages, const json_t *item, int is_last, const json_t *attachments)
@@ -467,10 +466,10 @@ json_t *ck_agent_prompt_action_message(const json_t *action, const json_t *sende
     json_decref(block);
     char *type_text = bounded_dump(type ? type : json_null(), 120);
     char *id_text = json_is_string(id) ? bounded_dump(id, 120) : NULL;
-    json_t *text = json_sprintf("The user triggered the widget action %s on %s%s. %s\n<widget_action>\n%s\n</widget_action>",
-                                type_text ? type_text : "(unnamed)", id_text ? "the widget " : "a widget",
-                                id_text ? id_text : "", ACTION_PREAMBLE,
-                                data ? data : "{\"note\":\"action omitted: too large\"}");
+    json_t *text =
+        json_sprintf("The user triggered the widget action %s on %s%s. %s\n<widget_action>\n%s\n</widget_action>",
+                     type_text ? type_text : "(unnamed)", id_text ? "the widget " : "a widget", id_text ? id_text : "",
+                     ACTION_PREAMBLE, data ? data : "{\"note\":\"action omitted: too large\"}");
     free(data);
     free(type_text);
     free(id_text);

@@ -29,10 +29,7 @@ static const char NO_QUESTION[] =
     "messages.";
 
 /* Appends `s` to the answer being streamed. */
-static int say(ck_agent_run_t *run, const char *s, size_t len)
-{
-    return ck_agent_message_text(run, s, len);
-}
+static int say(ck_agent_run_t *run, const char *s, size_t len) { return ck_agent_message_text(run, s, len); }
 
 /* `text` cut to PASSAGE_MAX bytes (on a UTF-8 boundary, "..." appended
  * when cut) as the body of a Markdown quote: every LF continues with "> ".

@@ -112,8 +112,8 @@ static void route(ck_agent_run_t *run)
     if (quoted && asprintf(&p, "{\"text\":%s,\"candidates\":%s}", quoted, reg->route_candidates) < 0)
         p = NULL;
     free(quoted);
-    run->store_call = p ? ck_store_op(run->agent->store, "assistants.route", run->user_id, p, strlen(p), on_route, run)
-                        : NULL;
+    run->store_call =
+        p ? ck_store_op(run->agent->store, "assistants.route", run->user_id, p, strlen(p), on_route, run) : NULL;
     free(p);
     if (run->store_call == NULL)
         chosen(run, ck_assistants_default(reg), "default");

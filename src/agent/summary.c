@@ -126,7 +126,8 @@ static void on_summary(ck_agent_job_t *job, const char *content)
     json_decref(params);
     ck_debug("summary: thread %s: %zu words", job->thread_id, words);
     job->store_call =
-        p ? ck_store_op(job->agent->store, "context.summary", job->user_id, p, strlen(p), on_summary_stored, job) : NULL;
+        p ? ck_store_op(job->agent->store, "context.summary", job->user_id, p, strlen(p), on_summary_stored, job)
+          : NULL;
     free(p);
     free(text);
     if (job->store_call == NULL) {
@@ -162,13 +163,14 @@ void ck_agent_summary_after_turn(ck_agent_run_t *run)
     const char *last = json_string_value(json_object_get(json_array_get(run->history, cut - 1), "id"));
     size_t per_item = (size_t)c->context_tokens / (2 * (cut - from) + 2);
     char *lines = last ? transcript(run->history, from, cut, per_item > 1000 ? 1000 : per_item) : NULL;
-    json_t *msg = lines ? json_sprintf("<previous_summary>\n%s\n</previous_summary>\n\n<new_messages>\n%s</new_messages>",
-                                       run->summary ? run->summary : "(none yet)", lines)
-                        : NULL;
-    json_t *body = msg ? json_pack("{s:s,s:[{s:s,s:s},{s:s,s:O}],s:b,s:i}", "model", run->model, "messages", "role",
-                                   "system", "content", SUMMARY_PROMPT, "role", "user", "content", msg, "stream", 0,
-                                   "max_tokens", 400)
-                       : NULL;
+    json_t *msg = lines
+                      ? json_sprintf("<previous_summary>\n%s\n</previous_summary>\n\n<new_messages>\n%s</new_messages>",
+                                     run->summary ? run->summary : "(none yet)", lines)
+                      : NULL;
+    json_t *body =
+        msg ? json_pack("{s:s,s:[{s:s,s:s},{s:s,s:O}],s:b,s:i}", "model", run->model, "messages", "role", "system",
+                        "content", SUMMARY_PROMPT, "role", "user", "content", msg, "stream", 0, "max_tokens", 400)
+            : NULL;
     ck_agent_job_t *job = NULL;
     ck_agent_job_start(run, body, on_summary, &job);
     if (job)

@@ -8,26 +8,37 @@
 #include <string.h>
 
 /* Weights (thousandths of a token), fitted with bench/tokens. */
-#define W_WORD_SHORT 1000    /* an ASCII word of up to WORD_ONE letters */
+#define W_WORD_SHORT 1000 /* an ASCII word of up to WORD_ONE letters */
 #define WORD_ONE 7
-#define W_WORD_EXTRA 230     /* each ASCII letter past WORD_ONE */
-#define W_UPPER_LETTER 450   /* each letter of an all-capitals word of 3+ letters */
-#define W_DIGITS 1000        /* a group of 1-3 digits */
-#define W_PUNCT_FIRST 1000   /* a punctuation run's first character */
-#define W_PUNCT_MORE 150     /* each further one */
-#define W_NEWLINES 1000      /* a run of line breaks (with the spaces before it) */
-#define W_SPACES 1000        /* a run of spaces/tabs not attached to a word */
-#define W_SPACES_MORE 60     /* each space of it past the first 4 */
-#define W_CJK 780            /* a Han/kana/Hangul character */
-#define W_CYRILLIC 280       /* a Cyrillic letter */
-#define W_GREEK 380          /* a Greek letter */
-#define W_ARABIC 350         /* an Arabic or Hebrew letter */
-#define W_INDIC 600          /* a letter or sign of an Indic script */
-#define W_OTHER_LETTER 450   /* a letter of another non-Latin script */
-#define W_LATIN_EXT 600      /* an accented Latin letter inside a word */
-#define W_SYMBOL 1500        /* emoji and other symbols, invalid bytes */
+#define W_WORD_EXTRA 230   /* each ASCII letter past WORD_ONE */
+#define W_UPPER_LETTER 450 /* each letter of an all-capitals word of 3+ letters */
+#define W_DIGITS 1000      /* a group of 1-3 digits */
+#define W_PUNCT_FIRST 1000 /* a punctuation run's first character */
+#define W_PUNCT_MORE 150   /* each further one */
+#define W_NEWLINES 1000    /* a run of line breaks (with the spaces before it) */
+#define W_SPACES 1000      /* a run of spaces/tabs not attached to a word */
+#define W_SPACES_MORE 60   /* each space of it past the first 4 */
+#define W_CJK 780          /* a Han/kana/Hangul character */
+#define W_CYRILLIC 280     /* a Cyrillic letter */
+#define W_GREEK 380        /* a Greek letter */
+#define W_ARABIC 350       /* an Arabic or Hebrew letter */
+#define W_INDIC 600        /* a letter or sign of an Indic script */
+#define W_OTHER_LETTER 450 /* a letter of another non-Latin script */
+#define W_LATIN_EXT 600    /* an accented Latin letter inside a word */
+#define W_SYMBOL 1500      /* emoji and other symbols, invalid bytes */
 
-typedef enum { C_SPACE, C_NEWLINE, C_DIGIT, C_UPPER, C_LOWER, C_LATIN_EXT, C_OTHER_LETTER, C_CJK, C_PUNCT, C_SYMBOL } cls_t;
+typedef enum {
+    C_SPACE,
+    C_NEWLINE,
+    C_DIGIT,
+    C_UPPER,
+    C_LOWER,
+    C_LATIN_EXT,
+    C_OTHER_LETTER,
+    C_CJK,
+    C_PUNCT,
+    C_SYMBOL
+} cls_t;
 
 /* Decodes one UTF-8 character at s[i] (len bytes); sets *n to its length
  * (1 for an invalid byte) and returns the code point (0xFFFD if invalid). */
@@ -80,10 +91,7 @@ static cls_t classify(unsigned cp)
     return C_OTHER_LETTER;
 }
 
-static int is_letter(cls_t c)
-{
-    return c == C_UPPER || c == C_LOWER || c == C_LATIN_EXT || c == C_OTHER_LETTER;
-}
+static int is_letter(cls_t c) { return c == C_UPPER || c == C_LOWER || c == C_LATIN_EXT || c == C_OTHER_LETTER; }
 
 /* Cost of one letter of a non-Latin script. */
 static size_t other_letter_cost(unsigned cp)
@@ -227,10 +235,7 @@ size_t ck_tokens_text(const char *text, size_t len)
     return (milli + 999) / 1000;
 }
 
-size_t ck_tokens_str(const char *text)
-{
-    return text ? ck_tokens_text(text, strlen(text)) : 0;
-}
+size_t ck_tokens_str(const char *text) { return text ? ck_tokens_text(text, strlen(text)) : 0; }
 
 static size_t string_tokens(const json_t *v)
 {

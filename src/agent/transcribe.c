@@ -28,8 +28,8 @@ struct ck_agent_transcription {
 
 /* Known media types whose subtype is not the usual file extension. */
 static const char *const EXTENSIONS[][2] = {
-    {"audio/mpeg", "mp3"}, {"audio/mp3", "mp3"},   {"audio/x-m4a", "m4a"}, {"audio/m4a", "m4a"},
-    {"audio/x-wav", "wav"}, {"audio/wave", "wav"}, {"audio/vnd.wave", "wav"}, {"audio/x-flac", "flac"},
+    {"audio/mpeg", "mp3"},  {"audio/mp3", "mp3"},   {"audio/x-m4a", "m4a"},    {"audio/m4a", "m4a"},
+    {"audio/x-wav", "wav"}, {"audio/wave", "wav"},  {"audio/vnd.wave", "wav"}, {"audio/x-flac", "flac"},
     {"audio/opus", "ogg"},  {"audio/x-ogg", "ogg"}, {"audio/mpga", "mpga"},
 };
 
@@ -89,8 +89,8 @@ static void on_done(const ck_agent_llm_result_t *result, void *user)
     free(t);
 }
 
-ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *audio, size_t len,
-                                              const char *mime_type, ck_agent_transcribe_cb cb, void *user)
+ck_agent_transcription_t *ck_agent_transcribe(ck_agent_t *agent, const void *audio, size_t len, const char *mime_type,
+                                              ck_agent_transcribe_cb cb, void *user)
 {
     static const ck_agent_llm_callbacks_t callbacks = {NULL, on_done};
     if (agent == NULL || agent->config.retrieval_only || cb == NULL)

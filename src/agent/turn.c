@@ -58,8 +58,8 @@ static ck_agent_llm_opts_t llm_opts(const ck_agent_t *agent, int stream)
 /* Posts `body` (consumed) to the model; 0 or -1 (nothing started). */
 static int post(ck_agent_run_t *run, json_t *body, int stream, const ck_agent_llm_callbacks_t *cb)
 {
-    run->prompt_estimate = ck_tokens_messages(json_object_get(body, "messages")) +
-                           ck_tokens_tools(json_object_get(body, "tools"));
+    run->prompt_estimate =
+        ck_tokens_messages(json_object_get(body, "messages")) + ck_tokens_tools(json_object_get(body, "tools"));
     run->round_estimate = 0;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -123,7 +123,7 @@ static void tools_done(ck_agent_run_t *run)
 {
     for (size_t i = 0; i < run->tool_count; i++)
         json_array_append_new(run->turn_messages, json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id",
-                                                       run->tools[i].call_id, "content", run->tools[i].output));
+                                                            run->tools[i].call_id, "content", run->tools[i].output));
     start_round(run);
 }
 
@@ -200,7 +200,8 @@ static int start_tool(ck_agent_run_t *run, ck_agent_tool_run_t *tool, const char
             json_object_set_new(params, "sources", json_deep_copy(run->assistant->sources)); /* shared: copy */
         char *p = rc == 0 && params ? json_dumps(params, JSON_COMPACT) : NULL;
         json_decref(params);
-        tool->store_call = p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
+        tool->store_call =
+            p ? ck_store_op(run->agent->store, "search", run->user_id, p, strlen(p), on_search, tool) : NULL;
         free(p);
         if (rc == 0 && tool->store_call == NULL) {
             tool->output = error_output("search could not be started");
@@ -256,9 +257,9 @@ static json_t *assistant_tool_message(ck_agent_run_t *run, const ck_agent_sse_t 
     for (size_t i = 0; i < s->tool_call_count; i++) {
         const ck_agent_tool_call_t *c = &s->tool_calls[i];
         json_t *id = c->id ? json_string(c->id) : json_sprintf("call_%zu_%d", i, run->rounds);
-        json_array_append_new(calls, json_pack("{s:o,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function",
-                                               "name", c->name ? c->name : "", "arguments",
-                                               c->arguments ? c->arguments : "{}"));
+        json_array_append_new(calls,
+                              json_pack("{s:o,s:s,s:{s:s,s:s}}", "id", id, "type", "function", "function", "name",
+                                        c->name ? c->name : "", "arguments", c->arguments ? c->arguments : "{}"));
     }
     json_t *content = run->text.len ? json_stringn(run->text.p, run->text.len) : json_null();
     return json_pack("{s:s,s:o,s:o}", "role", "assistant", "content", content ? content : json_null(), "tool_calls",
@@ -287,8 +288,8 @@ static void on_tool_calls(ck_agent_run_t *run, const ck_agent_sse_t *s)
         const ck_tool_def_t *client = ck_agent_client_tool(run, s->tool_calls[i].name);
         if (client && ck_agent_client_tool_args_ok(client, s->tool_calls[i].arguments)) {
             /* the browser runs it: the turn ends here (other calls of the round are dropped) */
-            const char *call_id = json_string_value(
-                json_object_get(json_array_get(json_object_get(msg, "tool_calls"), i), "id"));
+            const char *call_id =
+                json_string_value(json_object_get(json_array_get(json_object_get(msg, "tool_calls"), i), "id"));
             if (ck_agent_client_tool_call(run, client, call_id ? call_id : "call", s->tool_calls[i].arguments) < 0)
                 return;
             maybe_title(run);
@@ -316,7 +317,8 @@ static void on_model_done(const ck_agent_llm_result_t *result, void *user)
     size_t estimate = run->round_estimate;
     for (size_t i = 0; i < s->tool_call_count; i++)
         estimate += ck_tokens_str(s->tool_calls[i].name) +
-                    ck_tokens_text(s->tool_calls[i].arguments ? s->tool_calls[i].arguments : "", s->tool_calls[i].arguments_len);
+                    ck_tokens_text(s->tool_calls[i].arguments ? s->tool_calls[i].arguments : "",
+                                   s->tool_calls[i].arguments_len);
     count_model_call(run, result->ok, s->usage_seen ? usage : NULL, estimate);
     if (!result->ok) {
         ck_agent_fail(run, result->error);
@@ -369,12 +371,13 @@ static void on_notice_saved(const ck_store_reply_t *reply, void *user)
 static int first_request(ck_agent_run_t *run, const ck_agent_context_out_t *ctx)
 {
     run->history_first = json_array_size(run->history) - ctx->history_sent;
-    ck_info("context: thread %s: %zu of %d tokens: system %zu, facts %zu, summary %zu, history %zu (%zu of %zu items%s), "
-            "message %zu, tools %zu%s%s",
-            run->thread_id, ctx->total, run->agent->config.context_tokens, ctx->system, ctx->facts, ctx->summary,
-            ctx->history, ctx->history_sent, json_array_size(run->history), run->history_more ? ", older ones exist" : "",
-            ctx->message, ctx->tools, ctx->summary_dropped ? ", summary left out" : "",
-            ctx->facts_dropped ? ", facts left out" : "");
+    ck_info(
+        "context: thread %s: %zu of %d tokens: system %zu, facts %zu, summary %zu, history %zu (%zu of %zu items%s), "
+        "message %zu, tools %zu%s%s",
+        run->thread_id, ctx->total, run->agent->config.context_tokens, ctx->system, ctx->facts, ctx->summary,
+        ctx->history, ctx->history_sent, json_array_size(run->history), run->history_more ? ", older ones exist" : "",
+        ctx->message, ctx->tools, ctx->summary_dropped ? ", summary left out" : "",
+        ctx->facts_dropped ? ", facts left out" : "");
     int left_out = run->history_first > 0 || run->history_more;
     if (!left_out || run->notice_sent || summary_covers(run))
         return 0;
@@ -387,7 +390,8 @@ static int first_request(ck_agent_run_t *run, const ck_agent_context_out_t *ctx)
     }
     char *p = params ? json_dumps(params, JSON_COMPACT) : NULL;
     json_decref(params);
-    if (p == NULL || ck_store_op(run->agent->store, "context.notice", run->user_id, p, strlen(p), on_notice_saved, NULL) == NULL)
+    if (p == NULL ||
+        ck_store_op(run->agent->store, "context.notice", run->user_id, p, strlen(p), on_notice_saved, NULL) == NULL)
         ck_warn("context: cannot record the notice of thread %s", run->thread_id);
     free(p);
     return ck_agent_emit(run, ck_proto_ev_notice("info", TRIMMED_NOTICE, NULL));
@@ -433,7 +437,8 @@ static void start_round(ck_agent_run_t *run)
         return;
     }
     if (ctx.shortened)
-        ck_info("context: thread %s: %zu tool results or files shortened to fit the budget", run->thread_id, ctx.shortened);
+        ck_info("context: thread %s: %zu tool results or files shortened to fit the budget", run->thread_id,
+                ctx.shortened);
     json_decref(run->messages);
     run->messages = ctx.messages;
     json_t *body = json_pack("{s:s,s:O,s:b,s:{s:b}}", "model", run->model, "messages", run->messages, "stream", 1,
@@ -442,7 +447,8 @@ static void start_round(ck_agent_run_t *run)
         json_object_set(body, "tools", tools);
     json_decref(tools);
     if (body && run->rounds == 0 && run->force_search && ck_agent_search_allowed(run, "search"))
-        json_object_set_new(body, "tool_choice", json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", "search"));
+        json_object_set_new(body, "tool_choice",
+                            json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", "search"));
     if (post(run, body, 1, &cb) < 0)
         ck_agent_fail(run, "cannot start the model call");
 }
@@ -471,10 +477,7 @@ size_t ck_agent_message_tokens(const ck_agent_t *agent, const json_t *input, siz
     return n;
 }
 
-void ck_agent_turn_start(ck_agent_run_t *run)
-{
-    start_round(run);
-}
+void ck_agent_turn_start(ck_agent_run_t *run) { start_round(run); }
 
 void ck_agent_after_turn(ck_agent_run_t *run)
 {

@@ -39,14 +39,14 @@ typedef void (*ck_agent_sse_text_cb)(const char *delta, size_t len, void *user);
 typedef struct ck_agent_sse {
     /* results (read them after ck_agent_sse_feed / ck_agent_sse_finish) */
     ck_agent_tool_call_t tool_calls[CK_AGENT_SSE_MAX_TOOL_CALLS];
-    size_t tool_call_count;   /* highest index seen + 1 */
-    char finish_reason[32];   /* "" until a chunk carried one */
-    char *error;              /* malloc'd description once parsing failed */
-    int done;                 /* `data: [DONE]` seen */
-    size_t chunks;            /* data events decoded so far */
-    int usage_seen;           /* a chunk carried `usage` (stream_options.include_usage) */
-    long prompt_tokens;       /* usage.prompt_tokens of the last such chunk */
-    long completion_tokens;   /* usage.completion_tokens of the last such chunk */
+    size_t tool_call_count; /* highest index seen + 1 */
+    char finish_reason[32]; /* "" until a chunk carried one */
+    char *error;            /* malloc'd description once parsing failed */
+    int done;               /* `data: [DONE]` seen */
+    size_t chunks;          /* data events decoded so far */
+    int usage_seen;         /* a chunk carried `usage` (stream_options.include_usage) */
+    long prompt_tokens;     /* usage.prompt_tokens of the last such chunk */
+    long completion_tokens; /* usage.completion_tokens of the last such chunk */
     /* private framing state */
     ck_agent_sse_text_cb on_text;
     void *user;

@@ -18,19 +18,16 @@
 #define MAX_LISTED 64
 
 struct ck_auth_cors {
-    int any;                      /* "*" */
+    int any; /* "*" */
     size_t norigins;
-    char *origins[MAX_LISTED];    /* owned, lowercase */
-    size_t nheaders;              /* 0 = any valid header name */
-    char *headers[MAX_LISTED];    /* owned, lowercase */
+    char *origins[MAX_LISTED]; /* owned, lowercase */
+    size_t nheaders;           /* 0 = any valid header name */
+    char *headers[MAX_LISTED]; /* owned, lowercase */
     long max_age_s;
 };
 
 /* RFC 9110 tchar. */
-static int is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+static int is_tchar(unsigned char c) { return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL); }
 
 /* "http(s)://host[:port]" with a DNS name, IPv4 or [IPv6] host, or "null". */
 static int valid_origin(const char *s, size_t n)
@@ -89,7 +86,8 @@ static long split_list(const char *list, char **out, int (*valid)(const char *, 
     size_t count = 0, n;
     for (const char *cursor = list, *p; (p = ck_setting_list_next(&cursor, &n)) != NULL;) {
         if (!valid(p, n) || count == MAX_LISTED) {
-            ck_setting_error(err, errlen, "%s: invalid or too many entries at \"%.*s\"", what, (int)(n > 80 ? 80 : n), p);
+            ck_setting_error(err, errlen, "%s: invalid or too many entries at \"%.*s\"", what, (int)(n > 80 ? 80 : n),
+                             p);
             return -1;
         }
         if ((out[count] = lower_dup(p, n)) == NULL) {

@@ -30,8 +30,8 @@ static struct {
     ck_auth_rate_t *rate;        /* NULL = no limits (gate not initialised) */
     ck_auth_cors_t *cors;        /* NULL = CORS off */
     uint64_t max_stream_ms;
-    char auth_desc[300];         /* the authentication mode, for the start-up line */
-    long limits[4];              /* requests/min, turns/min, open streams, stream seconds */
+    char auth_desc[300]; /* the authentication mode, for the start-up line */
+    long limits[4];      /* requests/min, turns/min, open streams, stream seconds */
 } g_gate;
 
 /* --- configuration -------------------------------------------------------- */
@@ -81,7 +81,8 @@ static int init_development_mode(void)
     for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
         if (env_str(stray[i]) != NULL) {
             ck_error("%s is set but no JWT key is: set CHATKITD_JWT_SECRET, CHATKITD_JWT_PUBLIC_KEY or "
-                     "CHATKITD_JWT_JWKS", stray[i]);
+                     "CHATKITD_JWT_JWKS",
+                     stray[i]);
             return -1;
         }
     }
@@ -122,8 +123,12 @@ static int init_auth(void)
     char *pem = NULL;
     if (key_path != NULL && (pem = read_key_file(key_path)) == NULL)
         return -1;
-    ck_auth_jwt_settings_t s = {secret, pem, env_str("CHATKITD_JWT_ALGORITHMS"), env_str("CHATKITD_JWT_ISSUER"),
-                                env_str("CHATKITD_JWT_AUDIENCE"), leeway,
+    ck_auth_jwt_settings_t s = {secret,
+                                pem,
+                                env_str("CHATKITD_JWT_ALGORITHMS"),
+                                env_str("CHATKITD_JWT_ISSUER"),
+                                env_str("CHATKITD_JWT_AUDIENCE"),
+                                leeway,
                                 g_gate.jwks != NULL ? ck_auth_jwks_source_keys(g_gate.jwks) : NULL};
     char err[256], desc[256];
     g_gate.jwt = ck_auth_jwt_new(&s, err, sizeof(err));
@@ -243,7 +248,8 @@ static int refuse(ck_auth_refusal_t *why, int status, const char *code, const ch
 static int identify_jwt(const char *authz, size_t authz_len, int authz_count, char *user_id, ck_auth_refusal_t *why)
 {
     if (authz_count > 1)
-        return refuse(why, 401, "unauthorized", "invalid_request", "Bearer realm=\"chatkitd\", error=\"invalid_request\"");
+        return refuse(why, 401, "unauthorized", "invalid_request",
+                      "Bearer realm=\"chatkitd\", error=\"invalid_request\"");
     size_t len = 0;
     const char *token = ck_auth_bearer_token(authz, authz_len, &len);
     if (token == NULL || len == 0)

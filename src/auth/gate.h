@@ -23,8 +23,8 @@
 
 /* Why a request may not go on, as the client is told. */
 typedef struct ck_auth_refusal {
-    int status;                   /* 400, 401, 429 or 503 */
-    const char *code;             /* the error code of {"error":{"code","message"}} */
+    int status;       /* 400, 401, 429 or 503 */
+    const char *code; /* the error code of {"error":{"code","message"}} */
     const char *message;
     const char *www_authenticate; /* 401: the WWW-Authenticate challenge; else NULL */
     uint32_t retry_after_s;       /* 429/503 of the limits: Retry-After; else 0 */

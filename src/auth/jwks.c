@@ -386,8 +386,8 @@ void ck_auth_jwks_replace(ck_auth_jwks_t *jwks, ck_auth_jwks_set_t *next)
 int ck_auth_jwks_request_refresh(ck_auth_jwks_t *jwks, time_t now)
 {
     pthread_mutex_lock(&jwks->lock);
-    int granted = !jwks->early_granted_once || now < jwks->early_last ||
-                  now - jwks->early_last >= CK_AUTH_JWKS_EARLY_REFRESH_S;
+    int granted =
+        !jwks->early_granted_once || now < jwks->early_last || now - jwks->early_last >= CK_AUTH_JWKS_EARLY_REFRESH_S;
     if (granted) {
         jwks->early_granted_once = 1;
         jwks->early_last = now;

@@ -23,7 +23,7 @@
 #include <curl/curl.h>
 
 struct ck_auth_jwks_source {
-    char *url;  /* owned; NULL for a file source */
+    char *url; /* owned; NULL for a file source */
     long refresh_ms;
     ck_auth_jwks_t *keys;
     pthread_t thread;
@@ -32,7 +32,7 @@ struct ck_auth_jwks_source {
 
 /* The document of one load: a file's contents, or a URL's body as it arrives. */
 typedef struct doc {
-    char *data;       /* the whole document (malloc'd), once loaded */
+    char *data; /* the whole document (malloc'd), once loaded */
     size_t len;
     ck_strbuf_t body; /* a URL's body while it arrives */
     int too_big;
@@ -49,8 +49,7 @@ static void log_set(const char *location, const ck_auth_jwks_set_t *set)
     ck_info("auth: JWKS %s: %zu usable key(s)", location, ck_auth_jwks_count(set));
     for (size_t i = 0; i < ck_auth_jwks_count(set); i++) {
         const ck_auth_jwk_t *k = ck_auth_jwks_key(set, i);
-        ck_info("auth: JWKS key kid \"%.64s\": %s %d bits", k->kid ? k->kid : "(none)", k->rsa ? "RSA" : "EC",
-                k->bits);
+        ck_info("auth: JWKS key kid \"%.64s\": %s %d bits", k->kid ? k->kid : "(none)", k->rsa ? "RSA" : "EC", k->bits);
     }
 }
 

@@ -40,10 +40,10 @@ struct ck_auth_jwt {
     size_t key_len;       /* without the terminator */
     ck_auth_jwks_t *jwks; /* borrowed JWK set holder, or NULL */
     ck_jwt_family_t family;
-    int key_bits;         /* RSA modulus / EC field size; 0 for a secret or a JWK set */
-    unsigned alg_mask;    /* bit (1u << jwt_alg_t) per accepted algorithm */
-    char *issuer;         /* owned, NULL when not checked */
-    char *audience;       /* owned, NULL when not checked */
+    int key_bits;      /* RSA modulus / EC field size; 0 for a secret or a JWK set */
+    unsigned alg_mask; /* bit (1u << jwt_alg_t) per accepted algorithm */
+    char *issuer;      /* owned, NULL when not checked */
+    char *audience;    /* owned, NULL when not checked */
     long leeway_s;
 };
 
@@ -83,7 +83,8 @@ static int probe_public_key(ck_auth_jwt_t *jwt, char *err, size_t errlen)
     EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (pkey == NULL) {
-        ck_setting_error(err, errlen, "CHATKITD_JWT_PUBLIC_KEY is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+        ck_setting_error(err, errlen,
+                         "CHATKITD_JWT_PUBLIC_KEY is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
         return -1;
     }
     int id = EVP_PKEY_get_base_id(pkey);
@@ -100,7 +101,8 @@ static int probe_public_key(ck_auth_jwt_t *jwt, char *err, size_t errlen)
     if (id == EVP_PKEY_EC) {
         jwt->family = CK_JWT_FAMILY_ES;
         if (family_mask(CK_JWT_FAMILY_ES, jwt->key_bits) == 0) {
-            ck_setting_error(err, errlen, "EC public key of %d bits: only P-256, P-384 and P-521 are supported", jwt->key_bits);
+            ck_setting_error(err, errlen, "EC public key of %d bits: only P-256, P-384 and P-521 are supported",
+                             jwt->key_bits);
             return -1;
         }
         return 0;
@@ -171,7 +173,7 @@ static int load_key(ck_auth_jwt_t *jwt, const ck_auth_jwt_settings_t *s, char *e
         jwt->family = CK_JWT_FAMILY_HS;
         if (jwt->key_len < CK_AUTH_JWT_MIN_SECRET) {
             ck_setting_error(err, errlen, "CHATKITD_JWT_SECRET has %zu bytes; at least %d are required (RFC 7518 3.2)",
-                    jwt->key_len, CK_AUTH_JWT_MIN_SECRET);
+                             jwt->key_len, CK_AUTH_JWT_MIN_SECRET);
             return -1;
         }
         return 0;
@@ -308,7 +310,8 @@ static int audience_matches(const json_t *aud, const char *want)
         return 0;
     size_t i;
     json_t *v;
-    json_array_foreach(aud, i, v) {
+    json_array_foreach(aud, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
             return 1;
     }

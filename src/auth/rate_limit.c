@@ -17,11 +17,11 @@
 typedef struct rate_entry {
     struct rate_entry *next;
     uint64_t hash;
-    uint64_t seen_ms;     /* time of the levels below */
-    double requests;      /* tokens in the request bucket */
-    double turns;         /* tokens in the turn bucket */
-    unsigned streams;     /* open streams */
-    char user[];          /* NUL-terminated */
+    uint64_t seen_ms; /* time of the levels below */
+    double requests;  /* tokens in the request bucket */
+    double turns;     /* tokens in the turn bucket */
+    unsigned streams; /* open streams */
+    char user[];      /* NUL-terminated */
 } rate_entry_t;
 
 typedef struct rate_shard {
@@ -128,7 +128,8 @@ static void refill(const ck_auth_rate_t *rate, rate_entry_t *e, uint64_t now)
 static int idle(const ck_auth_rate_t *rate, const rate_entry_t *e, uint64_t now)
 {
     uint64_t elapsed = now > e->seen_ms ? now - e->seen_ms : 0;
-    return e->streams == 0 && refilled(e->requests, rate->cfg.requests_per_min, elapsed) >= rate->cfg.requests_per_min &&
+    return e->streams == 0 &&
+           refilled(e->requests, rate->cfg.requests_per_min, elapsed) >= rate->cfg.requests_per_min &&
            refilled(e->turns, rate->cfg.turns_per_min, elapsed) >= rate->cfg.turns_per_min;
 }
 

@@ -35,10 +35,10 @@ typedef struct ck_auth_rate ck_auth_rate_t;
 typedef uint64_t (*ck_auth_rate_clock_fn)(void *ctx);
 
 typedef struct ck_auth_rate_config {
-    unsigned requests_per_min; /* all requests; 0 = unlimited */
-    unsigned turns_per_min;    /* streaming requests; 0 = unlimited */
-    unsigned max_streams;      /* concurrently open streams per user; 0 = unlimited */
-    size_t max_users;          /* users tracked at once (memory bound); 0 = 100000 */
+    unsigned requests_per_min;   /* all requests; 0 = unlimited */
+    unsigned turns_per_min;      /* streaming requests; 0 = unlimited */
+    unsigned max_streams;        /* concurrently open streams per user; 0 = unlimited */
+    size_t max_users;            /* users tracked at once (memory bound); 0 = 100000 */
     ck_auth_rate_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;
 } ck_auth_rate_config_t;

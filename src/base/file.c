@@ -17,8 +17,7 @@ static size_t first_cap(FILE *f, size_t max)
 {
     struct stat st;
     size_t cap = CK_FILE_FIRST_CAP;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-        (unsigned long long)st.st_size <= max)
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 && (unsigned long long)st.st_size <= max)
         cap = (size_t)st.st_size + 1;
     return cap < max + 1 ? cap : max + 1;
 }

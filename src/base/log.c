@@ -73,10 +73,7 @@ const char *ck_log_scope_current(void) { return scope_id; }
 
 /* --- PII masking ----------------------------------------------------------- */
 
-int ck_log_mask(char *buf, size_t cap)
-{
-    return ck_redact_inplace(buf, cap) != 0;
-}
+int ck_log_mask(char *buf, size_t cap) { return ck_redact_inplace(buf, cap) != 0; }
 
 /* --- lines ------------------------------------------------------------------ */
 
@@ -86,8 +83,8 @@ static void timestamp(char *out, size_t cap)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
 /* Masks the string values of `fields` in place (replacing them). */
@@ -96,7 +93,8 @@ static void mask_fields(json_t *fields)
     const char *key;
     json_t *value;
     char buf[1024];
-    json_object_foreach(fields, key, value) {
+    json_object_foreach(fields, key, value)
+    {
         const char *s = json_string_value(value);
         if (s == NULL || strlen(s) >= sizeof buf)
             continue;
@@ -155,7 +153,8 @@ static void write_text(enum ck_log_level level, const char *time, const char *ms
     json_t *value;
     if (fields != NULL)
         mask_fields(fields);
-    json_object_foreach(fields, key, value) {
+    json_object_foreach(fields, key, value)
+    {
         char *v = json_is_string(value) ? NULL : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | REAL_FORMAT);
         add_text(line, sizeof line - 1, &len, " ");
         add_text(line, sizeof line - 1, &len, key);

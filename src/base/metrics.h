@@ -31,19 +31,19 @@
 
 /* The metrics.  Adding one: a CK_M_* id here and its row in metrics.c. */
 typedef enum ck_metric_id {
-    CK_M_REQUESTS,             /* counter   chatkitd_requests_total{op,status} */
-    CK_M_REQUEST_DURATION,     /* histogram chatkitd_request_duration_seconds{op} */
-    CK_M_TURN_FIRST_TOKEN,     /* histogram chatkitd_turn_first_token_seconds{assistant,model} */
-    CK_M_TURN_DURATION,        /* histogram chatkitd_turn_duration_seconds{assistant,model} */
-    CK_M_MODEL_REQUESTS,       /* counter   chatkitd_model_requests_total{model,outcome} */
-    CK_M_MODEL_TOKENS,         /* counter   chatkitd_model_tokens_total{model,kind} kind=prompt|completion */
-    CK_M_TOOL_CALLS,           /* counter   chatkitd_tool_calls_total{tool,outcome} */
-    CK_M_SEARCH_DURATION,      /* histogram chatkitd_search_duration_seconds */
-    CK_M_RATE_LIMITED,         /* counter   chatkitd_rate_limited_total{limit} */
-    CK_M_AUTH_FAILURES,        /* counter   chatkitd_auth_failures_total{reason} */
-    CK_M_OPEN_STREAMS,         /* gauge     chatkitd_open_streams */
-    CK_M_DB_UP,                /* gauge     chatkitd_db_up */
-    CK_M_BUILD_INFO,           /* gauge     chatkitd_build_info{version} (always 1) */
+    CK_M_REQUESTS,         /* counter   chatkitd_requests_total{op,status} */
+    CK_M_REQUEST_DURATION, /* histogram chatkitd_request_duration_seconds{op} */
+    CK_M_TURN_FIRST_TOKEN, /* histogram chatkitd_turn_first_token_seconds{assistant,model} */
+    CK_M_TURN_DURATION,    /* histogram chatkitd_turn_duration_seconds{assistant,model} */
+    CK_M_MODEL_REQUESTS,   /* counter   chatkitd_model_requests_total{model,outcome} */
+    CK_M_MODEL_TOKENS,     /* counter   chatkitd_model_tokens_total{model,kind} kind=prompt|completion */
+    CK_M_TOOL_CALLS,       /* counter   chatkitd_tool_calls_total{tool,outcome} */
+    CK_M_SEARCH_DURATION,  /* histogram chatkitd_search_duration_seconds */
+    CK_M_RATE_LIMITED,     /* counter   chatkitd_rate_limited_total{limit} */
+    CK_M_AUTH_FAILURES,    /* counter   chatkitd_auth_failures_total{reason} */
+    CK_M_OPEN_STREAMS,     /* gauge     chatkitd_open_streams */
+    CK_M_DB_UP,            /* gauge     chatkitd_db_up */
+    CK_M_BUILD_INFO,       /* gauge     chatkitd_build_info{version} (always 1) */
     CK_M__COUNT
 } ck_metric_id_t;
 

@@ -20,30 +20,15 @@ typedef struct match {
     unsigned kind;
 } match_t;
 
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-static int is_alpha(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
+static int is_alpha(unsigned char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
-static int is_word(unsigned char c)
-{
-    return is_digit(c) || is_alpha(c) || c == '_';
-}
+static int is_word(unsigned char c) { return is_digit(c) || is_alpha(c) || c == '_'; }
 
-static int is_joiner(unsigned char c)
-{
-    return c == '.' || c == ',' || c == '-' || c == '/' || c == ':';
-}
+static int is_joiner(unsigned char c) { return c == '.' || c == ',' || c == '-' || c == '/' || c == ':'; }
 
-static unsigned char upper(unsigned char c)
-{
-    return c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
-}
+static unsigned char upper(unsigned char c) { return c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c; }
 
 /* 1 when a token may start at `i` (see the file comment). */
 static int starts_token(const unsigned char *s, size_t i)
@@ -93,10 +78,7 @@ static int is_local(unsigned char c)
     return is_digit(c) || is_alpha(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
 
-static int is_domain(unsigned char c)
-{
-    return is_digit(c) || is_alpha(c) || c == '.' || c == '-';
-}
+static int is_domain(unsigned char c) { return is_digit(c) || is_alpha(c) || c == '.' || c == '-'; }
 
 /* The address around the '@' at `at`, into *m; 1 when there is one. */
 static int match_email(const unsigned char *s, size_t len, size_t at, match_t *m)
@@ -178,19 +160,19 @@ static int prefix_in(const char *d, int digits, int lo, int hi)
 static int known_issuer(const char *d, size_t n)
 {
     if (d[0] == '4')
-        return n == 13 || n == 16 || n == 19;                        /* Visa */
+        return n == 13 || n == 16 || n == 19; /* Visa */
     if (prefix_in(d, 2, 51, 55) || prefix_in(d, 4, 2221, 2720))
-        return n == 16;                                              /* Mastercard */
+        return n == 16; /* Mastercard */
     if (prefix_in(d, 2, 34, 34) || prefix_in(d, 2, 37, 37))
-        return n == 15;                                              /* American Express */
+        return n == 15; /* American Express */
     if (prefix_in(d, 2, 36, 36))
-        return n >= 14 && n <= 19;                                   /* Diners */
+        return n >= 14 && n <= 19; /* Diners */
     if (prefix_in(d, 3, 300, 305) || prefix_in(d, 2, 38, 39))
-        return n >= 14 && n <= 16;                                   /* Diners */
+        return n >= 14 && n <= 16; /* Diners */
     if (prefix_in(d, 4, 3528, 3589))
-        return n >= 16 && n <= 19;                                   /* JCB */
+        return n >= 16 && n <= 19; /* JCB */
     if (prefix_in(d, 2, 50, 50) || prefix_in(d, 2, 56, 69))
-        return n >= 13 && n <= 19;                                   /* Discover, UnionPay, Maestro */
+        return n >= 13 && n <= 19; /* Discover, UnionPay, Maestro */
     return 0;
 }
 

@@ -24,13 +24,7 @@
 #include <stddef.h>
 
 /* Kinds, as bits of the `found` mask. */
-enum {
-    CK_REDACT_EMAIL = 1,
-    CK_REDACT_PHONE = 2,
-    CK_REDACT_CARD = 4,
-    CK_REDACT_IBAN = 8,
-    CK_REDACT_SSN = 16
-};
+enum { CK_REDACT_EMAIL = 1, CK_REDACT_PHONE = 2, CK_REDACT_CARD = 4, CK_REDACT_IBAN = 8, CK_REDACT_SSN = 16 };
 
 /* The redacted copy of `len` bytes of `text` (may hold any bytes; NUL
  * bytes are copied).  Returns a malloc'd NUL-terminated string (caller

@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 typedef struct ck_strbuf {
-    char *p;     /* NULL until something is added or reserved; then NUL-terminated */
-    size_t len;  /* bytes in p, without the NUL */
-    size_t cap;  /* bytes allocated */
-    int failed;  /* an allocation failed; the content is incomplete */
+    char *p;    /* NULL until something is added or reserved; then NUL-terminated */
+    size_t len; /* bytes in p, without the NUL */
+    size_t cap; /* bytes allocated */
+    int failed; /* an allocation failed; the content is incomplete */
 } ck_strbuf_t;
 
 /* Makes room for `extra` more bytes (and the NUL) so the next additions of

@@ -25,11 +25,12 @@
 
 #define CK_TITLE_MAX 300 /* a heading path is cut (on a character boundary) to this */
 #define CK_MAX_LEVEL 6
-#define CK_LIST_DEPTH 8  /* nested HTML lists deeper than this indent no further */
+#define CK_LIST_DEPTH 8 /* nested HTML lists deeper than this indent no further */
 
 /* ------------------------------------------------------------------- UTF-8 */
 
-static void add_code_point(ck_strbuf_t *b, uint32_t cp) {
+static void add_code_point(ck_strbuf_t *b, uint32_t cp)
+{
     char u[4];
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         cp = 0xFFFD;
@@ -55,7 +56,8 @@ static void add_code_point(ck_strbuf_t *b, uint32_t cp) {
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
     if (s[0] < 0x80)
         return 1;
     size_t need;
@@ -85,7 +87,8 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n) {
     return need;
 }
 
-char *ck_chunk_utf8_sanitize(const char *data, size_t len, size_t *nbad) {
+char *ck_chunk_utf8_sanitize(const char *data, size_t len, size_t *nbad)
+{
     ck_strbuf_t b = {0};
     size_t bad = 0;
     const unsigned char *s = (const unsigned char *)data;
@@ -114,7 +117,8 @@ char *ck_chunk_utf8_sanitize(const char *data, size_t len, size_t *nbad) {
 }
 
 /* Largest n' <= n such that s[n'] starts a character (s is valid UTF-8). */
-static size_t utf8_floor(const char *s, size_t n) {
+static size_t utf8_floor(const char *s, size_t n)
+{
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
     return n;
@@ -138,7 +142,8 @@ typedef struct blocks {
 } blocks_t;
 
 /* Appends a block owning `text` (and `info`); empty (all-space) text is dropped. */
-static void blocks_push_info(blocks_t *bl, blk_kind_t kind, int level, char *text, char *info) {
+static void blocks_push_info(blocks_t *bl, blk_kind_t kind, int level, char *text, char *info)
+{
     if (!text) {
         free(info);
         bl->oom = 1;
@@ -164,11 +169,13 @@ static void blocks_push_info(blocks_t *bl, blk_kind_t kind, int level, char *tex
     bl->v[bl->n++] = (block_t){kind, level, text, info};
 }
 
-static void blocks_push(blocks_t *bl, blk_kind_t kind, int level, char *text) {
+static void blocks_push(blocks_t *bl, blk_kind_t kind, int level, char *text)
+{
     blocks_push_info(bl, kind, level, text, NULL);
 }
 
-static void blocks_free(blocks_t *bl) {
+static void blocks_free(blocks_t *bl)
+{
     for (size_t i = 0; i < bl->n; i++) {
         free(bl->v[i].text);
         free(bl->v[i].info);
@@ -179,7 +186,8 @@ static void blocks_free(blocks_t *bl) {
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-static char *take(ck_strbuf_t *b) {
+static char *take(ck_strbuf_t *b)
+{
     if (b->failed) {
         free(b->p);
         memset(b, 0, sizeof *b);
@@ -197,7 +205,8 @@ static char *take(ck_strbuf_t *b) {
 }
 
 /* Copy of s[0..n) with every whitespace run turned into one space, trimmed. */
-static char *collapse_ws(const char *s, size_t n) {
+static char *collapse_ws(const char *s, size_t n)
+{
     ck_strbuf_t b = {0};
     int pending = 0;
     for (size_t i = 0; i < n; i++) {
@@ -215,7 +224,8 @@ static char *collapse_ws(const char *s, size_t n) {
 
 /* Copy of s[0..n) with trailing whitespace of each line and blank lines at
  * both ends removed (line structure and indentation kept: code, lists). */
-static char *trim_lines(const char *s, size_t n) {
+static char *trim_lines(const char *s, size_t n)
+{
     ck_strbuf_t b = {0};
     size_t i = 0;
     while (i < n) {
@@ -239,7 +249,8 @@ static char *trim_lines(const char *s, size_t n) {
 /* ------------------------------------------------------------- plain text */
 
 /* Plain text: paragraphs separated by blank lines (line breaks kept). */
-static void parse_text(const char *s, blocks_t *bl) {
+static void parse_text(const char *s, blocks_t *bl)
+{
     size_t i = 0, n = strlen(s), start = 0;
     while (i <= n) {
         size_t e = i;
@@ -261,7 +272,8 @@ static void parse_text(const char *s, blocks_t *bl) {
 /* --------------------------------------------------------------- Markdown */
 
 /* Heading level of an ATX line ("## Title"), 0 if not one; text and tlen receive the title. */
-static int md_atx(const char *l, size_t n, const char **text, size_t *tlen) {
+static int md_atx(const char *l, size_t n, const char **text, size_t *tlen)
+{
     size_t i = 0, lvl = 0;
     while (i < n && i < 3 && l[i] == ' ')
         i++;
@@ -282,7 +294,8 @@ static int md_atx(const char *l, size_t n, const char **text, size_t *tlen) {
 }
 
 /* Setext underline level: 1 for "===", 2 for "---", else 0. */
-static int md_setext(const char *l, size_t n) {
+static int md_setext(const char *l, size_t n)
+{
     size_t i = 0, cnt = 0;
     while (i < n && l[i] == ' ')
         i++;
@@ -300,7 +313,8 @@ static int md_setext(const char *l, size_t n) {
 
 /* Length of the fence (``` or ~~~, 3 or more) opening line l, 0 if none;
  * *ch gets the fence character. */
-static size_t md_fence(const char *l, size_t n, char *ch) {
+static size_t md_fence(const char *l, size_t n, char *ch)
+{
     size_t i = 0;
     while (i < n && i < 3 && l[i] == ' ')
         i++;
@@ -316,7 +330,8 @@ static size_t md_fence(const char *l, size_t n, char *ch) {
 }
 
 /* 1 when the line starts a list item: "- x", "* x", "+ x", "1. x", "1) x". */
-static int md_item(const char *l, size_t n) {
+static int md_item(const char *l, size_t n)
+{
     size_t i = 0;
     while (i < n && i < 12 && l[i] == ' ')
         i++;
@@ -328,7 +343,8 @@ static int md_item(const char *l, size_t n) {
     return d > i && d + 1 < n && (l[d] == '.' || l[d] == ')') && l[d + 1] == ' ';
 }
 
-static int md_table_line(const char *l, size_t n) {
+static int md_table_line(const char *l, size_t n)
+{
     size_t i = 0;
     while (i < n && i < 3 && l[i] == ' ')
         i++;
@@ -336,15 +352,16 @@ static int md_table_line(const char *l, size_t n) {
 }
 
 typedef struct md_state {
-    ck_strbuf_t buf;    /* the block being collected */
-    blk_kind_t kind;    /* its kind (BLK_PARA, BLK_ITEM, BLK_TABLE, BLK_CODE) */
-    int lines;          /* lines in buf */
-    char fence_ch;      /* inside a fenced block: its character... */
-    size_t fence_len;   /* ...and length (0: not in a fence) */
-    char *info;         /* the fence's info string */
+    ck_strbuf_t buf;  /* the block being collected */
+    blk_kind_t kind;  /* its kind (BLK_PARA, BLK_ITEM, BLK_TABLE, BLK_CODE) */
+    int lines;        /* lines in buf */
+    char fence_ch;    /* inside a fenced block: its character... */
+    size_t fence_len; /* ...and length (0: not in a fence) */
+    char *info;       /* the fence's info string */
 } md_state_t;
 
-static void md_flush(md_state_t *st, blocks_t *bl) {
+static void md_flush(md_state_t *st, blocks_t *bl)
+{
     if (st->buf.len || st->kind == BLK_CODE)
         blocks_push_info(bl, st->kind, 0, trim_lines(st->buf.p ? st->buf.p : "", st->buf.len),
                          st->kind == BLK_CODE ? st->info : NULL);
@@ -360,14 +377,16 @@ static void md_flush(md_state_t *st, blocks_t *bl) {
     st->kind = BLK_PARA;
 }
 
-static void md_add_line(md_state_t *st, const char *l, size_t n) {
+static void md_add_line(md_state_t *st, const char *l, size_t n)
+{
     ck_strbuf_add(&st->buf, l, n);
     ck_strbuf_addc(&st->buf, '\n');
     st->lines++;
 }
 
 /* One Markdown line (without its newline). */
-static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl) {
+static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl)
+{
     const char *t;
     size_t tl;
     int lvl;
@@ -377,7 +396,8 @@ static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl) {
         size_t i = 0;
         while (i < n && i < 3 && l[i] == ' ')
             i++;
-        if ((fl = md_fence(l, n, &ch)) >= st->fence_len && ch == st->fence_ch && strspn(l + i + fl, " \t") == n - i - fl) {
+        if ((fl = md_fence(l, n, &ch)) >= st->fence_len && ch == st->fence_ch &&
+            strspn(l + i + fl, " \t") == n - i - fl) {
             md_flush(st, bl);
             st->fence_len = 0;
         } else {
@@ -422,7 +442,8 @@ static void md_line(md_state_t *st, const char *l, size_t n, blocks_t *bl) {
     }
 }
 
-static void parse_markdown(const char *s, blocks_t *bl) {
+static void parse_markdown(const char *s, blocks_t *bl)
+{
     md_state_t st = {.kind = BLK_PARA};
     size_t i = 0, n = strlen(s);
     while (i < n) {
@@ -446,15 +467,16 @@ typedef struct html_tag {
     int empty; /* has no content: "<x/>" or a void element (<br>, <img>, ...) */
 } html_tag_t;
 
-static const char *const VOID_TAGS[] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
-                                        "meta", "source", "track", "wbr", NULL};
+static const char *const VOID_TAGS[] = {"area",  "base", "br",   "col",    "embed", "hr",  "img",
+                                        "input", "link", "meta", "source", "track", "wbr", NULL};
 
 static const char *const BLOCK_TAGS[] = {
-    "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "table", "tr", "blockquote", "section", "article", "main",
-    "aside", "header", "footer", "figure", "figcaption", "hr", "form", "fieldset", "caption", "details", "summary",
-    "address", "center", "body", NULL};
+    "p",          "div",      "li",      "ul",      "ol",      "dl",      "dt",     "dd",     "table",      "tr",
+    "blockquote", "section",  "article", "main",    "aside",   "header",  "footer", "figure", "figcaption", "hr",
+    "form",       "fieldset", "caption", "details", "summary", "address", "center", "body",   NULL};
 
-static int in_list(const char *name, const char *const *list) {
+static int in_list(const char *name, const char *const *list)
+{
     for (; *list; list++)
         if (strcmp(name, *list) == 0)
             return 1;
@@ -462,7 +484,8 @@ static int in_list(const char *name, const char *const *list) {
 }
 
 /* Value of attribute `attr` inside the tag source a[0..n) into out (lowercased). */
-static int attr_value(const char *a, size_t n, const char *attr, char *out, size_t outsz) {
+static int attr_value(const char *a, size_t n, const char *attr, char *out, size_t outsz)
+{
     size_t al = strlen(attr);
     for (size_t i = 0; i + al < n; i++) {
         if ((i == 0 || is_space(a[i - 1])) && strncasecmp(a + i, attr, al) == 0) {
@@ -488,7 +511,8 @@ static int attr_value(const char *a, size_t n, const char *attr, char *out, size
 /* A class list naming navigation (a word starting with "nav"), a table of
  * contents ("toc") or a back-of-book index ("index": DocBook's bookindex.html,
  * an alphabetical list of every term with links, which matches any query). */
-static int class_is_nav(const char *cls) {
+static int class_is_nav(const char *cls)
+{
     for (const char *p = cls; *p;) {
         while (*p == ' ')
             p++;
@@ -503,7 +527,8 @@ static int class_is_nav(const char *cls) {
 }
 
 /* Parses the tag starting at s[i] == '<'; returns the index after '>' (or n). */
-static size_t html_tag(const char *s, size_t i, size_t n, html_tag_t *tag) {
+static size_t html_tag(const char *s, size_t i, size_t n, html_tag_t *tag)
+{
     memset(tag, 0, sizeof *tag);
     size_t j = i + 1;
     if (j < n && s[j] == '/') {
@@ -538,25 +563,26 @@ static size_t html_tag(const char *s, size_t i, size_t n, html_tag_t *tag) {
 static const struct {
     const char *name;
     uint32_t cp;
-} ENTITIES[] = {{"amp", '&'},       {"lt", '<'},        {"gt", '>'},        {"quot", '"'},      {"apos", '\''},
-                {"nbsp", ' '},      {"mdash", 0x2014},  {"ndash", 0x2013},  {"hellip", 0x2026}, {"copy", 0xA9},
-                {"reg", 0xAE},      {"trade", 0x2122},  {"lsquo", 0x2018},  {"rsquo", 0x2019},  {"ldquo", 0x201C},
-                {"rdquo", 0x201D},  {"laquo", 0xAB},    {"raquo", 0xBB},    {"middot", 0xB7},   {"bull", 0x2022},
-                {"times", 0xD7},    {"larr", 0x2190},   {"rarr", 0x2192},   {"uarr", 0x2191},   {"darr", 0x2193},
-                {"deg", 0xB0},      {"para", 0xB6},     {"sect", 0xA7},     {"shy", 0xAD},      {"euro", 0x20AC},
+} ENTITIES[] = {{"amp", '&'},      {"lt", '<'},       {"gt", '>'},       {"quot", '"'},      {"apos", '\''},
+                {"nbsp", ' '},     {"mdash", 0x2014}, {"ndash", 0x2013}, {"hellip", 0x2026}, {"copy", 0xA9},
+                {"reg", 0xAE},     {"trade", 0x2122}, {"lsquo", 0x2018}, {"rsquo", 0x2019},  {"ldquo", 0x201C},
+                {"rdquo", 0x201D}, {"laquo", 0xAB},   {"raquo", 0xBB},   {"middot", 0xB7},   {"bull", 0x2022},
+                {"times", 0xD7},   {"larr", 0x2190},  {"rarr", 0x2192},  {"uarr", 0x2191},   {"darr", 0x2193},
+                {"deg", 0xB0},     {"para", 0xB6},    {"sect", 0xA7},    {"shy", 0xAD},      {"euro", 0x20AC},
                 {NULL, 0}};
 
 /* Decodes the entity at s[i] == '&' into b; returns the index after it, or
  * i + 1 (and a literal '&') when it is not a known entity. */
-static size_t html_entity(const char *s, size_t i, size_t n, ck_strbuf_t *b) {
+static size_t html_entity(const char *s, size_t i, size_t n, ck_strbuf_t *b)
+{
     size_t j = i + 1, e;
     if (j < n && s[j] == '#') {
         int hex = j + 1 < n && (s[j + 1] == 'x' || s[j + 1] == 'X');
         size_t d = j + 1 + (size_t)hex;
         unsigned long cp = 0;
         for (e = d; e < n && e - d < 8 && (hex ? isxdigit((unsigned char)s[e]) : isdigit((unsigned char)s[e])); e++)
-            cp = cp * (hex ? 16 : 10) + (unsigned long)(isdigit((unsigned char)s[e]) ? s[e] - '0'
-                                                                                     : (tolower((unsigned char)s[e]) - 'a' + 10));
+            cp = cp * (hex ? 16 : 10) +
+                 (unsigned long)(isdigit((unsigned char)s[e]) ? s[e] - '0' : (tolower((unsigned char)s[e]) - 'a' + 10));
         if (e > d && e < n && s[e] == ';') {
             add_code_point(b, cp > 0x10FFFF ? 0xFFFD : (uint32_t)cp);
             return e + 1;
@@ -575,13 +601,12 @@ static size_t html_entity(const char *s, size_t i, size_t n, ck_strbuf_t *b) {
     return i + 1;
 }
 
-
 /* A table being collected: rows of cells (collapsed text). */
 typedef struct html_table {
     char ***rows;   /* rows[r][c] */
     size_t *ncells; /* cells per row */
     size_t nrows, cap;
-    int header;     /* the first row is a header (<th> or <thead>) */
+    int header; /* the first row is a header (<th> or <thead>) */
 } html_table_t;
 
 typedef struct html_state {
@@ -595,22 +620,23 @@ typedef struct html_state {
     int table;         /* inside <table>: depth */
     int in_cell;       /* inside <td>/<th> of the outer table */
     html_table_t tab;
-    int list_depth;                 /* nesting of <ul>/<ol> */
-    char list_kind[CK_LIST_DEPTH];  /* 'u' or 'o' per level */
-    int list_n[CK_LIST_DEPTH];      /* items so far per level (ordered numbering) */
-    int item;                       /* text holds a list item... */
+    int list_depth;                           /* nesting of <ul>/<ol> */
+    char list_kind[CK_LIST_DEPTH];            /* 'u' or 'o' per level */
+    int list_n[CK_LIST_DEPTH];                /* items so far per level (ordered numbering) */
+    int item;                                 /* text holds a list item... */
     char item_prefix[2 * CK_LIST_DEPTH + 16]; /* ...with this indent and marker */
-    int dt;                         /* inside <dt> */
-    int admonition;                 /* a note/tip/warning div opened: its title is a label */
-    int label_heading;              /* the current <hN> is such a label */
-    char *label;                    /* "Tip" etc., put before the next paragraph */
-    char skip[16];  /* skipping an element with this name (nav boilerplate) */
-    int skip_depth; /* nesting of `skip` elements */
+    int dt;                                   /* inside <dt> */
+    int admonition;                           /* a note/tip/warning div opened: its title is a label */
+    int label_heading;                        /* the current <hN> is such a label */
+    char *label;                              /* "Tip" etc., put before the next paragraph */
+    char skip[16];                            /* skipping an element with this name (nav boilerplate) */
+    int skip_depth;                           /* nesting of `skip` elements */
     int oom;
 } html_state_t;
 
 /* Where text goes: the cell, the <title> or the block text. */
-static ck_strbuf_t *html_out(html_state_t *st) {
+static ck_strbuf_t *html_out(html_state_t *st)
+{
     if (st->in_title)
         return &st->title;
     if (st->table)
@@ -618,7 +644,8 @@ static ck_strbuf_t *html_out(html_state_t *st) {
     return &st->text;
 }
 
-static void html_flush(html_state_t *st, blocks_t *bl) {
+static void html_flush(html_state_t *st, blocks_t *bl)
+{
     if (st->text.failed)
         bl->oom = 1;
     if (st->text.len == 0) {
@@ -666,7 +693,8 @@ static void html_flush(html_state_t *st, blocks_t *bl) {
     st->item = 0;
 }
 
-static void table_free(html_table_t *t) {
+static void table_free(html_table_t *t)
+{
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncells[r]; c++)
             free(t->rows[r][c]);
@@ -677,7 +705,8 @@ static void table_free(html_table_t *t) {
     memset(t, 0, sizeof *t);
 }
 
-static void table_row(html_state_t *st) {
+static void table_row(html_state_t *st)
+{
     html_table_t *t = &st->tab;
     if (t->nrows == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
@@ -697,7 +726,8 @@ static void table_row(html_state_t *st) {
 }
 
 /* Ends the cell being collected (if any) into the current row. */
-static void table_cell_end(html_state_t *st) {
+static void table_cell_end(html_state_t *st)
+{
     if (!st->in_cell)
         return;
     st->in_cell = 0;
@@ -723,7 +753,8 @@ static void table_cell_end(html_state_t *st) {
 
 /* The collected table as a Markdown pipe table (header row, separator,
  * rows; "|" in cells escaped). */
-static void table_emit(html_state_t *st, blocks_t *bl) {
+static void table_emit(html_state_t *st, blocks_t *bl)
+{
     table_cell_end(st);
     html_table_t *t = &st->tab;
     size_t cols = 0;
@@ -762,7 +793,8 @@ static void table_emit(html_state_t *st, blocks_t *bl) {
 }
 
 /* Index after the closing tag </name> at or after i (or n). */
-static size_t skip_raw(const char *s, size_t i, size_t n, const char *name) {
+static size_t skip_raw(const char *s, size_t i, size_t n, const char *name)
+{
     size_t nl = strlen(name);
     for (; i + nl + 2 <= n; i++)
         if (s[i] == '<' && s[i + 1] == '/' && strncasecmp(s + i + 2, name, nl) == 0) {
@@ -775,7 +807,8 @@ static size_t skip_raw(const char *s, size_t i, size_t n, const char *name) {
 static const char *const ADMONITIONS[] = {"note", "tip", "warning", "caution", "important", NULL};
 
 /* Starts a list item: flushes, sets the indented marker. */
-static void html_item(html_state_t *st, blocks_t *bl) {
+static void html_item(html_state_t *st, blocks_t *bl)
+{
     html_flush(st, bl);
     int lvl = st->list_depth > 0 ? st->list_depth - 1 : 0;
     int idx = lvl < CK_LIST_DEPTH ? lvl : CK_LIST_DEPTH - 1;
@@ -792,7 +825,8 @@ static void html_item(html_state_t *st, blocks_t *bl) {
 }
 
 /* Applies one tag to the state.  `attrs` is the tag's source (for class). */
-static void html_apply(html_state_t *st, const html_tag_t *t, const char *attrs, size_t alen, blocks_t *bl) {
+static void html_apply(html_state_t *st, const html_tag_t *t, const char *attrs, size_t alen, blocks_t *bl)
+{
     const char *nm = t->name;
     if (st->skip_depth) {
         if (strcmp(nm, st->skip) == 0 && !t->empty)
@@ -896,7 +930,8 @@ static void html_apply(html_state_t *st, const html_tag_t *t, const char *attrs,
 }
 
 /* HTML: returns the <title> text (caller frees) and fills bl. */
-static char *parse_html(const char *s, blocks_t *bl) {
+static char *parse_html(const char *s, blocks_t *bl)
+{
     html_state_t st = {0};
     size_t i = 0, n = strlen(s);
     while (i < n) {
@@ -910,8 +945,8 @@ static char *parse_html(const char *s, blocks_t *bl) {
             html_tag_t t;
             size_t start = i;
             i = html_tag(s, i, n, &t);
-            if (!t.closing && (strcmp(t.name, "script") == 0 || strcmp(t.name, "style") == 0 ||
-                               strcmp(t.name, "template") == 0))
+            if (!t.closing &&
+                (strcmp(t.name, "script") == 0 || strcmp(t.name, "style") == 0 || strcmp(t.name, "template") == 0))
                 i = skip_raw(s, i, n, t.name);
             else
                 html_apply(&st, &t, s + start, i - start, bl);
@@ -957,7 +992,8 @@ typedef struct asm_state {
 } asm_state_t;
 
 /* "Doc > H2 > H3" from the stack, skipping headings equal to the doc title. */
-static char *asm_path(const asm_state_t *a) {
+static char *asm_path(const asm_state_t *a)
+{
     ck_strbuf_t b = {0};
     ck_strbuf_adds(&b, a->doc_title);
     for (int l = 1; l <= CK_MAX_LEVEL; l++) {
@@ -978,7 +1014,8 @@ static char *asm_path(const asm_state_t *a) {
 }
 
 /* Emits the current chunk (if any). */
-static void asm_flush(asm_state_t *a) {
+static void asm_flush(asm_state_t *a)
+{
     if (a->cur.failed)
         a->out.oom = 1;
     if (a->cur.len == 0 || a->out.oom) {
@@ -1008,7 +1045,8 @@ static void asm_flush(asm_state_t *a) {
 }
 
 /* Adds one piece (a block or a part of one, Markdown) of the given kind. */
-static void asm_piece(asm_state_t *a, blk_kind_t kind, const char *p, size_t n) {
+static void asm_piece(asm_state_t *a, blk_kind_t kind, const char *p, size_t n)
+{
     const char *sep = a->last == BLK_ITEM && kind == BLK_ITEM ? "\n" : "\n\n";
     size_t sl = strlen(sep);
     if (a->cur.len && a->cur.len + sl + n > CK_CHUNK_MAX)
@@ -1027,7 +1065,8 @@ static void asm_piece(asm_state_t *a, blk_kind_t kind, const char *p, size_t n) 
 
 /* Length of the next piece of prose p (at most `lim` bytes): whole
  * sentences, else up to a space, else a character boundary. */
-static size_t prose_cut(const char *p, size_t n, size_t lim) {
+static size_t prose_cut(const char *p, size_t n, size_t lim)
+{
     if (n <= lim)
         return n;
     size_t cut = 0, space = 0;
@@ -1046,7 +1085,8 @@ static size_t prose_cut(const char *p, size_t n, size_t lim) {
 }
 
 /* Paragraphs and items: whole up to CK_CHUNK_MAX, else cut after sentences. */
-static void asm_prose(asm_state_t *a, blk_kind_t kind, const char *p) {
+static void asm_prose(asm_state_t *a, blk_kind_t kind, const char *p)
+{
     size_t n = strlen(p);
     while (n > 0) {
         size_t u = n <= CK_CHUNK_MAX ? n : prose_cut(p, n, CK_CHUNK_TARGET);
@@ -1062,7 +1102,8 @@ static void asm_prose(asm_state_t *a, blk_kind_t kind, const char *p) {
 
 /* A code block: fenced (``` unless the code holds ```, then ~~~~), whole up
  * to CK_CHUNK_BLOCK_MAX, else cut between lines into fenced pieces. */
-static void asm_code(asm_state_t *a, const char *code, const char *info) {
+static void asm_code(asm_state_t *a, const char *code, const char *info)
+{
     const char *fence = strstr(code, "```") ? "~~~~" : "```";
     size_t over = 2 * strlen(fence) + (info ? strlen(info) : 0) + 2;
     size_t lim = CK_CHUNK_BLOCK_MAX > over + 64 ? CK_CHUNK_BLOCK_MAX - over : 64;
@@ -1100,7 +1141,8 @@ static void asm_code(asm_state_t *a, const char *code, const char *info) {
 
 /* A Markdown table: whole up to CK_CHUNK_BLOCK_MAX, else cut between rows,
  * each piece starting with the header and separator rows. */
-static void asm_table(asm_state_t *a, const char *t) {
+static void asm_table(asm_state_t *a, const char *t)
+{
     size_t n = strlen(t);
     if (n <= CK_CHUNK_BLOCK_MAX) {
         asm_piece(a, BLK_TABLE, t, n);
@@ -1139,7 +1181,8 @@ static void asm_table(asm_state_t *a, const char *t) {
     }
 }
 
-static void asm_heading(asm_state_t *a, int level, const char *text) {
+static void asm_heading(asm_state_t *a, int level, const char *text)
+{
     if (a->cur.len >= CK_CHUNK_MIN || a->cur.len == 0) {
         asm_flush(a);
     } else { /* a short section merges into the next one, its heading as a Markdown heading */
@@ -1163,7 +1206,8 @@ static void asm_heading(asm_state_t *a, int level, const char *text) {
         a->out.oom = 1;
 }
 
-static void asm_run(asm_state_t *a, const blocks_t *bl) {
+static void asm_run(asm_state_t *a, const blocks_t *bl)
+{
     for (size_t i = 0; i < bl->n && !a->out.oom; i++) {
         const block_t *b = &bl->v[i];
         if (b->kind == BLK_HEADING)
@@ -1184,7 +1228,8 @@ static void asm_run(asm_state_t *a, const blocks_t *bl) {
 
 /* -------------------------------------------------------------- public API */
 
-int ck_chunk_kind_from_path(const char *path) {
+int ck_chunk_kind_from_path(const char *path)
+{
     const char *dot = strrchr(path, '.');
     const char *slash = strrchr(path, '/');
     if (!dot || (slash && dot < slash))
@@ -1199,7 +1244,8 @@ int ck_chunk_kind_from_path(const char *path) {
 }
 
 /* The document title: the HTML <title>, else the first heading, else name. */
-static char *doc_title(char *html_title, const blocks_t *bl, const char *name) {
+static char *doc_title(char *html_title, const blocks_t *bl, const char *name)
+{
     if (html_title && *html_title)
         return html_title;
     free(html_title);
@@ -1209,7 +1255,8 @@ static char *doc_title(char *html_title, const blocks_t *bl, const char *name) {
     return strdup(name && *name ? name : "untitled");
 }
 
-void ck_chunk_doc_free(ck_doc_t *doc) {
+void ck_chunk_doc_free(ck_doc_t *doc)
+{
     if (!doc)
         return;
     for (size_t i = 0; i < doc->nchunks; i++) {
@@ -1221,7 +1268,8 @@ void ck_chunk_doc_free(ck_doc_t *doc) {
     memset(doc, 0, sizeof *doc);
 }
 
-int ck_chunk_document(const char *data, size_t len, ck_doc_kind_t kind, const char *name, ck_doc_t *doc) {
+int ck_chunk_document(const char *data, size_t len, ck_doc_kind_t kind, const char *name, ck_doc_t *doc)
+{
     memset(doc, 0, sizeof *doc);
     char *s = ck_chunk_utf8_sanitize(data, len, NULL);
     if (!s)
@@ -1254,4 +1302,3 @@ int ck_chunk_document(const char *data, size_t len, ck_doc_kind_t kind, const ch
     doc->nchunks = a.out.n;
     return 0;
 }
-

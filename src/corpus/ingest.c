@@ -57,12 +57,13 @@ typedef struct ingest_run {
     ingest_root_t *roots;
     size_t nroots;
     ingest_stats_t st;
-    int tty;            /* stdout is a terminal: progress line */
-    double started;     /* monotonic seconds */
-    double last_draw;   /* when the progress line was last drawn */
+    int tty;          /* stdout is a terminal: progress line */
+    double started;   /* monotonic seconds */
+    double last_draw; /* when the progress line was last drawn */
 } ingest_run_t;
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
@@ -70,7 +71,8 @@ static double now_s(void) {
 
 /* Reads a whole file; the caller frees *data.  Returns 0 or -1 (errno-style
  * message in err). */
-static int read_file(const char *path, char **data, size_t *len, const char **err) {
+static int read_file(const char *path, char **data, size_t *len, const char **err)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         *err = strerror(errno);
@@ -89,7 +91,8 @@ static int read_file(const char *path, char **data, size_t *len, const char **er
 /* Lower-case hex SHA-256 of CK_CHUNKER_VERSION followed by data into
  * out[65]: a file is "unchanged" only if its bytes and the chunker are.
  * Returns 0 or -1. */
-static int sha256_hex(const char *data, size_t len, char out[65]) {
+static int sha256_hex(const char *data, size_t len, char out[65])
+{
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -105,7 +108,8 @@ static int sha256_hex(const char *data, size_t len, char out[65]) {
 }
 
 /* The chunks as the JSON array corpus_put_document expects; caller frees. */
-static char *chunks_json(const ck_doc_t *doc) {
+static char *chunks_json(const ck_doc_t *doc)
+{
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < doc->nchunks; i++) {
         json_t *c = json_pack("{s:s, s:s}", "title", doc->chunks[i].title, "text", doc->chunks[i].text);
@@ -121,7 +125,8 @@ static char *chunks_json(const ck_doc_t *doc) {
 
 /* Calls corpus_put_document; returns its status text (static) or NULL with
  * the server's message printed. */
-static const char *put_document(PGconn *db, const char *source, const char *sha, const ck_doc_t *doc) {
+static const char *put_document(PGconn *db, const char *source, const char *sha, const ck_doc_t *doc)
+{
     static char status[16];
     char *json = chunks_json(doc);
     if (!json) {
@@ -129,8 +134,8 @@ static const char *put_document(PGconn *db, const char *source, const char *sha,
         return NULL;
     }
     const char *vals[4] = {source, sha, doc->title, json};
-    PGresult *r = PQexecParams(db, "SELECT chatkit.corpus_put_document($1, $2, $3, $4::jsonb)", 4, NULL, vals,
-                               NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(db, "SELECT chatkit.corpus_put_document($1, $2, $3, $4::jsonb)", 4, NULL, vals, NULL, NULL, 0);
     free(json);
     const char *out = NULL;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
@@ -144,7 +149,8 @@ static const char *put_document(PGconn *db, const char *source, const char *sha,
 }
 
 /* Ingests one file and counts the outcome in run->st. */
-static void ingest_file(ingest_run_t *run, const ingest_file_t *f) {
+static void ingest_file(ingest_run_t *run, const ingest_file_t *f)
+{
     ingest_stats_t *st = &run->st;
     char *data = NULL;
     size_t len = 0;
@@ -182,7 +188,8 @@ static void ingest_file(ingest_run_t *run, const ingest_file_t *f) {
     ck_chunk_doc_free(&doc);
 }
 
-char *ck_corpus_source_name(const char *path) {
+char *ck_corpus_source_name(const char *path)
+{
     size_t n = strlen(path);
     char *out = malloc(n + 1);
     if (!out)
@@ -211,7 +218,8 @@ char *ck_corpus_source_name(const char *path) {
 }
 
 /* "dir" + "/" + "name" without doubling the slash; caller frees. */
-static char *path_join(const char *dir, const char *name) {
+static char *path_join(const char *dir, const char *name)
+{
     size_t dl = strlen(dir);
     int slash = dl == 0 || dir[dl - 1] == '/';
     size_t n = dl + strlen(name) + 2;
@@ -221,12 +229,11 @@ static char *path_join(const char *dir, const char *name) {
     return p;
 }
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Adds a file to the run (takes neither string). Returns 0 or -1. */
-static int add_file(ingest_run_t *run, const char *path, int kind) {
+static int add_file(ingest_run_t *run, const char *path, int kind)
+{
     if (run->nfiles == run->cap) {
         size_t cap = run->cap ? run->cap * 2 : 256;
         ingest_file_t *v = realloc(run->files, cap * sizeof *v);
@@ -250,7 +257,8 @@ static int add_file(ingest_run_t *run, const char *path, int kind) {
 static int walk(ingest_run_t *run, const char *path, int depth);
 
 /* Every entry of a directory, sorted, hidden ones (".x") skipped. */
-static int walk_dir(ingest_run_t *run, const char *dir, int depth) {
+static int walk_dir(ingest_run_t *run, const char *dir, int depth)
+{
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "ingest: %s: %s\n", dir, strerror(errno));
@@ -296,7 +304,8 @@ static int walk_dir(ingest_run_t *run, const char *dir, int depth) {
     return rc;
 }
 
-static int walk(ingest_run_t *run, const char *path, int depth) {
+static int walk(ingest_run_t *run, const char *path, int depth)
+{
     struct stat sb;
     if (stat(path, &sb) != 0) {
         fprintf(stderr, "ingest: %s: %s\n", path, strerror(errno));
@@ -329,7 +338,8 @@ static int walk(ingest_run_t *run, const char *path, int depth) {
 
 /* Removes the documents stored under a completely walked directory whose
  * files the walk did not find. */
-static void remove_missing(ingest_run_t *run, const ingest_root_t *root) {
+static void remove_missing(ingest_run_t *run, const ingest_root_t *root)
+{
     json_t *keep = json_array();
     for (size_t i = root->first; keep && i < root->first + root->count; i++)
         json_array_append_new(keep, json_string(run->files[i].source));
@@ -341,9 +351,9 @@ static void remove_missing(ingest_run_t *run, const ingest_root_t *root) {
         return;
     }
     const char *vals[2] = {root->prefix, keep_s};
-    PGresult *r = PQexecParams(run->db,
-                               "SELECT chatkit.corpus_delete_missing($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))",
-                               2, NULL, vals, NULL, NULL, 0);
+    PGresult *r = PQexecParams(
+        run->db, "SELECT chatkit.corpus_delete_missing($1, ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))", 2,
+        NULL, vals, NULL, NULL, 0);
     free(keep_s);
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
         for (int i = 0; i < PQntuples(r); i++) {
@@ -359,7 +369,8 @@ static void remove_missing(ingest_run_t *run, const ingest_root_t *root) {
 }
 
 /* On a terminal: "ingest: 512/1169 files (43%), 85 files/s", at most 10 times a second. */
-static void progress(ingest_run_t *run, size_t done, int force) {
+static void progress(ingest_run_t *run, size_t done, int force)
+{
     if (!run->tty)
         return;
     double t = now_s();
@@ -375,14 +386,16 @@ static void progress(ingest_run_t *run, size_t done, int force) {
 /* VACUUM ANALYZE the posting table after a change, so searches use an
  * index-only scan and fresh planner statistics at once (autovacuum would get
  * there later).  A failure (e.g. not the table owner) is only a warning. */
-static void refresh_visibility(PGconn *db) {
+static void refresh_visibility(PGconn *db)
+{
     PGresult *r = PQexec(db, "VACUUM (ANALYZE) chatkit.corpus_postings, chatkit.chunks, chatkit.corpus_lexemes");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         fprintf(stderr, "ingest: warning: vacuum: %s", PQerrorMessage(db));
     PQclear(r);
 }
 
-int ck_corpus_ingest(const char *conninfo, int npaths, char **paths) {
+int ck_corpus_ingest(const char *conninfo, int npaths, char **paths)
+{
     if (ck_store_migrate(conninfo) != 0) {
         fprintf(stderr, "ingest: cannot migrate the database schema\n");
         return 1;

@@ -28,7 +28,8 @@ int ck_http_handle_assistants(h2o_req_t *req, ck_http_worker_t *worker)
         return ck_http_answer_405(req, "GET, HEAD, OPTIONS");
     const ck_assistants_t *registry = ck_assistants_get();
     if (registry == NULL)
-        return ck_http_send_error(req, 404, "not_found", "no assistants are configured (CHATKITD_ASSISTANTS is not set)");
+        return ck_http_send_error(req, 404, "not_found",
+                                  "no assistants are configured (CHATKITD_ASSISTANTS is not set)");
     json_t *body = ck_assistants_public(registry);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

@@ -114,12 +114,14 @@ int ck_http_attachments_create(h2o_req_t *req, ck_http_worker_t *w, const ck_req
     const char *mime = json_string_value(json_object_get(request->params, "mime_type"));
     json_int_t size = json_integer_value(json_object_get(request->params, "size"));
     if (name == NULL || mime == NULL || size < 0)
-        return ck_http_send_error(req, 400, "invalid_params", "params.name, params.mime_type and params.size are required");
+        return ck_http_send_error(req, 400, "invalid_params",
+                                  "params.name, params.mime_type and params.size are required");
     if (send_limit_errors(req, w, (size_t)size, mime, strlen(mime)) == 0)
         return 0;
     if (!ck_http_store_available(w))
         return ck_http_send_db_unavailable(req, w);
-    char id[CK_ID_MAX], token[CK_HTTP_TOKEN_MAX], base[CK_PUBLIC_BASE_MAX], url[CK_PUBLIC_BASE_MAX + CK_HTTP_TOKEN_MAX + 128];
+    char id[CK_ID_MAX], token[CK_HTTP_TOKEN_MAX], base[CK_PUBLIC_BASE_MAX],
+        url[CK_PUBLIC_BASE_MAX + CK_HTTP_TOKEN_MAX + 128];
     ck_proto_new_id("atc", id);
     if (ck_http_token_sign(token_key(w), CK_TOKEN_UPLOAD, id, user_id, (int64_t)time(NULL) + CK_UPLOAD_TOKEN_TTL_S,
                            token) != 0)
@@ -127,9 +129,9 @@ int ck_http_attachments_create(h2o_req_t *req, ck_http_worker_t *w, const ck_req
     public_base(req, w, base);
     snprintf(url, sizeof url, "%s/attachments/%s/upload?token=%s", base, id, token);
     const char *type = ck_http_attachment_type(mime, strlen(mime));
-    json_t *params = json_pack("{s:s,s:s,s:I,s:s,s:s,s:{s:s,s:s,s:{}}}", "id", id, "name", name, "size", size,
-                               "mime_type", mime, "type", type, "upload_descriptor", "url", url, "method", "PUT",
-                               "headers");
+    json_t *params =
+        json_pack("{s:s,s:s,s:I,s:s,s:s,s:{s:s,s:s,s:{}}}", "id", id, "name", name, "size", size, "mime_type", mime,
+                  "type", type, "upload_descriptor", "url", url, "method", "PUT", "headers");
     if (params != NULL && strcmp(type, "image") == 0) {
         char *preview = preview_url(req, w, id, user_id);
         json_object_set_new(params, "preview_url", preview != NULL ? json_string(preview) : json_null());
@@ -161,8 +163,8 @@ static int check_token(h2o_req_t *req, ck_http_worker_t *w, ck_http_token_purpos
                        char user_id[CK_USER_ID_MAX])
 {
     h2o_iovec_t token = query_param(req, "token");
-    if (token.base != NULL && ck_http_token_verify(token_key(w), purpose, id, token.base, token.len,
-                                                   (int64_t)time(NULL), user_id))
+    if (token.base != NULL &&
+        ck_http_token_verify(token_key(w), purpose, id, token.base, token.len, (int64_t)time(NULL), user_id))
         return 1;
     ck_http_send_error(req, 403, "invalid_token",
                        purpose == CK_TOKEN_UPLOAD ? "the upload URL is invalid or has expired"
@@ -220,7 +222,8 @@ static json_t *upload_name(const ck_http_multipart_part_t *part)
     for (const char *s = p; s != NULL && s < end; s++)
         if (*s == '/' || *s == '\\')
             p = s + 1;
-    json_t *name = p != NULL && p < end && end - p <= CK_ATTACHMENT_NAME_MAX ? json_stringn(p, (size_t)(end - p)) : NULL;
+    json_t *name =
+        p != NULL && p < end && end - p <= CK_ATTACHMENT_NAME_MAX ? json_stringn(p, (size_t)(end - p)) : NULL;
     return name != NULL ? name : json_string("upload");
 }
 
@@ -236,8 +239,8 @@ static int handle_direct_upload(h2o_req_t *req, ck_http_worker_t *w)
         return ck_http_answer_405(req, "POST, OPTIONS");
     h2o_iovec_t ct = request_content_type(req);
     ck_http_multipart_part_t part;
-    int rc = ck_http_multipart_find_file(ct.base, ct.len, req->entity.base, req->entity.base != NULL ? req->entity.len : 0,
-                                         &part);
+    int rc = ck_http_multipart_find_file(ct.base, ct.len, req->entity.base,
+                                         req->entity.base != NULL ? req->entity.len : 0, &part);
     if (rc == CK_MULTIPART_NOT_MULTIPART)
         return ck_http_send_error(req, 415, "unsupported_media_type",
                                   "send multipart/form-data with the file in a part named \"file\"");
@@ -252,8 +255,8 @@ static int handle_direct_upload(h2o_req_t *req, ck_http_worker_t *w)
         return ck_http_send_db_unavailable(req, w);
     ck_proto_new_id("atc", id);
     const char *type = ck_http_attachment_type(mime, strlen(mime));
-    json_t *params = json_pack("{s:s,s:o,s:s,s:s,s:I}", "id", id, "name", upload_name(&part), "mime_type", mime,
-                               "type", type, "max_size", (json_int_t)w->config->upload_max_bytes);
+    json_t *params = json_pack("{s:s,s:o,s:s,s:s,s:I}", "id", id, "name", upload_name(&part), "mime_type", mime, "type",
+                               type, "max_size", (json_int_t)w->config->upload_max_bytes);
     if (params != NULL && strcmp(type, "image") == 0) {
         char *preview = preview_url(req, w, id, user_id);
         json_object_set_new(params, "preview_url", preview != NULL ? json_string(preview) : json_null());
@@ -294,7 +297,8 @@ static void add_disposition(h2o_req_t *req, const char *kind, const char *name)
     }
     ascii[a] = pct[p] = '\0';
     int n = snprintf(value, sizeof value, "%s; filename=\"%s\"; filename*=UTF-8''%s", kind, ascii, pct);
-    ck_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, value, (size_t)n < sizeof value ? (size_t)n : sizeof value - 1);
+    ck_http_add_header(req, H2O_TOKEN_CONTENT_DISPOSITION, value,
+                       (size_t)n < sizeof value ? (size_t)n : sizeof value - 1);
 }
 
 /* Sends the downloaded bytes; `arg` is "inline" (preview) or "attachment". */
@@ -304,7 +308,8 @@ static void on_download(h2o_req_t *req, const ck_store_reply_t *reply, void *arg
         ck_http_send_store_reply(req, reply);
         return;
     }
-    json_t *meta = json_loadb(reply->json != NULL ? reply->json : "{}", reply->json != NULL ? reply->json_len : 2, 0, NULL);
+    json_t *meta =
+        json_loadb(reply->json != NULL ? reply->json : "{}", reply->json != NULL ? reply->json_len : 2, 0, NULL);
     const char *inline_or_attachment = arg;
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));
@@ -312,8 +317,8 @@ static void on_download(h2o_req_t *req, const ck_store_reply_t *reply, void *arg
                           H2O_STRLIT("default-src 'none'; sandbox"));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("private, max-age=3600"));
     add_disposition(req, inline_or_attachment, json_string_value(json_object_get(meta, "name")));
-    ck_http_send_bytes(req, 200, safe_content_type(json_string_value(json_object_get(meta, "mime_type"))),
-                       reply->bytes, reply->bytes != NULL ? reply->bytes_len : 0);
+    ck_http_send_bytes(req, 200, safe_content_type(json_string_value(json_object_get(meta, "mime_type"))), reply->bytes,
+                       reply->bytes != NULL ? reply->bytes_len : 0);
     json_decref(meta);
 }
 

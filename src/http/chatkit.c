@@ -119,7 +119,8 @@ static int parse_body(h2o_req_t *req, const ck_http_worker_t *w, ck_request_t *r
     if (req->entity.base == NULL || req->entity.len == 0)
         return ck_proto_error_set(err, 400, "invalid_json", "the request body must be a JSON object");
     if (req->entity.len > w->config->max_body)
-        return ck_proto_error_set(err, 413, "too_large", "the request body is larger than %zu bytes", w->config->max_body);
+        return ck_proto_error_set(err, 413, "too_large", "the request body is larger than %zu bytes",
+                                  w->config->max_body);
     return ck_proto_parse_request(req->entity.base, req->entity.len, NULL, request, err);
 }
 
@@ -156,8 +157,9 @@ int ck_http_handle_chatkit(h2o_req_t *req, ck_http_worker_t *w)
         if (!ck_agent_model_allowed(w->agent, model)) {
             ck_request_free(&request);
             ck_http_gate_turn_end(user_id);
-            return ck_http_send_error(req, 400, "invalid_params",
-                                      "params.input.inference_options.model is neither an assistant id nor an allowed model");
+            return ck_http_send_error(
+                req, 400, "invalid_params",
+                "params.input.inference_options.model is neither an assistant id nor an allowed model");
         }
         return ck_http_stream_turn(req, w, &request, user_id);
     }

@@ -28,18 +28,26 @@ static void add_html_escaped(ck_strbuf_t *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         switch (*s) {
-        case '<': ck_strbuf_adds(b, "&lt;"); break;
-        case '>': ck_strbuf_adds(b, "&gt;"); break;
-        case '&': ck_strbuf_adds(b, "&amp;"); break;
-        case '"': ck_strbuf_adds(b, "&quot;"); break;
-        default: ck_strbuf_add(b, s, 1);
+        case '<':
+            ck_strbuf_adds(b, "&lt;");
+            break;
+        case '>':
+            ck_strbuf_adds(b, "&gt;");
+            break;
+        case '&':
+            ck_strbuf_adds(b, "&amp;");
+            break;
+        case '"':
+            ck_strbuf_adds(b, "&quot;");
+            break;
+        default:
+            ck_strbuf_add(b, s, 1);
         }
     }
 }
 
-static const char page_head[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
+static const char page_head[] = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>";
 static const char page_style[] =
     " - chatkitd</title><style>"
     "body{font:16px/1.55 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fff}"

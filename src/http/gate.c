@@ -120,8 +120,9 @@ static void audit_auth_failure(h2o_req_t *req, const char *reason)
     if (++count > AUDIT_FAILURES_PER_S)
         return;
     char detail[160];
-    snprintf(detail, sizeof detail, "%.*s %.*s: %s", (int)(req->method.len < 16 ? req->method.len : 16), req->method.base,
-             (int)(req->path_normalized.len < 100 ? req->path_normalized.len : 100), req->path_normalized.base, reason);
+    snprintf(detail, sizeof detail, "%.*s %.*s: %s", (int)(req->method.len < 16 ? req->method.len : 16),
+             req->method.base, (int)(req->path_normalized.len < 100 ? req->path_normalized.len : 100),
+             req->path_normalized.base, reason);
     ck_store_audit(w->store, CK_AUDIT_NO_USER, ck_http_request_id(req), CK_AUDIT_AUTH_FAILURE, NULL, detail);
 }
 

@@ -160,7 +160,8 @@ static int scan_parts(const char *p, const char *end, const char *delim, size_t 
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
             return CK_MULTIPART_MALFORMED;
         p += 2;
-        const char *hend = (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ? p : memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
+        const char *hend =
+            (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ? p : memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
         if (hend == NULL)
             return CK_MULTIPART_MALFORMED;
         if (hend != p)

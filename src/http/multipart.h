@@ -12,9 +12,9 @@
 #include <stddef.h>
 
 typedef struct ck_http_multipart_part {
-    const char *data;         /* the part's content (points into the body) */
+    const char *data; /* the part's content (points into the body) */
     size_t data_len;
-    const char *filename;     /* the Content-Disposition filename parameter, or NULL */
+    const char *filename; /* the Content-Disposition filename parameter, or NULL */
     size_t filename_len;
     const char *content_type; /* the part's Content-Type header value, or NULL */
     size_t content_type_len;

@@ -92,8 +92,10 @@ static int admin_stats(h2o_req_t *req, ck_http_worker_t *w)
 {
     char since[32] = "24h";
     long seconds;
-    if (query_param(req, "since", since, sizeof since) == -2 || ck_duration_parse(since, STATS_MAX_SECONDS, &seconds) != 0)
-        return ck_http_send_error(req, 400, "invalid_params", "since must be a duration such as 24h or 7d (at most 366d)");
+    if (query_param(req, "since", since, sizeof since) == -2 ||
+        ck_duration_parse(since, STATS_MAX_SECONDS, &seconds) != 0)
+        return ck_http_send_error(req, 400, "invalid_params",
+                                  "since must be a duration such as 24h or 7d (at most 366d)");
     char params[64];
     int n = snprintf(params, sizeof params, "{\"since_seconds\":%ld}", seconds);
     ck_http_store_args_t args = {"usage.stats", "admin", params, (size_t)n, NULL, 0, 0};

@@ -29,7 +29,8 @@ static const ck_http_doc_t *doc_for_path(const ck_http_worker_t *w, h2o_iovec_t 
         return ck_http_docs_find(w->docs, H2O_STRLIT("index"));
     if (path.len > 6 && memcmp(path.base, "/docs/", 6) == 0)
         return ck_http_docs_find(w->docs, path.base + 6, path.len - 6);
-    if (path.len > 4 && memcmp(path.base + path.len - 3, ".md", 3) == 0 && memchr(path.base + 1, '/', path.len - 1) == NULL)
+    if (path.len > 4 && memcmp(path.base + path.len - 3, ".md", 3) == 0 &&
+        memchr(path.base + 1, '/', path.len - 1) == NULL)
         return ck_http_docs_find(w->docs, path.base + 1, path.len - 1);
     return NULL;
 }

@@ -83,7 +83,8 @@ void ck_http_user_hash(const char *user_id, char out[17])
 {
     out[0] = '\0';
     if (user_id != NULL && *user_id != '\0')
-        snprintf(out, 17, "%016llx", (unsigned long long)siphash(user_key, (const unsigned char *)user_id, strlen(user_id)));
+        snprintf(out, 17, "%016llx",
+                 (unsigned long long)siphash(user_key, (const unsigned char *)user_id, strlen(user_id)));
 }
 
 int ck_http_request_id_valid(const char *id, size_t len)
@@ -142,10 +143,10 @@ static void access_line(const ck_http_request_ctx_t *c, int status, double secon
     /* the path without its query: upload and preview URLs carry a token there
      * (a credential, and the user id in base64) */
     size_t path_len = req->query_at < req->path.len ? req->query_at : req->path.len;
-    json_t *f = json_pack("{s:s,s:s%,s:s%,s:s,s:i,s:f,s:I}", "request_id", c->id, "method", req->method.base,
-                          req->method.len, "path", req->path.base, path_len < 512 ? path_len : 512, "op",
-                          c->op, "status", status, "duration_ms", round(seconds * 1e6) / 1e3, "bytes",
-                          (json_int_t)req->bytes_sent);
+    json_t *f =
+        json_pack("{s:s,s:s%,s:s%,s:s,s:i,s:f,s:I}", "request_id", c->id, "method", req->method.base, req->method.len,
+                  "path", req->path.base, path_len < 512 ? path_len : 512, "op", c->op, "status", status, "duration_ms",
+                  round(seconds * 1e6) / 1e3, "bytes", (json_int_t)req->bytes_sent);
     if (f == NULL)
         return;
     if (c->user[0] != '\0')

@@ -28,10 +28,10 @@
 
 /* A streamed turn's figures for the access line (filled by stream_turn.c). */
 typedef struct ck_http_turn_figures {
-    int present;              /* 1 once a turn ran for this request */
+    int present; /* 1 once a turn ran for this request */
     char assistant[64];
     char model[128];
-    long first_token_ms;      /* -1 when no text was sent */
+    long first_token_ms; /* -1 when no text was sent */
     long prompt_tokens, completion_tokens;
     int tool_calls;
 } ck_http_turn_figures_t;
@@ -40,9 +40,9 @@ typedef struct ck_http_request_ctx {
     h2o_req_t *req;
     struct ck_http_request_ctx *next; /* per-thread table chain */
     char id[CK_REQUEST_ID_MAX + 1];
-    const char *op;                   /* static string: protocol type or route */
-    char user[17];                    /* keyed hash of the user id, "" when none */
-    double start;                     /* ck_metrics_now() at arrival */
+    const char *op; /* static string: protocol type or route */
+    char user[17];  /* keyed hash of the user id, "" when none */
+    double start;   /* ck_metrics_now() at arrival */
     ck_http_turn_figures_t turn;
 } ck_http_request_ctx_t;
 

@@ -12,22 +12,38 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return status < 500 ? "Bad Request" : "Internal Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 500 ? "Bad Request" : "Internal Server Error";
     }
 }
 
@@ -65,8 +81,9 @@ int ck_http_send_json(h2o_req_t *req, int status, const char *json, size_t len)
 int ck_http_send_error(h2o_req_t *req, int status, const char *code, const char *message)
 {
     const char *id = ck_http_request_id(req);
-    json_t *body = id != NULL ? json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message, "request_id", id)
-                              : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    json_t *body = id != NULL
+                       ? json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message, "request_id", id)
+                       : json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {

@@ -11,8 +11,8 @@
 /* The route name for metrics and the access log (a fixed set, whatever the path). */
 static const char *route_op(h2o_iovec_t path)
 {
-    static const char *const exact[] = {"/chatkit", "/healthz", "/readyz", "/metrics", "/admin/stats",
-                                        "/assistants", "/memory", "/"};
+    static const char *const exact[] = {"/chatkit",     "/healthz",    "/readyz", "/metrics",
+                                        "/admin/stats", "/assistants", "/memory", "/"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (h2o_memis(path.base, path.len, exact[i], strlen(exact[i])))
             return exact[i];
@@ -41,10 +41,11 @@ static int dispatch(h2o_req_t *req, ck_http_worker_t *w, h2o_iovec_t path)
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/memory")))
         return ck_http_handle_memory(req, w, h2o_iovec_init(path.base + path.len, 0));
     if (path.len > sizeof memory - 1 && memcmp(path.base, memory, sizeof memory - 1) == 0)
-        return ck_http_handle_memory(req, w, h2o_iovec_init(path.base + sizeof memory - 1, path.len - (sizeof memory - 1)));
+        return ck_http_handle_memory(req, w,
+                                     h2o_iovec_init(path.base + sizeof memory - 1, path.len - (sizeof memory - 1)));
     if (path.len > sizeof attachments - 1 && memcmp(path.base, attachments, sizeof attachments - 1) == 0)
-        return ck_http_handle_attachments(req, w,
-                                          h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));
+        return ck_http_handle_attachments(
+            req, w, h2o_iovec_init(path.base + sizeof attachments - 1, path.len - (sizeof attachments - 1)));
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
         return ck_http_handle_metrics(req, w);
     if (ck_http_web_client_route(path))

@@ -52,32 +52,33 @@
 #include "store/ops_record.h"
 #include "store/resolve.h"
 
-#define CK_HTTP_DRAIN_MS 2000       /* after the grace time: how long the ended turns (saving their partial text) and other requests may finish */
+#define CK_HTTP_DRAIN_MS                                                                                               \
+    2000 /* after the grace time: how long the ended turns (saving their partial text) and other requests may finish */
 #define CK_HTTP_DRAIN_TICK_MS 50
-#define CK_HTTP_RETRY_MS 1000       /* admin thread: migration retry while failing */
-#define CK_HTTP_RECHECK_MS 10000    /* admin thread: re-check once migrated */
-#define CK_HTTP_PRUNE_S 3600        /* admin thread: audit/usage retention pass */
+#define CK_HTTP_RETRY_MS 1000    /* admin thread: migration retry while failing */
+#define CK_HTTP_RECHECK_MS 10000 /* admin thread: re-check once migrated */
+#define CK_HTTP_PRUNE_S 3600     /* admin thread: audit/usage retention pass */
 #define CK_HTTP_LISTEN_BACKLOG 1024
 #define CK_HTTP_STORE_CONNECTIONS 2
-#define CK_HTTP_SOCKET_BUFFER 4096   /* initial input buffer of a connection (h2o reads 4 KiB at a time) */
+#define CK_HTTP_SOCKET_BUFFER 4096 /* initial input buffer of a connection (h2o reads 4 KiB at a time) */
 
 struct ck_http_server {
-    ck_http_config_t config;     /* copy; workers point here */
+    ck_http_config_t config; /* copy; workers point here */
     h2o_globalconf_t globalconf;
-    SSL_CTX *ssl_ctx;            /* NULL without TLS */
+    SSL_CTX *ssl_ctx; /* NULL without TLS */
     ck_http_docs_t *docs;
     ck_agent_config_t agent_config;
-    ck_http_worker_t *workers;   /* config.workers entries */
-    int *listen_fds;             /* per worker: cleartext fd or -1 */
-    int *tls_fds;                /* per worker: TLS fd or -1 */
-    int slots;                   /* entries of workers/listen_fds/tls_fds */
-    int stop_pipe[2];            /* written once by ck_http_server_stop() */
+    ck_http_worker_t *workers; /* config.workers entries */
+    int *listen_fds;           /* per worker: cleartext fd or -1 */
+    int *tls_fds;              /* per worker: TLS fd or -1 */
+    int slots;                 /* entries of workers/listen_fds/tls_fds */
+    int stop_pipe[2];          /* written once by ck_http_server_stop() */
     pthread_t admin;
     int admin_started;
     pthread_mutex_t lock;
-    pthread_cond_t cond;         /* admin sleeps; workers report start-up */
+    pthread_cond_t cond; /* admin sleeps; workers report start-up */
     int stopping;
-    int threads;                 /* worker threads created */
+    int threads; /* worker threads created */
     int workers_started, workers_failed, workers_finished;
     int workers_undrained; /* finished with connections still open (context not disposed) */
 };
@@ -307,7 +308,8 @@ static int worker_setup(ck_http_worker_t *w)
             return -1;
     }
     if (s->listen_fds[w->index] >= 0)
-        w->listener = start_listener(w, s->listen_fds[w->index], &w->accept_ctx, s->tls_fds[w->index] >= 0 ? NULL : s->ssl_ctx);
+        w->listener =
+            start_listener(w, s->listen_fds[w->index], &w->accept_ctx, s->tls_fds[w->index] >= 0 ? NULL : s->ssl_ctx);
     if (s->tls_fds[w->index] >= 0)
         w->tls_listener = start_listener(w, s->tls_fds[w->index], &w->tls_accept_ctx, s->ssl_ctx);
     s->listen_fds[w->index] = s->tls_fds[w->index] = -1; /* owned by the h2o sockets now */
@@ -550,7 +552,8 @@ static void log_startup(const ck_http_server_t *s)
         json_object_set_new(f, "model_endpoint", json_string(s->agent_config.base_url));
         json_object_set_new(f, "model", json_string(s->agent_config.model));
     }
-    json_object_set_new(f, "metrics", json_string(c->metrics_token != NULL ? "GET /metrics (bearer token)" : "GET /metrics (open)"));
+    json_object_set_new(f, "metrics",
+                        json_string(c->metrics_token != NULL ? "GET /metrics (bearer token)" : "GET /metrics (open)"));
     ck_log_fields(CK_LOG_INFO, "chatkitd started", f);
 }
 

@@ -24,9 +24,9 @@ typedef struct store_link {
     ck_http_store_done_fn done;
     void *arg;
     ck_http_worker_t *worker;
-    const char *action;    /* audit action of a successful reply, or NULL */
-    h2o_iovec_t user;      /* in the request's pool */
-    h2o_iovec_t params;    /* in the request's pool */
+    const char *action; /* audit action of a successful reply, or NULL */
+    h2o_iovec_t user;   /* in the request's pool */
+    h2o_iovec_t params; /* in the request's pool */
 } store_link_t;
 
 /* The state-changing ops recorded in the audit log (src/store/ops_record.h)
@@ -128,10 +128,7 @@ static void on_store_reply(const ck_store_reply_t *reply, void *user)
         ck_http_send_store_reply(link->req, reply);
 }
 
-int ck_http_store_available(const ck_http_worker_t *worker)
-{
-    return worker->store != NULL;
-}
+int ck_http_store_available(const ck_http_worker_t *worker) { return worker->store != NULL; }
 
 int ck_http_all_workers_ready(const ck_http_worker_t *worker)
 {
@@ -141,14 +138,16 @@ int ck_http_all_workers_ready(const ck_http_worker_t *worker)
 int ck_http_send_db_unavailable(h2o_req_t *req, const ck_http_worker_t *worker)
 {
     return ck_http_send_error(req, 503, "db_unavailable",
-                              worker->store == NULL ? "no database is configured (set DATABASE_URL)"
-                                                    : "the database is not reachable or not migrated yet; retry shortly");
+                              worker->store == NULL
+                                  ? "no database is configured (set DATABASE_URL)"
+                                  : "the database is not reachable or not migrated yet; retry shortly");
 }
 
 void ck_http_send_store_reply(h2o_req_t *req, const ck_store_reply_t *reply)
 {
     if (reply->ok)
-        ck_http_send_json(req, 200, reply->json != NULL ? reply->json : "{}", reply->json != NULL ? reply->json_len : 2);
+        ck_http_send_json(req, 200, reply->json != NULL ? reply->json : "{}",
+                          reply->json != NULL ? reply->json_len : 2);
     else
         ck_http_send_error(req, reply->http_status >= 400 ? reply->http_status : 500,
                            reply->code != NULL ? reply->code : "internal",
@@ -166,8 +165,8 @@ int ck_http_store_call(h2o_req_t *req, ck_http_worker_t *worker, const ck_http_s
     *link = (store_link_t){req, NULL, done, arg, worker, audit_action(args->op), user, params};
     ck_store_call_t *call =
         args->with_bytes
-            ? ck_store_op_bytes(worker->store, args->op, user.base, params.base, params.len, args->data,
-                                args->data_len, on_store_reply, link)
+            ? ck_store_op_bytes(worker->store, args->op, user.base, params.base, params.len, args->data, args->data_len,
+                                on_store_reply, link)
             : ck_store_op(worker->store, args->op, user.base, params.base, params.len, on_store_reply, link);
     if (call == NULL)
         return ck_http_send_error(req, 500, "internal", "the store could not start the operation");

@@ -22,11 +22,11 @@ typedef void (*ck_http_store_done_fn)(h2o_req_t *req, const ck_store_reply_t *re
 typedef struct ck_http_store_args {
     const char *op;
     const char *user_id;
-    const char *params;   /* JSON object text */
+    const char *params; /* JSON object text */
     size_t params_len;
-    const void *data;     /* bytes for ck_store_op_bytes, or NULL */
+    const void *data; /* bytes for ck_store_op_bytes, or NULL */
     size_t data_len;
-    int with_bytes;       /* 1: use ck_store_op_bytes() */
+    int with_bytes; /* 1: use ck_store_op_bytes() */
 } ck_http_store_args_t;
 
 /* Runs the op for `req` on `worker`'s store; `done` (may be NULL for the

@@ -75,7 +75,6 @@
 typedef enum { TURN_PREFLIGHT, TURN_STREAMING } turn_phase_t;
 typedef enum { AGENT_IDLE, AGENT_RUNNING, AGENT_DONE } agent_state_t;
 
-
 typedef struct turn turn_t;
 
 /* Lives in the request's pool; its dispose hook tells the turn the request is gone. */
@@ -103,12 +102,12 @@ struct turn {
     ck_agent_run_t *run; /* while AGENT_RUNNING */
     int paused;
 
-    int store_busy; /* one store op (pre-flight or a write) in flight, or waiting for its retry */
-    json_t *held;   /* the FORWARD steps queued behind the write in flight: sent once it committed */
-    json_t *riders; /* records to write with the next write ([{"op","params"}]: context.notice) */
-    int usage_in_write;  /* the usage row is part of the write in flight */
-    int usage_written;   /* ... and that write committed: no separate usage.add at the end */
-    ck_timer_t *kick;    /* runs advance() once after a burst of agent callbacks */
+    int store_busy;       /* one store op (pre-flight or a write) in flight, or waiting for its retry */
+    json_t *held;         /* the FORWARD steps queued behind the write in flight: sent once it committed */
+    json_t *riders;       /* records to write with the next write ([{"op","params"}]: context.notice) */
+    int usage_in_write;   /* the usage row is part of the write in flight */
+    int usage_written;    /* ... and that write committed: no separate usage.add at the end */
+    ck_timer_t *kick;     /* runs advance() once after a burst of agent callbacks */
     const char *retry_op; /* the write in flight: op and params, kept to retry it */
     char *retry_params;
     uint64_t retry_since; /* loop ms of the first failed attempt of the current write, or 0 */
@@ -116,15 +115,15 @@ struct turn {
     ck_timer_t *probe;    /* HTTP/1.x: looks for the client leaving a silent stream */
     int client_left;      /* the probe saw the client leave: the turn is cancelled, the request ends */
     int advancing, again;
-    int hold; /* >0 while a caller up the stack still uses the turn: it must not be freed */
+    int hold;         /* >0 while a caller up the stack still uses the turn: it must not be freed */
     int open_counted; /* counted in chatkitd_open_streams */
 
     char request_id[CK_REQUEST_ID_MAX + 1]; /* the request's id: log scope, model and tool calls */
-    double start;             /* ck_metrics_now() when the request arrived */
-    long first_token_ms;      /* request -> first text delta framed, -1 before */
-    int had_error;            /* an error event was framed */
-    int cancelled;            /* the client left while the agent was running */
-    ck_turn_stats_t stats;    /* written by the agent */
+    double start;                           /* ck_metrics_now() when the request arrived */
+    long first_token_ms;                    /* request -> first text delta framed, -1 before */
+    int had_error;                          /* an error event was framed */
+    int cancelled;                          /* the client left while the agent was running */
+    ck_turn_stats_t stats;                  /* written by the agent */
 
     ck_strbuf_t pending, inflight;
     int sending; /* an h2o_send is in flight */
@@ -292,8 +291,8 @@ static void write_event(turn_t *t, json_t *event)
 
 /* A log line about `t`, in its request's scope, with the user as the keyed
  * hash of the access line (field `user`), never the raw id. */
-__attribute__((format(printf, 3, 4))) static void turn_log(const turn_t *t, enum ck_log_level level,
-                                                           const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void turn_log(const turn_t *t, enum ck_log_level level, const char *fmt,
+                                                           ...)
 {
     char msg[512], user[17];
     va_list ap;
@@ -420,7 +419,9 @@ static json_t *usage_params(turn_t *t, int error)
         .thread_id = json_string_value(json_object_get(t->thread, "id")),
         .assistant = labels[0],
         .model = labels[1],
-        .outcome = t->had_error || error ? "error" : t->cancelled ? "cancelled" : "ok",
+        .outcome = t->had_error || error ? "error"
+                   : t->cancelled        ? "cancelled"
+                                         : "ok",
         .first_token_ms = t->first_token_ms,
         .duration_ms = (long)((ck_metrics_now() - t->start) * 1000.0),
         .prompt_tokens = t->stats.prompt_tokens,
@@ -589,7 +590,8 @@ static void on_persisted(const ck_store_reply_t *reply, void *user)
         t->usage_in_write = 0;
         release_held(t, 1); /* as before the failure: the forwards behind a write tried once go out */
     } else {
-        persist_give_up(t, reply->message ? reply->message : "?", reply->http_status == 503 ? MSG_DB_DOWN : MSG_NOT_SAVED);
+        persist_give_up(t, reply->message ? reply->message : "?",
+                        reply->http_status == 503 ? MSG_DB_DOWN : MSG_NOT_SAVED);
     }
     advance(t);
 }
@@ -958,7 +960,4 @@ void ck_http_stream_turn_shutdown(struct ck_http_worker *worker)
     }
 }
 
-int ck_http_stream_turns_open(struct ck_http_worker *worker)
-{
-    return !h2o_linklist_is_empty(&worker->turns);
-}
+int ck_http_stream_turns_open(struct ck_http_worker *worker) { return !h2o_linklist_is_empty(&worker->turns); }

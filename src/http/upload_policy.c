@@ -26,7 +26,8 @@ static span_t media_type(const char *mime, size_t len)
     const char *semi = memchr(mime, ';', len);
     span_t t = trim_span(mime, semi != NULL ? (size_t)(semi - mime) : len);
     const char *slash = memchr(t.p, '/', t.len);
-    if (slash == NULL || slash == t.p || slash == t.p + t.len - 1 || memchr(slash + 1, '/', t.len - (size_t)(slash + 1 - t.p)))
+    if (slash == NULL || slash == t.p || slash == t.p + t.len - 1 ||
+        memchr(slash + 1, '/', t.len - (size_t)(slash + 1 - t.p)))
         return (span_t){t.p, 0};
     for (size_t i = 0; i < t.len; i++)
         if ((unsigned char)t.p[i] <= ' ' || (unsigned char)t.p[i] >= 0x7f)

@@ -80,8 +80,7 @@ int ck_http_token_verify(ck_http_token_key_t key, ck_http_token_purpose_t purpos
     unsigned char got[CK_TOKEN_MAC_LEN], want[CK_TOKEN_MAC_LEN];
     if (token == NULL || len >= CK_HTTP_TOKEN_MAX || token_split(token, len, user, &expires, got) != 0)
         return 0;
-    if (token_mac(key, purpose, attachment_id, user, expires, want) != 0 ||
-        CRYPTO_memcmp(got, want, sizeof want) != 0)
+    if (token_mac(key, purpose, attachment_id, user, expires, want) != 0 || CRYPTO_memcmp(got, want, sizeof want) != 0)
         return 0;
     if (expires != 0 && expires < now)
         return 0;

@@ -26,8 +26,8 @@
 #include "http/respond.h"
 #include "http/web_assets.h"
 
-#define CSP_BASE                                                                                                  \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; " \
+#define CSP_BASE                                                                                                       \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "        \
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; "
 
 static const char assets_prefix[] = "/chat/assets/";

@@ -24,11 +24,11 @@
 
 struct ck_loop {
     h2o_evloop_t *evloop;
-    ck_timer_t **heap; /* min-heap of armed timers */
+    ck_timer_t **heap;         /* min-heap of armed timers */
     size_t heap_len, heap_cap; /* heap_cap >= timers, so arming never allocates */
     size_t timers;             /* timers alive (armed or not) */
-    uint64_t seq;      /* arm counter: ties on the deadline fire in arm order */
-    int fired;         /* timers ran after the last evloop pass: h2o may hold pending work */
+    uint64_t seq;              /* arm counter: ties on the deadline fire in arm order */
+    int fired;                 /* timers ran after the last evloop pass: h2o may hold pending work */
 };
 
 struct ck_watch {
@@ -36,8 +36,8 @@ struct ck_watch {
     h2o_socket_t *sock; /* owns the dup()ed fd */
     ck_watch_cb cb;
     void *user;
-    int want;           /* CK_READABLE | CK_WRITABLE as last requested */
-    int write_armed;    /* an h2o write notification is outstanding */
+    int want;        /* CK_READABLE | CK_WRITABLE as last requested */
+    int write_armed; /* an h2o write notification is outstanding */
 };
 
 struct ck_timer {
@@ -46,7 +46,7 @@ struct ck_timer {
     void *user;
     uint64_t deadline;
     uint64_t seq;
-    size_t index;       /* position in loop->heap, or NOT_ARMED */
+    size_t index; /* position in loop->heap, or NOT_ARMED */
 };
 
 #define NOT_ARMED ((size_t)-1)
@@ -69,15 +69,9 @@ void ck_loop_free(ck_loop_t *loop)
     free(loop);
 }
 
-h2o_evloop_t *ck_loop_evloop(ck_loop_t *loop)
-{
-    return loop->evloop;
-}
+h2o_evloop_t *ck_loop_evloop(ck_loop_t *loop) { return loop->evloop; }
 
-uint64_t ck_loop_now_ms(ck_loop_t *loop)
-{
-    return h2o_now(loop->evloop);
-}
+uint64_t ck_loop_now_ms(ck_loop_t *loop) { return h2o_now(loop->evloop); }
 
 /* --- timer heap ------------------------------------------------------------ */
 
@@ -184,10 +178,7 @@ void ck_timer_cancel(ck_timer_t *t)
         heap_remove(t->loop, t);
 }
 
-int ck_timer_is_armed(const ck_timer_t *t)
-{
-    return t->index != NOT_ARMED;
-}
+int ck_timer_is_armed(const ck_timer_t *t) { return t->index != NOT_ARMED; }
 
 void ck_timer_free(ck_timer_t *t)
 {

@@ -80,10 +80,7 @@ void ck_proto_utf8_trim(char *s)
         s[lead - 1] = '\0';
 }
 
-char *ck_proto_dumps(const json_t *value)
-{
-    return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-}
+char *ck_proto_dumps(const json_t *value) { return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY); }
 
 int ck_proto_sse_frame(const json_t *event, char **out, size_t *len)
 {

@@ -39,9 +39,9 @@ typedef struct step_node {
 struct ck_proto_pipeline {
     ck_proto_pipe_state_t state;
     char thread_id[CK_ID_MAX * 4];
-    json_t *thread;   /* ThreadMetadata as it is now */
-    json_t *snapshot; /* ThreadMetadata as last saved */
-    json_t *pending;  /* item id -> deep copy of the pending item */
+    json_t *thread;    /* ThreadMetadata as it is now */
+    json_t *snapshot;  /* ThreadMetadata as last saved */
+    json_t *pending;   /* item id -> deep copy of the pending item */
     text_acc_t *texts; /* gathered deltas not yet written into `pending` */
     step_node_t *head, *tail;
     size_t queued;
@@ -68,10 +68,7 @@ static void push(ck_proto_pipeline_t *pipe, ck_proto_step_kind_t kind, const cha
     pipe->queued++;
 }
 
-static void push_forward(ck_proto_pipeline_t *pipe, json_t *event)
-{
-    push(pipe, CK_PROTO_STEP_FORWARD, NULL, event);
-}
+static void push_forward(ck_proto_pipeline_t *pipe, json_t *event) { push(pipe, CK_PROTO_STEP_FORWARD, NULL, event); }
 
 /* Queues store op `op` with {"thread_id": <thread>, key: value}; `value` is
  * taken.  It may be shared (json_incref) with a forwarded event: steps are
@@ -115,10 +112,7 @@ int ck_proto_pipeline_next(ck_proto_pipeline_t *pipe, ck_proto_step_t *out)
     return 1;
 }
 
-size_t ck_proto_pipeline_queued(const ck_proto_pipeline_t *pipe)
-{
-    return pipe->queued;
-}
+size_t ck_proto_pipeline_queued(const ck_proto_pipeline_t *pipe) { return pipe->queued; }
 
 /* --- gathered text deltas -------------------------------------------------- */
 
@@ -141,8 +135,9 @@ static void sync_texts(ck_proto_pipeline_t *pipe, const char *item_id, int write
             link = &acc->next;
             continue;
         }
-        json_t *part = write ? json_array_get(json_object_get(json_object_get(pipe->pending, acc->item_id),
-                                                              "content"), acc->index) : NULL;
+        json_t *part =
+            write ? json_array_get(json_object_get(json_object_get(pipe->pending, acc->item_id), "content"), acc->index)
+                  : NULL;
         if (part != NULL && part_text(pipe, acc->item_id, acc->index) != NULL && !acc->text.failed)
             json_object_set_new(part, "text", json_stringn(acc->text.p ? acc->text.p : "", acc->text.len));
         *link = acc->next;
@@ -202,15 +197,9 @@ void ck_proto_pipeline_free(ck_proto_pipeline_t *pipe)
     free(pipe);
 }
 
-ck_proto_pipe_state_t ck_proto_pipeline_state(const ck_proto_pipeline_t *pipe)
-{
-    return pipe->state;
-}
+ck_proto_pipe_state_t ck_proto_pipeline_state(const ck_proto_pipeline_t *pipe) { return pipe->state; }
 
-const json_t *ck_proto_pipeline_thread(const ck_proto_pipeline_t *pipe)
-{
-    return pipe->thread;
-}
+const json_t *ck_proto_pipeline_thread(const ck_proto_pipeline_t *pipe) { return pipe->thread; }
 
 const json_t *ck_proto_pipeline_pending(ck_proto_pipeline_t *pipe, const char *item_id)
 {
@@ -448,8 +437,8 @@ static int feed_updated(ck_proto_pipeline_t *pipe, json_t *event)
 /* Events that are only forwarded (docs/protocol.md, "The twelve events"). */
 static int is_plain_event(const char *type)
 {
-    static const char *const plain[] = {"thread.updated", "stream_options", "progress_update", "client_effect",
-                                        "error", "notice", NULL};
+    static const char *const plain[] = {
+        "thread.updated", "stream_options", "progress_update", "client_effect", "error", "notice", NULL};
     for (const char *const *p = plain; *p != NULL; p++) {
         if (strcmp(type, *p) == 0)
             return 1;

@@ -141,7 +141,8 @@ static int enum_field(json_t *obj, const char *base, const char *key, const char
         }
     }
     char what[96];
-    snprintf(what, sizeof(what), "must be one of %s%s%s", allowed[0], allowed[1] ? ", " : "", allowed[1] ? allowed[1] : "");
+    snprintf(what, sizeof(what), "must be one of %s%s%s", allowed[0], allowed[1] ? ", " : "",
+             allowed[1] ? allowed[1] : "");
     return invalid(err, base, key, what);
 }
 

@@ -29,9 +29,19 @@
 #define BYTEA_OID 17
 #define INT4_OID 23
 
-static const char *const stmt_name[CK_STORE_STMT_COUNT] = {
-    "ck_op", "ck_op_bytes", "ck_user", "ck_items_desc", "ck_items_desc_after", "ck_items_asc", "ck_items_asc_after",
-    "ck_threads_desc", "ck_threads_desc_after", "ck_threads_asc", "ck_threads_asc_after", "ck_thread", "ck_check"};
+static const char *const stmt_name[CK_STORE_STMT_COUNT] = {"ck_op",
+                                                           "ck_op_bytes",
+                                                           "ck_user",
+                                                           "ck_items_desc",
+                                                           "ck_items_desc_after",
+                                                           "ck_items_asc",
+                                                           "ck_items_asc_after",
+                                                           "ck_threads_desc",
+                                                           "ck_threads_desc_after",
+                                                           "ck_threads_asc",
+                                                           "ck_threads_asc_after",
+                                                           "ck_thread",
+                                                           "ck_check"};
 
 /* The columns of a thread row the reads turn into a wire Thread (read.c). */
 #define THREAD_COLUMNS "x.id, x.title, x.status, x.allowed_image_domains, x.created_at, x.metadata -> 'assistant'"
@@ -52,12 +62,18 @@ static const char *const fixed_sql[CK_STORE_STMT_COUNT] = {
  * binary: raw text and bytea, int8 timestamps, jsonb with a version byte). */
 static const int stmt_nparams[CK_STORE_STMT_COUNT] = {3, 4, 1, 3, 4, 3, 4, 2, 3, 2, 3, 2, 3};
 static const int stmt_value[CK_STORE_STMT_COUNT][4] = {
-    [CK_STORE_STMT_OP] = {0, 1, 2},          [CK_STORE_STMT_OP_BYTES] = {0, 1, 2, 3},
-    [CK_STORE_STMT_USER] = {0},              [CK_STORE_STMT_ITEMS_DESC] = {0, 1, 2},
-    [CK_STORE_STMT_ITEMS_DESC_AFTER] = {0, 1, 2, 3}, [CK_STORE_STMT_ITEMS_ASC] = {0, 1, 2},
-    [CK_STORE_STMT_ITEMS_ASC_AFTER] = {0, 1, 2, 3},  [CK_STORE_STMT_THREADS_DESC] = {0, 2},
-    [CK_STORE_STMT_THREADS_DESC_AFTER] = {0, 2, 3},  [CK_STORE_STMT_THREADS_ASC] = {0, 2},
-    [CK_STORE_STMT_THREADS_ASC_AFTER] = {0, 2, 3},   [CK_STORE_STMT_THREAD] = {0, 1},
+    [CK_STORE_STMT_OP] = {0, 1, 2},
+    [CK_STORE_STMT_OP_BYTES] = {0, 1, 2, 3},
+    [CK_STORE_STMT_USER] = {0},
+    [CK_STORE_STMT_ITEMS_DESC] = {0, 1, 2},
+    [CK_STORE_STMT_ITEMS_DESC_AFTER] = {0, 1, 2, 3},
+    [CK_STORE_STMT_ITEMS_ASC] = {0, 1, 2},
+    [CK_STORE_STMT_ITEMS_ASC_AFTER] = {0, 1, 2, 3},
+    [CK_STORE_STMT_THREADS_DESC] = {0, 2},
+    [CK_STORE_STMT_THREADS_DESC_AFTER] = {0, 2, 3},
+    [CK_STORE_STMT_THREADS_ASC] = {0, 2},
+    [CK_STORE_STMT_THREADS_ASC_AFTER] = {0, 2, 3},
+    [CK_STORE_STMT_THREAD] = {0, 1},
     [CK_STORE_STMT_CHECK] = {0, 1, 3},
 };
 /* $3 of the dispatchers is declared text and cast in SQL, so the JSON goes
@@ -102,7 +118,8 @@ static void page_sql(enum ck_store_stmt stmt, char *out, size_t size)
                  " AND (x.created_at, x.id) %c (SELECT c.created_at, c.id FROM chatkit.%s c WHERE %s c.id = $%d"
                  " AND c.user_id = $1)",
                  asc ? '>' : '<', items ? "items" : "threads", items ? "c.thread_id = $2 AND" : "", items ? 4 : 3);
-    snprintf(out, size, "SELECT %s FROM chatkit.%s x WHERE x.user_id = $1%s%s ORDER BY x.created_at%s, x.id%s LIMIT $%d",
+    snprintf(out, size,
+             "SELECT %s FROM chatkit.%s x WHERE x.user_id = $1%s%s ORDER BY x.created_at%s, x.id%s LIMIT $%d",
              items ? "x.wire, x.id" : THREAD_COLUMNS, items ? "items" : "threads",
              items ? " AND x.thread_id = $2 AND x.type NOT IN ('hidden_context_item', 'sdk_hidden_context')" : "",
              cursor, dir, dir, items ? 3 : 2);
@@ -129,10 +146,7 @@ static void conn_log(const ck_store_conn_t *conn, enum ck_log_level level, const
     ck_store_log_pg(level, prefix, msg);
 }
 
-static void conn_notice(void *arg, const char *message)
-{
-    conn_log(arg, CK_LOG_DEBUG, "notice", message);
-}
+static void conn_notice(void *arg, const char *message) { conn_log(arg, CK_LOG_DEBUG, "notice", message); }
 
 static void conn_enqueue(ck_store_conn_t *conn, ck_store_call_t *call)
 {
@@ -243,8 +257,8 @@ static PGconn *conn_start(ck_store_conn_t *conn, int *waiting)
     free(addrs);
     if (rc != 0)
         return NULL;
-    return PQconnectStartParams((const char *const *)store->params.keywords,
-                                (const char *const *)store->params.values, 0);
+    return PQconnectStartParams((const char *const *)store->params.keywords, (const char *const *)store->params.values,
+                                0);
 }
 
 /* The host name is not resolved yet: stay DOWN and look again later. */

@@ -45,15 +45,9 @@ static void log_connect_failure(const char *msg)
     ck_store_log_pg(repeated ? CK_LOG_DEBUG : CK_LOG_ERROR, "migrate: cannot connect", msg != NULL ? msg : "?");
 }
 
-void ck_store_set_schema_ready(int ready)
-{
-    atomic_store(&schema_ready, ready != 0);
-}
+void ck_store_set_schema_ready(int ready) { atomic_store(&schema_ready, ready != 0); }
 
-int ck_store_schema_ready(void)
-{
-    return atomic_load(&schema_ready);
-}
+int ck_store_schema_ready(void) { return atomic_load(&schema_ready); }
 
 static void migrate_notice(void *arg, const char *message)
 {
@@ -76,10 +70,7 @@ static int result_ok(PGresult *res, const char *what)
 }
 
 /* Runs `sql` (may hold several statements); 0, or -1 logged with `what`. */
-static int exec_ok(PGconn *pg, const char *what, const char *sql)
-{
-    return result_ok(PQexec(pg, sql), what);
-}
+static int exec_ok(PGconn *pg, const char *what, const char *sql) { return result_ok(PQexec(pg, sql), what); }
 
 /* The version of a migration: the leading number of its file name, or -1. */
 static int migration_version(const char *name)
@@ -96,8 +87,8 @@ static int is_applied(PGconn *pg, int version)
     char buf[16];
     snprintf(buf, sizeof(buf), "%d", version);
     const char *params[1] = {buf};
-    PGresult *res = PQexecParams(pg, "SELECT 1 FROM chatkit.schema_migrations WHERE version = $1", 1, NULL,
-                                 params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(pg, "SELECT 1 FROM chatkit.schema_migrations WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
     int r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
     if (r < 0)
         ck_store_log_pg(CK_LOG_ERROR, "migrate: reading chatkit.schema_migrations failed", PQresultErrorMessage(res));
@@ -142,8 +133,8 @@ static int apply_schema(PGconn *pg, const ck_sql_file_t *m, int version)
 static int functions_current(PGconn *pg)
 {
     const char *params[1] = {ck_sql_functions_checksum};
-    PGresult *res = PQexecParams(pg, "SELECT 1 FROM chatkit.schema_functions WHERE checksum = $1", 1, NULL,
-                                 params, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(pg, "SELECT 1 FROM chatkit.schema_functions WHERE checksum = $1", 1, NULL, params, NULL, NULL, 0);
     int r = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
     if (r < 0)
         ck_store_log_pg(CK_LOG_ERROR, "migrate: reading chatkit.schema_functions failed", PQresultErrorMessage(res));

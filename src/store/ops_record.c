@@ -77,8 +77,8 @@ json_t *ck_store_usage_params(const ck_usage_row_t *row)
 {
     json_t *params = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "assistant", row->assistant, "model", row->model,
                                "outcome", row->outcome, "duration_ms", (json_int_t)row->duration_ms, "prompt_tokens",
-                               (json_int_t)row->prompt_tokens, "completion_tokens",
-                               (json_int_t)row->completion_tokens, "tool_calls", row->tool_calls);
+                               (json_int_t)row->prompt_tokens, "completion_tokens", (json_int_t)row->completion_tokens,
+                               "tool_calls", row->tool_calls);
     if (params == NULL)
         return NULL;
     set_request_id(params, row->request_id);

@@ -57,11 +57,11 @@ json_t *ck_store_audit_params(const char *request_id, const char *action, const 
 typedef struct ck_usage_row {
     const char *request_id;
     const char *user_id;
-    const char *thread_id;   /* may be NULL */
+    const char *thread_id; /* may be NULL */
     const char *assistant;
     const char *model;
-    const char *outcome;     /* "ok", "error" or "cancelled" */
-    long first_token_ms;     /* < 0: no text was sent */
+    const char *outcome; /* "ok", "error" or "cancelled" */
+    long first_token_ms; /* < 0: no text was sent */
     long duration_ms;
     long prompt_tokens, completion_tokens;
     int tool_calls;

@@ -108,7 +108,8 @@ int ck_store_cli_audit(const char *conninfo, int argc, char **argv)
         return 1;
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r) {
+    json_array_foreach(rows, i, r)
+    {
         if (o.json) {
             char *line = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(15));
             printf("%s\n", line != NULL ? line : "{}");
@@ -120,7 +121,8 @@ int ck_store_cli_audit(const char *conninfo, int argc, char **argv)
         const char *detail = json_string_value(json_object_get(r, "detail"));
         printf("%s  %-20s  user=%s  request=%s  objects=%s%s%s\n", json_string_value(json_object_get(r, "at")),
                json_string_value(json_object_get(r, "action")), json_string_value(json_object_get(r, "user_id")),
-               req != NULL ? req : "-", ids != NULL ? ids : "[]", detail != NULL ? "  " : "", detail != NULL ? detail : "");
+               req != NULL ? req : "-", ids != NULL ? ids : "[]", detail != NULL ? "  " : "",
+               detail != NULL ? detail : "");
         free(ids);
     }
     if (!o.json)
@@ -161,16 +163,20 @@ int ck_store_cli_stats(const char *conninfo, int argc, char **argv)
     printf("%-12s %-24s %7s %8s %16s %16s %20s %6s\n", "", "", "", "", "p50 / p95", "p50 / p95", "", "");
     size_t i;
     json_t *g;
-    json_array_foreach(json_object_get(doc, "groups"), i, g) {
+    json_array_foreach(json_object_get(doc, "groups"), i, g)
+    {
         char a[32], b[32], c[32], d[32], e[32], f[32], col1[72], col2[72], col3[72], rate[16];
         snprintf(col1, sizeof col1, "%s / %s", num(g, "first_token_p50_ms", a, sizeof a, 0),
                  num(g, "first_token_p95_ms", b, sizeof b, 0));
-        snprintf(col2, sizeof col2, "%s / %s", num(g, "turn_p50_ms", c, sizeof c, 0), num(g, "turn_p95_ms", d, sizeof d, 0));
-        snprintf(col3, sizeof col3, "%s / %s", num(g, "tokens_in", e, sizeof e, 0), num(g, "tokens_out", f, sizeof f, 0));
+        snprintf(col2, sizeof col2, "%s / %s", num(g, "turn_p50_ms", c, sizeof c, 0),
+                 num(g, "turn_p95_ms", d, sizeof d, 0));
+        snprintf(col3, sizeof col3, "%s / %s", num(g, "tokens_in", e, sizeof e, 0),
+                 num(g, "tokens_out", f, sizeof f, 0));
         snprintf(rate, sizeof rate, "%.1f%%", 100.0 * json_number_value(json_object_get(g, "success_rate")));
         printf("%-12s %-24s %7lld %8s %16s %16s %20s %6lld\n", json_string_value(json_object_get(g, "assistant")),
-               json_string_value(json_object_get(g, "model")), (long long)json_integer_value(json_object_get(g, "turns")),
-               rate, col1, col2, col3, (long long)json_integer_value(json_object_get(g, "tool_calls")));
+               json_string_value(json_object_get(g, "model")),
+               (long long)json_integer_value(json_object_get(g, "turns")), rate, col1, col2, col3,
+               (long long)json_integer_value(json_object_get(g, "tool_calls")));
     }
     if (json_array_size(json_object_get(doc, "groups")) == 0)
         printf("(no turns)\n");

@@ -23,10 +23,7 @@ static void add_compact(ck_strbuf_t *b, const char *json, size_t len)
     b->p[b->len] = 0;
 }
 
-void ck_store_page_open(ck_strbuf_t *b)
-{
-    ck_strbuf_adds(b, "{\"data\":[");
-}
+void ck_store_page_open(ck_strbuf_t *b) { ck_strbuf_adds(b, "{\"data\":["); }
 
 void ck_store_page_add_json(ck_strbuf_t *b, int index, const char *json, size_t len)
 {
@@ -62,13 +59,27 @@ void ck_store_json_string(ck_strbuf_t *b, const char *s, size_t len)
         start = i + 1;
         char esc[8];
         switch (c) {
-        case '"': ck_strbuf_adds(b, "\\\""); break;
-        case '\\': ck_strbuf_adds(b, "\\\\"); break;
-        case '\b': ck_strbuf_adds(b, "\\b"); break;
-        case '\f': ck_strbuf_adds(b, "\\f"); break;
-        case '\n': ck_strbuf_adds(b, "\\n"); break;
-        case '\r': ck_strbuf_adds(b, "\\r"); break;
-        case '\t': ck_strbuf_adds(b, "\\t"); break;
+        case '"':
+            ck_strbuf_adds(b, "\\\"");
+            break;
+        case '\\':
+            ck_strbuf_adds(b, "\\\\");
+            break;
+        case '\b':
+            ck_strbuf_adds(b, "\\b");
+            break;
+        case '\f':
+            ck_strbuf_adds(b, "\\f");
+            break;
+        case '\n':
+            ck_strbuf_adds(b, "\\n");
+            break;
+        case '\r':
+            ck_strbuf_adds(b, "\\r");
+            break;
+        case '\t':
+            ck_strbuf_adds(b, "\\t");
+            break;
         default:
             snprintf(esc, sizeof esc, "\\u%04x", c);
             ck_strbuf_adds(b, esc);
@@ -88,8 +99,8 @@ void ck_store_ts_wire(int64_t us, char *out, size_t size)
     time_t t = (time_t)(sec + PG_EPOCH_UNIX);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)frac);
 }
 
 /* A jsonb cell in binary format: version byte 1, then the text. */

@@ -36,21 +36,20 @@ enum read_phase { PHASE_PAGE, PHASE_CHECK, PHASE_REJECTED };
 struct ck_store_read {
     enum read_kind kind;
     enum read_phase phase;
-    int limit;          /* page size */
+    int limit; /* page size */
     int asc;
     char limit_text[16]; /* limit + 1, the LIMIT parameter */
     char *user;
-    char *thread;       /* items.list, threads.get_by_id */
-    char *after;        /* the cursor, or NULL */
+    char *thread;        /* items.list, threads.get_by_id */
+    char *after;         /* the cursor, or NULL */
     const char *v1, *v3; /* the current slot's values 1 and 3 (thread or cursor ids) */
-    int status;         /* PHASE_REJECTED: the reply's status and message */
+    int status;          /* PHASE_REJECTED: the reply's status and message */
     char message[600];
 };
 
 int ck_store_is_read_op(const char *op)
 {
-    return strcmp(op, "items.list") == 0 || strcmp(op, "threads.list") == 0 ||
-           strcmp(op, "threads.get_by_id") == 0;
+    return strcmp(op, "items.list") == 0 || strcmp(op, "threads.list") == 0 || strcmp(op, "threads.get_by_id") == 0;
 }
 
 void ck_store_read_free(ck_store_read_t *read)
@@ -171,7 +170,7 @@ int ck_store_read_start(ck_store_call_t *call, const char *user_id, const char *
     if (r == NULL)
         return -1;
     call->read = r;
-    r->kind = strcmp(call->op, "items.list") == 0 ? READ_ITEMS
+    r->kind = strcmp(call->op, "items.list") == 0     ? READ_ITEMS
               : strcmp(call->op, "threads.list") == 0 ? READ_THREADS
                                                       : READ_THREAD;
     if (parse_params(r, user_id, params, params_len) != 0) {
@@ -224,8 +223,8 @@ static void add_items_page(ck_strbuf_t *b, const PGresult *res, int limit)
 /* One thread row of THREAD_COLUMNS (conn.c) as a wire Thread. */
 static int add_thread(ck_strbuf_t *b, const PGresult *res, int row, const char *items, size_t items_len)
 {
-    ck_store_thread_cols_t t = {cell(res, row, 0), cell(res, row, 1), cell(res, row, 2), cell(res, row, 3),
-                                cell(res, row, 4), cell(res, row, 5)};
+    ck_store_thread_cols_t t = {cell(res, row, 0), cell(res, row, 1), cell(res, row, 2),
+                                cell(res, row, 3), cell(res, row, 4), cell(res, row, 5)};
     return ck_store_thread_json(b, &t, items, items_len);
 }
 

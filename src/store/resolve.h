@@ -25,9 +25,9 @@
  * arrays end with a `hostaddr` slot at index `hostaddr_index` (value NULL
  * until ck_store_conninfo_set_addrs fills it) and `host` at `host_index`. */
 typedef struct ck_store_conninfo {
-    char **keywords;    /* NULL-terminated; owned */
-    char **values;      /* parallel to keywords; owned */
-    char *lookup_name;  /* the host name to resolve, or NULL: use the conninfo as is */
+    char **keywords;   /* NULL-terminated; owned */
+    char **values;     /* parallel to keywords; owned */
+    char *lookup_name; /* the host name to resolve, or NULL: use the conninfo as is */
     int host_index;
     int hostaddr_index;
 } ck_store_conninfo_t;

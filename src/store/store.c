@@ -64,8 +64,7 @@ ck_store_t *ck_store_create(ck_loop_t *loop, const ck_store_config_t *config)
     int n = config->connections > 0 ? config->connections : DEFAULT_CONNECTIONS;
     store->conninfo = strdup(config->conninfo);
     store->conns = calloc((size_t)n, sizeof(*store->conns));
-    if (store->conninfo == NULL || store->conns == NULL ||
-        ck_store_conninfo_parse(store->conninfo, &store->params) < 0)
+    if (store->conninfo == NULL || store->conns == NULL || ck_store_conninfo_parse(store->conninfo, &store->params) < 0)
         goto fail;
     for (; store->nconns < n; store->nconns++)
         if (ck_store_conn_init(&store->conns[store->nconns], store, store->nconns) != 0)
@@ -142,10 +141,7 @@ int ck_store_conninfo_check(const char *conninfo, char *why, size_t cap)
     return -1;
 }
 
-int ck_store_stores_up(void)
-{
-    return atomic_load(&stores_up);
-}
+int ck_store_stores_up(void) { return atomic_load(&stores_up); }
 
 void ck_store_call_clear(ck_store_call_t *call)
 {
@@ -351,8 +347,7 @@ ck_store_call_t *ck_store_op(ck_store_t *store, const char *op, const char *user
 ck_store_call_t *ck_store_op_bytes(ck_store_t *store, const char *op, const char *user_id, const char *params_json,
                                    size_t params_len, const void *data, size_t data_len, ck_store_cb cb, void *user)
 {
-    return start_call(store, CK_STORE_STMT_OP_BYTES, op, user_id, params_json, params_len, data, data_len, cb,
-                      user);
+    return start_call(store, CK_STORE_STMT_OP_BYTES, op, user_id, params_json, params_len, data, data_len, cb, user);
 }
 
 /* --- replies ----------------------------------------------------------------- */

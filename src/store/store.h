@@ -40,7 +40,7 @@ typedef struct ck_store_reply {
     const char *message; /* on failure: human readable, safe to show the client */
     const char *json;    /* on success: the op's result as compact JSON text (NUL-terminated) */
     size_t json_len;
-    const char *bytes;   /* binary ops only: the bytea column (may be NULL) */
+    const char *bytes; /* binary ops only: the bytea column (may be NULL) */
     size_t bytes_len;
 } ck_store_reply_t;
 
@@ -49,10 +49,10 @@ typedef struct ck_store_reply {
 typedef void (*ck_store_cb)(const ck_store_reply_t *reply, void *user);
 
 typedef struct ck_store_config {
-    const char *conninfo;  /* libpq URI or key=value string; NULL = no database */
-    int connections;       /* connections per worker (default 2) */
-    int reconnect_ms;      /* first reconnect delay, doubled per failure up to 30 s, with jitter (default 1000) */
-    int wait_ms;           /* how long a call waits for a connection (default 2000; <0: not at all) */
+    const char *conninfo; /* libpq URI or key=value string; NULL = no database */
+    int connections;      /* connections per worker (default 2) */
+    int reconnect_ms;     /* first reconnect delay, doubled per failure up to 30 s, with jitter (default 1000) */
+    int wait_ms;          /* how long a call waits for a connection (default 2000; <0: not at all) */
 } ck_store_config_t;
 
 /* Creates the per-worker store and starts connecting in the background.
@@ -116,7 +116,7 @@ typedef struct ck_sql_file {
     const char *name; /* file name, e.g. "001_schema.sql"; a migration's number is its version */
     const char *sql;
 } ck_sql_file_t;
-extern const ck_sql_file_t ck_sql_schema[];    /* sql/schema/, in version order */
+extern const ck_sql_file_t ck_sql_schema[]; /* sql/schema/, in version order */
 extern const int ck_sql_schema_count;
 extern const ck_sql_file_t ck_sql_functions[]; /* sql/functions/, in name order */
 extern const int ck_sql_functions_count;

@@ -61,22 +61,22 @@ typedef struct ck_store_read ck_store_read_t;
 struct ck_store_call {
     struct ck_store_call *next; /* FIFO link (connection queue or completion queue) */
     ck_store_t *store;
-    int nstmts;                 /* statements in the slot */
+    int nstmts; /* statements in the slot */
     enum ck_store_stmt stmts[CK_STORE_MAX_STMTS];
-    int is_internal;            /* PREPARE or session set-up: never reaches a callback */
-    ck_store_cb cb;             /* NULL once cancelled */
+    int is_internal; /* PREPARE or session set-up: never reaches a callback */
+    ck_store_cb cb;  /* NULL once cancelled */
     void *user;
     PGresult *res[CK_STORE_MAX_STMTS]; /* the statements' results, in order, as they arrived */
     int nres;
-    int failed_status;          /* 0, or the HTTP status of a failure without result (503, 413) */
-    uint64_t wait_until;        /* waiting for a connection: give up then (loop ms) */
-    char *user_id, *params;     /* waiting dispatcher call: owned copies of its arguments */
+    int failed_status;      /* 0, or the HTTP status of a failure without result (503, 413) */
+    uint64_t wait_until;    /* waiting for a connection: give up then (loop ms) */
+    char *user_id, *params; /* waiting dispatcher call: owned copies of its arguments */
     size_t params_len;
-    void *data;                 /* waiting: owned copy of the bytea, or NULL */
+    void *data; /* waiting: owned copy of the bytea, or NULL */
     size_t data_len;
-    char request_id[132];       /* the log scope when the call started ("" = none): restored around its reply */
-    ck_store_read_t *read;      /* a hot read's state (read.c); NULL for dispatcher calls */
-    char op[];                  /* op name, for logs */
+    char request_id[132];  /* the log scope when the call started ("" = none): restored around its reply */
+    ck_store_read_t *read; /* a hot read's state (read.c); NULL for dispatcher calls */
+    char op[];             /* op name, for logs */
 };
 
 enum ck_store_conn_state {
@@ -87,34 +87,34 @@ enum ck_store_conn_state {
 
 typedef struct ck_store_conn {
     ck_store_t *store;
-    int index;                    /* for logs */
+    int index; /* for logs */
     enum ck_store_conn_state state;
-    PGconn *pg;                   /* NULL when DOWN */
-    ck_watch_t *watch;            /* on PQsocket(pg); NULL when DOWN */
-    ck_timer_t *retry;            /* reconnect timer */
-    ck_store_call_t *head, *tail; /* slots sent, awaiting their Sync, oldest first */
-    size_t queued;                /* calls in the FIFO (the pick metric) */
+    PGconn *pg;                        /* NULL when DOWN */
+    ck_watch_t *watch;                 /* on PQsocket(pg); NULL when DOWN */
+    ck_timer_t *retry;                 /* reconnect timer */
+    ck_store_call_t *head, *tail;      /* slots sent, awaiting their Sync, oldest first */
+    size_t queued;                     /* calls in the FIFO (the pick metric) */
     int prepared[CK_STORE_STMT_COUNT]; /* PREPARE sent on this connection */
-    int session_set;              /* the session set-up (conn.c) was sent */
-    unsigned failures;            /* consecutive failed connection attempts */
-    char last_cause[160];         /* the failure last logged as a warning (logged again when it changes) */
+    int session_set;                   /* the session set-up (conn.c) was sent */
+    unsigned failures;                 /* consecutive failed connection attempts */
+    char last_cause[160];              /* the failure last logged as a warning (logged again when it changes) */
 } ck_store_conn_t;
 
 struct ck_store {
     ck_loop_t *loop;
-    char *conninfo;               /* owned copy; NULL = no database */
-    ck_store_conninfo_t params;   /* parsed conninfo when its host is a name to resolve (resolve.h) */
+    char *conninfo;             /* owned copy; NULL = no database */
+    ck_store_conninfo_t params; /* parsed conninfo when its host is a name to resolve (resolve.h) */
     int reconnect_ms;
-    int wait_ms;                  /* < 0: calls never wait for a connection */
-    int up;                       /* counted in ck_store_stores_up() */
+    int wait_ms; /* < 0: calls never wait for a connection */
+    int up;      /* counted in ck_store_stores_up() */
     int nconns;
     ck_store_conn_t *conns;
     ck_store_call_t *done_head, *done_tail; /* completed calls whose callbacks are due */
-    ck_timer_t *drain_timer;      /* delivers completions queued outside an event handler */
+    ck_timer_t *drain_timer;                /* delivers completions queued outside an event handler */
     ck_store_call_t *wait_head, *wait_tail; /* calls waiting for a connection, oldest first */
-    ck_timer_t *wait_timer;       /* polls for readiness / expires waiting calls */
-    int draining;                 /* inside ck_store_drain(): callbacks are running */
-    int destroy_requested;        /* ck_store_destroy() called from a callback */
+    ck_timer_t *wait_timer;                 /* polls for readiness / expires waiting calls */
+    int draining;                           /* inside ck_store_drain(): callbacks are running */
+    int destroy_requested;                  /* ck_store_destroy() called from a callback */
 };
 
 /* conn.c */

@@ -15,8 +15,8 @@ static ck_auth_cors_t *g_list, *g_any;
 
 static void check(const ck_auth_cors_decision_t *d)
 {
-    if (d->allow_origin != NULL && (memchr(d->allow_origin, '\r', d->allow_origin_len) ||
-                                    memchr(d->allow_origin, '\n', d->allow_origin_len)))
+    if (d->allow_origin != NULL &&
+        (memchr(d->allow_origin, '\r', d->allow_origin_len) || memchr(d->allow_origin, '\n', d->allow_origin_len)))
         abort();
     if (strlen(d->allow_headers) != d->allow_headers_len || strpbrk(d->allow_headers, "\r\n") != NULL)
         abort();

@@ -33,8 +33,8 @@ static inline char *fixture_pem_of(EVP_PKEY *pkey, int private_key)
 /* A compact JWS of `header` and `payload` (JSON texts as given) signed with
  * HMAC `md` over `key` (key_len bytes); an empty signature part when md is
  * NULL.  Returns a static buffer, overwritten by the next call. */
-static inline const char *fixture_craft_jws(const char *header, const char *payload, const EVP_MD *md,
-                                            const char *key, size_t key_len)
+static inline const char *fixture_craft_jws(const char *header, const char *payload, const EVP_MD *md, const char *key,
+                                            size_t key_len)
 {
     static char tok[16384];
     size_t n = ck_base64url_encode((const unsigned char *)header, strlen(header), tok);

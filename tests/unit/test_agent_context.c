@@ -24,8 +24,8 @@ static json_t *user_item(const char *id, const char *text)
 
 static json_t *assistant_item(const char *id, const char *text)
 {
-    return json_pack("{s:s,s:s,s:[{s:s,s:s}]}", "id", id, "type", "assistant_message", "content", "type",
-                     "output_text", "text", text);
+    return json_pack("{s:s,s:s,s:[{s:s,s:s}]}", "id", id, "type", "assistant_message", "content", "type", "output_text",
+                     "text", text);
 }
 
 /* `n` history items of ~`words` words each, alternating user/assistant. */
@@ -48,9 +48,11 @@ START_TEST(system_blocks_in_order)
     json_t *facts = json_pack("[{s:s,s:s,s:s}]", "id", "mem_1", "fact", "Likes </user_memory> tea", "created_at", "x");
     char *text = ck_agent_context_system_text("Be brief.", facts, "Talked about <b>tea</conversation_summary>.");
     const char *p = strstr(text, "Be brief.");
-    const char *f = strstr(text, "<user_memory>\n[{\"id\":\"mem_1\",\"fact\":\"Likes <\\/user_memory> tea\"}]\n</user_memory>");
+    const char *f =
+        strstr(text, "<user_memory>\n[{\"id\":\"mem_1\",\"fact\":\"Likes <\\/user_memory> tea\"}]\n</user_memory>");
     const char *u = strstr(text, "UNTRUSTED");
-    const char *s = strstr(text, "<conversation_summary>\nTalked about &lt;b>tea&lt;/conversation_summary>.\n</conversation_summary>");
+    const char *s = strstr(
+        text, "<conversation_summary>\nTalked about &lt;b>tea&lt;/conversation_summary>.\n</conversation_summary>");
     ck_assert_ptr_nonnull(p);
     ck_assert_ptr_nonnull(f);
     ck_assert_ptr_nonnull(u);
@@ -84,11 +86,14 @@ START_TEST(history_trimmed_to_budget)
     ck_assert_uint_eq(out.total, ck_tokens_messages(out.messages));
     /* the newest items are the ones kept, the new message last and whole */
     size_t n = json_array_size(out.messages);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(out.messages, n - 1), "content")), "the new question");
-    ck_assert(strncmp(json_string_value(json_object_get(json_array_get(out.messages, n - 2), "content")), "item 9:", 7) == 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(out.messages, n - 1), "content")),
+                     "the new question");
+    ck_assert(
+        strncmp(json_string_value(json_object_get(json_array_get(out.messages, n - 2), "content")), "item 9:", 7) == 0);
     char want[16];
     snprintf(want, sizeof want, "item %zu:", 10 - out.history_sent);
-    ck_assert(strncmp(json_string_value(json_object_get(json_array_get(out.messages, 1), "content")), want, strlen(want)) == 0);
+    ck_assert(strncmp(json_string_value(json_object_get(json_array_get(out.messages, 1), "content")), want,
+                      strlen(want)) == 0);
     json_decref(out.messages);
 
     in.budget = 60; /* not even the system prompt and the message: over */
@@ -115,16 +120,17 @@ START_TEST(tool_results_shortened_then_summary_and_facts_dropped)
     json_t *turn = json_pack("[{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},{s:s,s:s,s:s}]", "role", "assistant", "content",
                              "tool_calls", "id", "c1", "type", "function", "function", "name", "search", "arguments",
                              "{}", "role", "tool", "tool_call_id", "c1", "content", big);
-    json_t *facts = json_pack("[{s:s,s:s},{s:s,s:s}]", "id", "mem_1", "fact", "The user likes tea", "id", "mem_2", "fact",
-                              "The user is a nurse");
-    ck_agent_context_in_t in = {.user_message = msg, .turn_messages = turn, .facts = facts, .summary = "Earlier: tea.",
-                                .budget = 1000};
+    json_t *facts = json_pack("[{s:s,s:s},{s:s,s:s}]", "id", "mem_1", "fact", "The user likes tea", "id", "mem_2",
+                              "fact", "The user is a nurse");
+    ck_agent_context_in_t in = {
+        .user_message = msg, .turn_messages = turn, .facts = facts, .summary = "Earlier: tea.", .budget = 1000};
     ck_agent_context_out_t out;
     ck_assert_int_eq(ck_agent_context_build(&in, &out), 0);
     ck_assert_int_eq(out.over, 0);
     ck_assert_uint_ge(out.shortened, 1);
     ck_assert_uint_le(out.total, 1000);
-    const char *tool = json_string_value(json_object_get(json_array_get(out.messages, json_array_size(out.messages) - 1), "content"));
+    const char *tool =
+        json_string_value(json_object_get(json_array_get(out.messages, json_array_size(out.messages) - 1), "content"));
     ck_assert_ptr_nonnull(strstr(tool, "[shortened to fit the context budget: about"));
     ck_assert_int_eq(out.summary_dropped, 0);
     json_decref(out.messages);
@@ -166,8 +172,9 @@ END_TEST
 
 START_TEST(memory_parse_facts)
 {
-    json_t *f = ck_agent_memory_parse_facts("Here:\n```json\n[\" The user lives in Lyon \", 3, \"\", \"The user has cats\", "
-                                            "\"The user is a nurse\", \"The user likes jazz\"]\n```");
+    json_t *f =
+        ck_agent_memory_parse_facts("Here:\n```json\n[\" The user lives in Lyon \", 3, \"\", \"The user has cats\", "
+                                    "\"The user is a nurse\", \"The user likes jazz\"]\n```");
     ck_assert_uint_eq(json_array_size(f), 3);
     ck_assert_str_eq(json_string_value(json_array_get(f, 0)), "The user lives in Lyon");
     ck_assert_str_eq(json_string_value(json_array_get(f, 2)), "The user is a nurse");
@@ -204,9 +211,9 @@ START_TEST(summary_clamp_and_cut)
     char small[] = "  Short summary.  ";
     ck_assert_uint_eq(ck_agent_summary_clamp(small), 2);
     ck_assert_str_eq(small, "Short summary.");
-    ck_assert_uint_eq(ck_agent_summary_cut(6, 0, 10), 0);   /* window not full yet */
-    ck_assert_uint_eq(ck_agent_summary_cut(10, 0, 10), 2);  /* the next turn drops two */
-    ck_assert_uint_eq(ck_agent_summary_cut(10, 5, 10), 5);  /* the budget already dropped five */
+    ck_assert_uint_eq(ck_agent_summary_cut(6, 0, 10), 0);  /* window not full yet */
+    ck_assert_uint_eq(ck_agent_summary_cut(10, 0, 10), 2); /* the next turn drops two */
+    ck_assert_uint_eq(ck_agent_summary_cut(10, 5, 10), 5); /* the budget already dropped five */
 }
 END_TEST
 

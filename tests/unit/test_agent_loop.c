@@ -40,11 +40,11 @@ struct ck_store_call {
 };
 
 static ck_loop_t *g_loop;
-static json_t *g_store_ops;       /* [{"op","params"}] in call order */
-static json_t *g_search_reply;    /* reply of `search` */
-static json_t *g_history_reply;   /* reply of `context.load` (the history window) */
-static json_t *g_attach_reply;    /* reply of `attachments.load` */
-static json_t *g_turn_context;    /* ck_turn_t.context of the next run_turn (the pre-flight's answer), or NULL */
+static json_t *g_store_ops;     /* [{"op","params"}] in call order */
+static json_t *g_search_reply;  /* reply of `search` */
+static json_t *g_history_reply; /* reply of `context.load` (the history window) */
+static json_t *g_attach_reply;  /* reply of `attachments.load` */
+static json_t *g_turn_context;  /* ck_turn_t.context of the next run_turn (the pre-flight's answer), or NULL */
 static int g_pending_max, g_pending;
 static struct ck_store_call *g_calls;
 
@@ -55,9 +55,9 @@ static void store_reply(ck_timer_t *timer, void *user)
     g_pending--;
     if (c->cancelled)
         return;
-    const json_t *doc = strcmp(c->op, "search") == 0    ? g_search_reply
+    const json_t *doc = strcmp(c->op, "search") == 0         ? g_search_reply
                         : strcmp(c->op, "context.load") == 0 ? g_history_reply
-                                                        : g_attach_reply;
+                                                             : g_attach_reply;
     char *json = json_dumps(doc, JSON_COMPACT);
     ck_store_reply_t reply = {.ok = 1, .json = json, .json_len = strlen(json)};
     c->cancelled = 1;
@@ -81,17 +81,15 @@ ck_store_call_t *ck_store_op(ck_store_t *store, const char *op, const char *user
         return c;
     }
     c->timer = ck_timer_new(g_loop, store_reply, c);
-    json_array_append_new(g_store_ops, json_pack("{s:s,s:o}", "op", op, "params", json_loadb(params_json, params_len, 0, NULL)));
+    json_array_append_new(g_store_ops,
+                          json_pack("{s:s,s:o}", "op", op, "params", json_loadb(params_json, params_len, 0, NULL)));
     if (++g_pending > g_pending_max)
         g_pending_max = g_pending;
     ck_timer_arm(c->timer, 5);
     return c;
 }
 
-void ck_store_cancel(ck_store_call_t *call)
-{
-    call->cancelled = 1;
-}
+void ck_store_cancel(ck_store_call_t *call) { call->cancelled = 1; }
 
 static void store_reset(void)
 {
@@ -193,10 +191,7 @@ static void script(const char *json)
 }
 
 /* The `body` of the i-th chat completion request the fake received. */
-static json_t *request_body(json_t *requests, size_t i)
-{
-    return json_object_get(json_array_get(requests, i), "body");
-}
+static json_t *request_body(json_t *requests, size_t i) { return json_object_get(json_array_get(requests, i), "body"); }
 
 /* --- running a turn --------------------------------------------------------- */
 
@@ -235,10 +230,7 @@ static void on_thread_changed(const json_t *changes, void *user)
     r->title = json_incref(json_object_get(changes, "title"));
 }
 
-static void on_finish(void *user)
-{
-    ((turn_result_t *)user)->finished = 1;
-}
+static void on_finish(void *user) { ((turn_result_t *)user)->finished = 1; }
 
 static const ck_agent_sink_t SINK = {on_event, on_thread_changed, on_finish};
 
@@ -259,7 +251,8 @@ static ck_agent_config_t base_config(void)
 }
 
 static const char USER_MSG[] =
-    "{\"id\":\"msg_u1\",\"thread_id\":\"thr_1\",\"created_at\":\"2026-01-01T00:00:00.000000Z\",\"type\":\"user_message\","
+    "{\"id\":\"msg_u1\",\"thread_id\":\"thr_1\",\"created_at\":\"2026-01-01T00:00:00.000000Z\",\"type\":\"user_"
+    "message\","
     "\"content\":[{\"type\":\"input_text\",\"text\":\"How do I install chatkitd on Debian today?\"}],"
     "\"attachments\":[],\"inference_options\":{}}";
 
@@ -366,19 +359,22 @@ static void setup(void)
     g_tick = ck_timer_new(g_loop, on_tick, NULL);
     ck_timer_arm(g_tick, 10);
     g_store_ops = json_array();
-    g_search_reply = json_loads("{\"results\":[{\"id\":\"c1\",\"title\":\"Install\",\"source\":\"docs/install.md\",\"score\":0.9,"
-                                "\"text\":\"Run make run.\"},{\"id\":\"c2\",\"title\":\"Site\",\"source\":\"https://ex.com/a\","
-                                "\"score\":0.5,\"text\":\"Line one\\nline two\"},{\"id\":\"c3\",\"title\":\"Install again\","
-                                "\"source\":\"docs/install.md\",\"score\":0.4,\"text\":\"dup\"}]}",
-                                0, NULL);
-    g_history_reply = json_loads("{\"items\":[{\"id\":\"msg_0\",\"type\":\"user_message\",\"content\":[{\"type\":\"input_text\","
-                                 "\"text\":\"earlier question\"}],\"attachments\":[],\"inference_options\":{}},"
-                                 "{\"id\":\"msg_a\",\"type\":\"assistant_message\",\"content\":[{\"type\":\"output_text\","
-                                 "\"text\":\"earlier answer\",\"annotations\":[]}]}]}",
-                                 0, NULL);
-    g_attach_reply = json_loads("{\"attachments\":[{\"attachment\":{\"id\":\"atc_1\",\"name\":\"cat.png\",\"mime_type\":"
-                                "\"image/png\",\"type\":\"image\"},\"data_base64\":\"iVBORw0KGgo=\"}]}",
-                                0, NULL);
+    g_search_reply =
+        json_loads("{\"results\":[{\"id\":\"c1\",\"title\":\"Install\",\"source\":\"docs/install.md\",\"score\":0.9,"
+                   "\"text\":\"Run make run.\"},{\"id\":\"c2\",\"title\":\"Site\",\"source\":\"https://ex.com/a\","
+                   "\"score\":0.5,\"text\":\"Line one\\nline two\"},{\"id\":\"c3\",\"title\":\"Install again\","
+                   "\"source\":\"docs/install.md\",\"score\":0.4,\"text\":\"dup\"}]}",
+                   0, NULL);
+    g_history_reply =
+        json_loads("{\"items\":[{\"id\":\"msg_0\",\"type\":\"user_message\",\"content\":[{\"type\":\"input_text\","
+                   "\"text\":\"earlier question\"}],\"attachments\":[],\"inference_options\":{}},"
+                   "{\"id\":\"msg_a\",\"type\":\"assistant_message\",\"content\":[{\"type\":\"output_text\","
+                   "\"text\":\"earlier answer\",\"annotations\":[]}]}]}",
+                   0, NULL);
+    g_attach_reply =
+        json_loads("{\"attachments\":[{\"attachment\":{\"id\":\"atc_1\",\"name\":\"cat.png\",\"mime_type\":"
+                   "\"image/png\",\"type\":\"image\"},\"data_base64\":\"iVBORw0KGgo=\"}]}",
+                   0, NULL);
     fake_start();
 }
 
@@ -400,7 +396,8 @@ static void teardown(void)
 
 START_TEST(canonical_stream_and_prompt)
 {
-    script("{\"responses\":[{\"chunks\":[\"Hel\",\"lo \",\"world\"]}],\"nonstream\":[{\"text\":\"\\\"Installing chatkitd.\\\"\"}]}");
+    script("{\"responses\":[{\"chunks\":[\"Hel\",\"lo \",\"world\"]}],\"nonstream\":[{\"text\":\"\\\"Installing "
+           "chatkitd.\\\"\"}]}");
     turn_result_t r = {0};
     ck_agent_config_t c = base_config();
     run_turn(&c, USER_MSG, "{\"userInfo\":{\"name\":\"Ada\"},\"pageContext\":{\"title\":\"Pricing\"}}", &r, 5000);
@@ -427,8 +424,9 @@ START_TEST(canonical_stream_and_prompt)
     /* what the model received */
     json_t *reqs = fake_http("/_requests", NULL);
     ck_assert_uint_eq(json_array_size(reqs), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(reqs, 0), "headers"), "authorization")),
-                     "Bearer sk-test");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(json_array_get(reqs, 0), "headers"), "authorization")),
+        "Bearer sk-test");
     json_t *msgs = json_object_get(request_body(reqs, 0), "messages");
     ck_assert_uint_eq(json_array_size(msgs), 4);
     const char *sys = json_string_value(json_object_get(json_array_get(msgs, 0), "content"));
@@ -440,8 +438,10 @@ START_TEST(canonical_stream_and_prompt)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 3), "content")),
                      "How do I install chatkitd on Debian today?");
     ck_assert(json_is_true(json_object_get(request_body(reqs, 0), "stream")));
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(request_body(reqs, 0), "tools"), 0), "function"), "name")),
-                     "search");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(request_body(reqs, 0), "tools"), 0), "function"), "name")),
+        "search");
     ck_assert(json_is_false(json_object_get(request_body(reqs, 1), "stream")));
     json_decref(reqs);
     result_free(&r);
@@ -468,7 +468,8 @@ START_TEST(preloaded_context_skips_the_query)
     json_t *reqs = fake_http("/_requests", NULL);
     json_t *msgs = json_object_get(request_body(reqs, 0), "messages");
     ck_assert_uint_eq(json_array_size(msgs), 4);
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")), "The user likes tea"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")), "The user likes tea"));
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 1), "content")), "earlier question");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, 2), "content")), "earlier answer");
     json_decref(reqs);
@@ -519,8 +520,10 @@ START_TEST(search_tool_round_trip)
     json_t *msgs = json_object_get(request_body(reqs, 1), "messages");
     size_t n = json_array_size(msgs);
     json_t *call_msg = json_array_get(msgs, n - 2), *tool_msg = json_array_get(msgs, n - 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(call_msg, "tool_calls"), 0), "function"), "arguments")),
-                     "{\"query\": \"install\", \"limit\": 2}");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(call_msg, "tool_calls"), 0), "function"), "arguments")),
+        "{\"query\": \"install\", \"limit\": 2}");
     ck_assert_str_eq(json_string_value(json_object_get(tool_msg, "role")), "tool");
     ck_assert_str_eq(json_string_value(json_object_get(tool_msg, "tool_call_id")), "call_fake_0");
     json_t *out = json_loads(json_string_value(json_object_get(tool_msg, "content")), 0, NULL);
@@ -546,7 +549,8 @@ START_TEST(parallel_tools_and_bad_tool)
     json_t *msgs = json_object_get(request_body(reqs, 1), "messages");
     size_t n = json_array_size(msgs);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(msgs, n - 4), "tool_call_id")), "call_fake_0");
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(msgs, n - 2), "content")), "unknown tool"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_array_get(msgs, n - 2), "content")), "unknown tool"));
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(msgs, n - 1), "content")), "query"));
     json_decref(reqs);
     result_free(&r);
@@ -574,34 +578,34 @@ END_TEST
 
 typedef struct upstream_case {
     const char *name;
-    const char *script;       /* the fake model's scripted responses */
-    int max_retries;          /* -1: base_config()'s */
-    int first_token_ms;       /* 0: base_config()'s */
-    int stall_ms;             /* 0: base_config()'s */
-    int wait_ms;              /* how long run_turn() may take */
-    const char *answer;       /* NULL: the turn ends with a retryable stream.error */
-    int requests;             /* model calls made (title call included); -1: not checked */
-    int min_deltas;           /* text deltas forwarded before the error */
-    int no_title;             /* 1: no title was generated */
-    uint64_t max_elapsed_ms;  /* 0: not checked */
+    const char *script;      /* the fake model's scripted responses */
+    int max_retries;         /* -1: base_config()'s */
+    int first_token_ms;      /* 0: base_config()'s */
+    int stall_ms;            /* 0: base_config()'s */
+    int wait_ms;             /* how long run_turn() may take */
+    const char *answer;      /* NULL: the turn ends with a retryable stream.error */
+    int requests;            /* model calls made (title call included); -1: not checked */
+    int min_deltas;          /* text deltas forwarded before the error */
+    int no_title;            /* 1: no title was generated */
+    uint64_t max_elapsed_ms; /* 0: not checked */
 } upstream_case_t;
 
 static const upstream_case_t UPSTREAM[] = {
     {"retries_before_first_token",
-     "{\"responses\":[{\"status\":500},{\"status\":429,\"retry_after\":0},{\"text\":\"finally\"}]}", 2, 0, 0,
-     10000, "finally", 4 /* 3 attempts + title */, 0, 0, 0},
-    {"http_500_is_stream_error", "{\"responses\":[{\"status\":500},{\"status\":500}]}", 1, 0, 0, 10000, NULL, -1,
-     0, 1, 0},
-    {"client_error_not_retried", "{\"responses\":[{\"status\":400},{\"text\":\"never\"}]}", 3, 0, 0, 5000, NULL, 1,
-     0, 0, 0},
+     "{\"responses\":[{\"status\":500},{\"status\":429,\"retry_after\":0},{\"text\":\"finally\"}]}", 2, 0, 0, 10000,
+     "finally", 4 /* 3 attempts + title */, 0, 0, 0},
+    {"http_500_is_stream_error", "{\"responses\":[{\"status\":500},{\"status\":500}]}", 1, 0, 0, 10000, NULL, -1, 0, 1,
+     0},
+    {"client_error_not_retried", "{\"responses\":[{\"status\":400},{\"text\":\"never\"}]}", 3, 0, 0, 5000, NULL, 1, 0,
+     0, 0},
     {"garbage_is_stream_error", "{\"responses\":[{\"garbage\":\"<html>bad gateway</html>\"}]}", -1, 0, 0, 5000, NULL,
      -1, 0, 0, 0},
     {"error_after_text_is_not_retried",
-     "{\"responses\":[{\"text\":\"partial answer\",\"error\":\"boom\"},{\"text\":\"never\"}]}", 3, 0, 0, 5000,
-     NULL, 1, 1, 0, 0},
+     "{\"responses\":[{\"text\":\"partial answer\",\"error\":\"boom\"},{\"text\":\"never\"}]}", 3, 0, 0, 5000, NULL, 1,
+     1, 0, 0},
     {"first_token_timeout", "{\"responses\":[{\"hang_ms\":5000}]}", -1, 300, 0, 4000, NULL, -1, 0, 0, 2500},
-    {"stall_timeout", "{\"responses\":[{\"text\":\"some text\",\"stall_ms\":5000}]}", -1, 0, 300, 4000, NULL, -1, 0,
-     0, 0},
+    {"stall_timeout", "{\"responses\":[{\"text\":\"some text\",\"stall_ms\":5000}]}", -1, 0, 300, 4000, NULL, -1, 0, 0,
+     0},
 };
 
 START_TEST(upstream_failures)
@@ -667,9 +671,11 @@ END_TEST
 START_TEST(image_attachment_as_data_url)
 {
     static const char msg[] =
-        "{\"id\":\"msg_u2\",\"type\":\"user_message\",\"content\":[{\"type\":\"input_text\",\"text\":\"What is this?\"}],"
+        "{\"id\":\"msg_u2\",\"type\":\"user_message\",\"content\":[{\"type\":\"input_text\",\"text\":\"What is "
+        "this?\"}],"
         "\"attachments\":[{\"id\":\"atc_1\",\"name\":\"cat.png\",\"mime_type\":\"image/png\",\"type\":\"image\","
-        "\"preview_url\":\"https://x/p\"}],\"inference_options\":{\"model\":\"other-model\",\"tool_choice\":{\"id\":\"search\"}}}";
+        "\"preview_url\":\"https://x/"
+        "p\"}],\"inference_options\":{\"model\":\"other-model\",\"tool_choice\":{\"id\":\"search\"}}}";
     script("{\"responses\":[{\"text\":\"A cat.\"}]}");
     turn_result_t r = {0};
     ck_agent_config_t c = base_config();
@@ -681,8 +687,9 @@ START_TEST(image_attachment_as_data_url)
     json_t *reqs = fake_http("/_requests", NULL);
     json_t *body = request_body(reqs, 0);
     ck_assert_str_eq(json_string_value(json_object_get(body, "model")), "other-model");
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(body, "tool_choice"), "function"), "name")),
-                     "search");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(json_object_get(body, "tool_choice"), "function"), "name")),
+        "search");
     json_t *msgs = json_object_get(body, "messages");
     json_t *parts = json_object_get(json_array_get(msgs, json_array_size(msgs) - 1), "content");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(parts, 1), "image_url"), "url")),

@@ -58,17 +58,17 @@ END_TEST
 
 START_TEST(messages_and_tools)
 {
-    json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:[{s:s,s:s},{s:s,s:{s:s}}]}]", "role", "system", "content",
-                             "Be brief.", "role", "user", "content", "type", "text", "text", "hello", "type",
-                             "image_url", "image_url", "url", "data:image/png;base64,AAAA");
+    json_t *msgs = json_pack("[{s:s,s:s},{s:s,s:[{s:s,s:s},{s:s,s:{s:s}}]}]", "role", "system", "content", "Be brief.",
+                             "role", "user", "content", "type", "text", "text", "hello", "type", "image_url",
+                             "image_url", "url", "data:image/png;base64,AAAA");
     size_t sys = ck_tokens_message(json_array_get(msgs, 0));
     ck_assert_uint_eq(sys, CK_TOKENS_PER_MESSAGE + ck_tokens_str("system") + ck_tokens_str("Be brief."));
     size_t user = ck_tokens_message(json_array_get(msgs, 1));
     ck_assert_uint_eq(user, CK_TOKENS_PER_MESSAGE + ck_tokens_str("user") + ck_tokens_str("hello") + CK_TOKENS_IMAGE);
     ck_assert_uint_eq(ck_tokens_messages(msgs), CK_TOKENS_PER_REQUEST + sys + user);
-    json_t *call = json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content", "tool_calls",
-                             "id", "call_1", "type", "function", "function", "name", "search", "arguments",
-                             "{\"query\":\"zebra\"}");
+    json_t *call =
+        json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content", "tool_calls", "id", "call_1",
+                  "type", "function", "function", "name", "search", "arguments", "{\"query\":\"zebra\"}");
     ck_assert_uint_gt(ck_tokens_message(call), CK_TOKENS_PER_MESSAGE + ck_tokens_str("{\"query\":\"zebra\"}"));
     json_t *tools = json_pack("[{s:s,s:{s:s}}]", "type", "function", "function", "name", "search");
     ck_assert_uint_gt(ck_tokens_tools(tools), 5);

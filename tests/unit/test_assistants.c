@@ -22,7 +22,8 @@ static const char GOOD[] =
     " {\"id\": \"plain\"}],"
     " \"tools\": ["
     " {\"name\": \"exchange_rate\", \"description\": \"Rates\","
-    "  \"parameters\": {\"type\": \"object\", \"properties\": {\"from\": {\"type\": \"string\"}}, \"required\": [\"from\"]},"
+    "  \"parameters\": {\"type\": \"object\", \"properties\": {\"from\": {\"type\": \"string\"}}, \"required\": "
+    "[\"from\"]},"
     "  \"url\": \"https://rates.internal/v1/rate\", \"headers\": {\"Authorization\": \"Bearer ${CK_TEST_TOKEN}\"},"
     "  \"timeout_ms\": 5000},"
     " {\"name\": \"open_page\", \"client\": true}]}";
@@ -105,22 +106,27 @@ static const struct {
     {"{\"assistants\": [{\"id\": \"a\", \"instuctions\": \"x\"}]}", "$.assistants[0]: unknown key \"instuctions\""},
     {"{\"assistants\": [{\"name\": \"x\"}]}", "$.assistants[0]: \"id\" must be"},
     {"{\"assistants\": [{\"id\": \"a b\"}]}", "$.assistants[0]: \"id\" must be"},
-    {"{\"assistants\": [{\"id\": \"a\", \"examples\": [\"x\", 3]}]}", "$.assistants[0].examples[1]: must be a non-empty string"},
+    {"{\"assistants\": [{\"id\": \"a\", \"examples\": [\"x\", 3]}]}",
+     "$.assistants[0].examples[1]: must be a non-empty string"},
     {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"ftp://x\"}]}",
      "$.tools[0]: \"url\" must be an http:// or https:// URL"},
     {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"client\": true, \"url\": \"http://x\"}]}",
      "$.tools[0]: a client tool (\"client\": true) has no \"url\""},
-    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"client\": true}, {\"name\": \"t\", \"client\": true}]}",
+    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"client\": true}, {\"name\": \"t\", "
+     "\"client\": true}]}",
      "$.tools[1]: duplicate tool name \"t\""},
     {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"search\", \"client\": true}]}",
      "$.tools[0]: \"search\" is the built-in search tool"},
     {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"timeout_ms\": 0}]}",
      "$.tools[0]: \"timeout_ms\" must be an integer"},
-    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"parameters\": {\"type\": \"string\"}}]}",
+    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"parameters\": "
+     "{\"type\": \"string\"}}]}",
      "$.tools[0]: \"parameters\" must be a JSON Schema object"},
-    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"headers\": {\"X\": \"${CK_TEST_UNSET_VAR}\"}}]}",
+    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"headers\": {\"X\": "
+     "\"${CK_TEST_UNSET_VAR}\"}}]}",
      "$.tools[0].headers.X: environment variable CK_TEST_UNSET_VAR is not set"},
-    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"headers\": {\"X\": 1}}]}",
+    {"{\"assistants\": [{\"id\": \"a\"}], \"tools\": [{\"name\": \"t\", \"url\": \"http://x\", \"headers\": {\"X\": "
+     "1}}]}",
      "$.tools[0].headers.X: must be a string"},
 };
 
@@ -157,7 +163,9 @@ static const struct {
     const char *args, *want; /* want NULL: accepted */
 } ARGS[] = {
     {"{\"from\": \"EUR\"}", NULL},
-    {"{\"from\": \"USD\", \"amount\": 2.5, \"days\": 3, \"note\": \"\xc3\xa9t\xc3\xa9\", \"tags\": [\"a\"], \"opts\": {\"fast\": true}}", NULL},
+    {"{\"from\": \"USD\", \"amount\": 2.5, \"days\": 3, \"note\": \"\xc3\xa9t\xc3\xa9\", \"tags\": [\"a\"], \"opts\": "
+     "{\"fast\": true}}",
+     NULL},
     {"{}", "$.from: required"},
     {"{\"from\": 1}", "$.from: expected string"},
     {"{\"from\": \"GBP\"}", "$.from: not one of the allowed values"},

@@ -20,13 +20,13 @@ static ck_auth_cors_t *cors_of(const char *origins, const char *headers)
 /* A request from the given method/Origin/ACRM/ACRH (NULL = header absent). */
 static ck_auth_cors_request_t req_of(const char *method, const char *origin, const char *acrm, const char *acrh)
 {
-    ck_auth_cors_request_t r = {method, strlen(method), origin, origin ? strlen(origin) : 0,
-                                acrm, acrm ? strlen(acrm) : 0, acrh, acrh ? strlen(acrh) : 0};
+    ck_auth_cors_request_t r = {method, strlen(method),          origin, origin ? strlen(origin) : 0,
+                                acrm,   acrm ? strlen(acrm) : 0, acrh,   acrh ? strlen(acrh) : 0};
     return r;
 }
 
-static ck_auth_cors_decision_t decide(const ck_auth_cors_t *c, const char *method, const char *origin,
-                                      const char *acrm, const char *acrh)
+static ck_auth_cors_decision_t decide(const ck_auth_cors_t *c, const char *method, const char *origin, const char *acrm,
+                                      const char *acrh)
 {
     ck_auth_cors_request_t r = req_of(method, origin, acrm, acrh);
     ck_auth_cors_decision_t d;
@@ -36,8 +36,9 @@ static ck_auth_cors_decision_t decide(const ck_auth_cors_t *c, const char *metho
 
 START_TEST(bad_settings_are_refused)
 {
-    const char *bad[] = {"example.com", "https://", "https://a.com/", "https://a.com/path", "ftp://a.com",
-                         "https://a.com:99999999", "https://a b.com", "https://[::1", "*,https://a.com"};
+    const char *bad[] = {"example.com",        "https://",     "https://a.com/",
+                         "https://a.com/path", "ftp://a.com",  "https://a.com:99999999",
+                         "https://a b.com",    "https://[::1", "*,https://a.com"};
     char err[256];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_auth_cors_settings_t s = {bad[i], NULL, 600};
@@ -74,8 +75,9 @@ START_TEST(listed_origins)
     ck_assert_int_eq(decide(c, "GET", "http://localhost:5173", NULL, NULL).action, CK_AUTH_CORS_ALLOW);
     ck_assert_int_eq(decide(c, "GET", "https://[::1]:8443", NULL, NULL).action, CK_AUTH_CORS_ALLOW);
     /* Near misses: other scheme, port, suffix, prefix, no origin, null. */
-    const char *miss[] = {"http://app.example.com", "https://app.example.com:443", "https://app.example.com.evil.io",
-                          "https://evil.app.example.com", "http://localhost:5174", "null"};
+    const char *miss[] = {"http://app.example.com",          "https://app.example.com:443",
+                          "https://app.example.com.evil.io", "https://evil.app.example.com",
+                          "http://localhost:5174",           "null"};
     for (size_t i = 0; i < sizeof(miss) / sizeof(miss[0]); i++) {
         d = decide(c, "POST", miss[i], NULL, NULL);
         ck_assert_msg(d.action == CK_AUTH_CORS_NONE, "allowed %s", miss[i]);

@@ -48,7 +48,7 @@ static void b64_param(EVP_PKEY *pkey, const char *name, int width, char *out)
     BIGNUM *bn = NULL;
     unsigned char bytes[1024];
     int n = EVP_PKEY_get_bn_param(pkey, name, &bn) == 1 ? width ? BN_bn2binpad(bn, bytes, width) : BN_bn2bin(bn, bytes)
-                                                         : -1;
+                                                        : -1;
     if (n <= 0)
         abort(); /* runs before the tests: no ck_assert here */
     ck_base64url_encode(bytes, (size_t)n, out);
@@ -196,20 +196,21 @@ START_TEST(bad_keys_are_skipped)
     snprintf(no_e, sizeof(no_e), "%.*s}", (int)(strstr(g_rsa1.jwk_members, ",\"e\":") - g_rsa1.jwk_members),
              g_rsa1.jwk_members);
     static char doc[65536];
-    snprintf(doc, sizeof(doc),
-             "{\"keys\":["
-             "{\"kty\":\"oct\",\"kid\":\"sym\",\"k\":\"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA\"},"
-             "{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
-             "%s,%s,%s,%s,%s,%s,%s,%s,"
-             "{\"kid\":\"noe\",%s,"
-             "{\"kty\":\"EC\",\"kid\":\"k1\",\"crv\":\"secp256k1\",\"x\":\"AA\",\"y\":\"AA\"},"
-             "{\"kty\":\"RSA\",\"kid\":\"junk\",\"n\":\"!!!\",\"e\":\"AQAB\"},"
-             "42,\"text\",%s,%s]}",
-             jwk(&g_rsa1024, "small", NULL), jwk(&bad_ec, "offcurve", NULL), jwk(&g_rsa2, "enc", "\"use\":\"enc\""),
-             jwk(&g_rsa2, "ops", "\"key_ops\":[\"encrypt\"]"), jwk(&g_rsa2, "hs", "\"alg\":\"HS256\""),
-             jwk(&g_ec1, "es384", "\"alg\":\"ES384\""), jwk(&g_rsa2, "rsnone", "\"alg\":\"none\""),
-             "{\"kty\":\"RSA\",\"kid\":7,\"n\":\"AQAB\",\"e\":\"AQAB\"}", no_e, jwk(&g_rsa1, "good", NULL),
-             jwk(&g_rsa2, "good", NULL));
+    snprintf(
+        doc, sizeof(doc),
+        "{\"keys\":["
+        "{\"kty\":\"oct\",\"kid\":\"sym\",\"k\":\"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA\"},"
+        "{\"kty\":\"OKP\",\"kid\":\"ed\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"},"
+        "%s,%s,%s,%s,%s,%s,%s,%s,"
+        "{\"kid\":\"noe\",%s,"
+        "{\"kty\":\"EC\",\"kid\":\"k1\",\"crv\":\"secp256k1\",\"x\":\"AA\",\"y\":\"AA\"},"
+        "{\"kty\":\"RSA\",\"kid\":\"junk\",\"n\":\"!!!\",\"e\":\"AQAB\"},"
+        "42,\"text\",%s,%s]}",
+        jwk(&g_rsa1024, "small", NULL), jwk(&bad_ec, "offcurve", NULL), jwk(&g_rsa2, "enc", "\"use\":\"enc\""),
+        jwk(&g_rsa2, "ops", "\"key_ops\":[\"encrypt\"]"), jwk(&g_rsa2, "hs", "\"alg\":\"HS256\""),
+        jwk(&g_ec1, "es384", "\"alg\":\"ES384\""), jwk(&g_rsa2, "rsnone", "\"alg\":\"none\""),
+        "{\"kty\":\"RSA\",\"kid\":7,\"n\":\"AQAB\",\"e\":\"AQAB\"}", no_e, jwk(&g_rsa1, "good", NULL),
+        jwk(&g_rsa2, "good", NULL));
     ck_auth_jwks_set_t *set = parse_ok(doc);
     ck_assert_uint_eq(ck_auth_jwks_count(set), 1);
     const ck_auth_jwk_t *k = ck_auth_jwks_find(set, "good");
@@ -218,7 +219,12 @@ START_TEST(bad_keys_are_skipped)
     ck_auth_jwks_set_release(set);
 
     const char *bad_docs[] = {
-        "", "not json", "[]", "{}", "{\"keys\":{}}", "{\"keys\":[]}",
+        "",
+        "not json",
+        "[]",
+        "{}",
+        "{\"keys\":{}}",
+        "{\"keys\":[]}",
         "{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA\"}]}",
         "{\"keys\":[1],\"keys\":[2]}",
     };
@@ -318,7 +324,8 @@ START_TEST(algorithm_confusion_fails)
     ck_auth_jwt_t *v = verifier(two_rsa(), NULL, &h);
     ck_auth_jwks_set_t *set = ck_auth_jwks_acquire(h);
     const ck_auth_jwk_t *k = ck_auth_jwks_find(set, "r1");
-    const char *tok = craft_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"r1\"}", (const char *)k->pem, k->pem_len);
+    const char *tok =
+        craft_hs256("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"r1\"}", (const char *)k->pem, k->pem_len);
     /* Control: libjwt alone accepts the token with the key's PEM. */
     jwt_t *raw = NULL;
     ck_assert_int_eq(jwt_decode(&raw, tok, k->pem, (int)k->pem_len), 0);
@@ -391,7 +398,8 @@ START_TEST(swaps_while_verifying)
     for (int i = 0; i < 4; i++) {
         hm[i].v = v;
         hm[i].failures = 0;
-        snprintf(hm[i].tok, sizeof(hm[i].tok), "%s", mint(i % 2 ? "r1" : "r2", JWT_ALG_RS256, i % 2 ? g_rsa1.priv : g_rsa2.priv));
+        snprintf(hm[i].tok, sizeof(hm[i].tok), "%s",
+                 mint(i % 2 ? "r1" : "r2", JWT_ALG_RS256, i % 2 ? g_rsa1.priv : g_rsa2.priv));
         ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &hm[i]), 0);
     }
     for (int i = 0; i < 100; i++)

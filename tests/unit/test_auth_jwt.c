@@ -45,7 +45,10 @@ static const char *craft(const char *header, const char *payload, const EVP_MD *
     return fixture_craft_jws(header, payload, md, key, key ? strlen(key) : 0);
 }
 
-static const char *hs256(const char *payload) { return craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, EVP_sha256(), SECRET); }
+static const char *hs256(const char *payload)
+{
+    return craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, EVP_sha256(), SECRET);
+}
 
 /* A token minted by libjwt: claims JSON, algorithm and signing key.
  * Static buffer. */
@@ -84,7 +87,10 @@ START_TEST(config_rejects_bad_setups)
 {
     make_keys();
     char err[256];
-    struct { ck_auth_jwt_settings_t s; const char *why; } bad[] = {
+    struct {
+        ck_auth_jwt_settings_t s;
+        const char *why;
+    } bad[] = {
         {{NULL, NULL, NULL, NULL, NULL, 30}, "no key"},
         {{SECRET, g_rsa_pub, NULL, NULL, NULL, 30}, "both keys"},
         {{"short-secret", NULL, NULL, NULL, NULL, 30}, "short secret"},
@@ -115,15 +121,18 @@ START_TEST(config_pins_by_key_type)
     char desc[256];
     ck_auth_jwt_t *v = verifier(SECRET, NULL, NULL, "https://idp", "chatkit");
     ck_auth_jwt_describe(v, desc, sizeof(desc));
-    ck_assert_str_eq(desc, "HMAC secret, algorithms HS256 HS384 HS512, issuer https://idp, audience chatkit, leeway 30 s");
+    ck_assert_str_eq(desc,
+                     "HMAC secret, algorithms HS256 HS384 HS512, issuer https://idp, audience chatkit, leeway 30 s");
     ck_auth_jwt_free(v);
     v = verifier(NULL, g_ec_pub, NULL, NULL, NULL);
     ck_auth_jwt_describe(v, desc, sizeof(desc));
-    ck_assert_str_eq(desc, "EC public key, algorithms ES256, issuer (not checked), audience (not checked), leeway 30 s");
+    ck_assert_str_eq(desc,
+                     "EC public key, algorithms ES256, issuer (not checked), audience (not checked), leeway 30 s");
     ck_auth_jwt_free(v);
     v = verifier(NULL, g_rsa_pub, "RS256, RS512", NULL, NULL);
     ck_auth_jwt_describe(v, desc, sizeof(desc));
-    ck_assert_str_eq(desc, "RSA public key, algorithms RS256 RS512, issuer (not checked), audience (not checked), leeway 30 s");
+    ck_assert_str_eq(
+        desc, "RSA public key, algorithms RS256 RS512, issuer (not checked), audience (not checked), leeway 30 s");
     ck_auth_jwt_free(v);
 }
 END_TEST
@@ -228,16 +237,21 @@ START_TEST(issuer_and_audience)
 {
     char user[CK_AUTH_JWT_SUB_MAX];
     ck_auth_jwt_t *v = verifier(SECRET, NULL, NULL, "https://idp", "chatkit");
-    ck_assert_int_eq(verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":\"chatkit\"}"), user),
-                     CK_AUTH_JWT_OK);
     ck_assert_int_eq(
-        verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":[\"x\",\"chatkit\"]}"), user),
+        verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":\"chatkit\"}"), user),
         CK_AUTH_JWT_OK);
-    ck_assert_int_eq(verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://evil\",\"aud\":\"chatkit\"}"), user),
+    ck_assert_int_eq(
+        verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":[\"x\",\"chatkit\"]}"),
+               user),
+        CK_AUTH_JWT_OK);
+    ck_assert_int_eq(
+        verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://evil\",\"aud\":\"chatkit\"}"), user),
+        CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"aud\":\"chatkit\"}"), user),
                      CK_AUTH_JWT_INVALID);
-    ck_assert_int_eq(verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"aud\":\"chatkit\"}"), user), CK_AUTH_JWT_INVALID);
-    ck_assert_int_eq(verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":\"other\"}"), user),
-                     CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(
+        verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":\"other\"}"), user),
+        CK_AUTH_JWT_INVALID);
     ck_assert_int_eq(
         verify(v, hs256("{\"sub\":\"a\",\"exp\":1700003600,\"iss\":\"https://idp\",\"aud\":[\"x\",\"y\"]}"), user),
         CK_AUTH_JWT_INVALID);
@@ -296,12 +310,14 @@ START_TEST(tampering_and_garbage)
     ck_assert_int_eq(verify(hs, mint(VALID, JWT_ALG_HS256, "another-secret-another-secret-xx"), user),
                      CK_AUTH_JWT_INVALID);
     /* A critical header extension we do not understand. */
-    ck_assert_int_eq(verify(hs, craft("{\"alg\":\"HS256\",\"crit\":[\"x\"],\"x\":1}", VALID, EVP_sha256(), SECRET), user),
-                     CK_AUTH_JWT_INVALID);
+    ck_assert_int_eq(
+        verify(hs, craft("{\"alg\":\"HS256\",\"crit\":[\"x\"],\"x\":1}", VALID, EVP_sha256(), SECRET), user),
+        CK_AUTH_JWT_INVALID);
     /* Payload that is not an object. */
-    ck_assert_int_eq(verify(hs, craft("{\"alg\":\"HS256\"}", "[1,2]", EVP_sha256(), SECRET), user), CK_AUTH_JWT_INVALID);
-    const char *garbage[] = {"", "abc", "a.b", "a.b.c.d", "..", "a..c", ".b.c", "a.b.", "Bearer x.y.z",
-                             "eyJ.eyJ.ab=", "e y.J.z", "\xff\xfe.a.b"};
+    ck_assert_int_eq(verify(hs, craft("{\"alg\":\"HS256\"}", "[1,2]", EVP_sha256(), SECRET), user),
+                     CK_AUTH_JWT_INVALID);
+    const char *garbage[] = {"",     "abc",  "a.b",          "a.b.c.d",     "..",      "a..c",
+                             ".b.c", "a.b.", "Bearer x.y.z", "eyJ.eyJ.ab=", "e y.J.z", "\xff\xfe.a.b"};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
         ck_assert_int_eq(verify(hs, garbage[i], user), CK_AUTH_JWT_INVALID);
     /* Over 8 KiB: rejected before decoding even though it is well signed. */

@@ -12,18 +12,21 @@
 #include "corpus/chunker.h"
 #include "check_main.h"
 
-static int chunk_doc(const char *s, ck_doc_kind_t kind, ck_doc_t *doc) {
+static int chunk_doc(const char *s, ck_doc_kind_t kind, ck_doc_t *doc)
+{
     return ck_chunk_document(s, strlen(s), kind, "file.md", doc);
 }
 
 /* 1 when s is valid UTF-8 (as judged by re-sanitizing it). */
-static int valid_utf8(const char *s) {
+static int valid_utf8(const char *s)
+{
     size_t bad = 1;
     free(ck_chunk_utf8_sanitize(s, strlen(s), &bad));
     return bad == 0;
 }
 
-START_TEST(test_kind_from_path) {
+START_TEST(test_kind_from_path)
+{
     ck_assert_int_eq(ck_chunk_kind_from_path("a/b.md"), CK_DOC_MARKDOWN);
     ck_assert_int_eq(ck_chunk_kind_from_path("B.MARKDOWN"), CK_DOC_MARKDOWN);
     ck_assert_int_eq(ck_chunk_kind_from_path("x.txt"), CK_DOC_TEXT);
@@ -35,7 +38,8 @@ START_TEST(test_kind_from_path) {
 }
 END_TEST
 
-START_TEST(test_utf8_sanitize) {
+START_TEST(test_utf8_sanitize)
+{
     const char in[] = "ok \xC3\xA9 bad \xFF\xC3 nul \0 end \xED\xA0\x80";
     size_t bad = 0;
     char *s = ck_chunk_utf8_sanitize(in, sizeof in - 1, &bad);
@@ -47,7 +51,8 @@ START_TEST(test_utf8_sanitize) {
 }
 END_TEST
 
-START_TEST(test_markdown_headings_and_title) {
+START_TEST(test_markdown_headings_and_title)
+{
     ck_doc_t d;
     ck_assert_int_eq(chunk_doc("# Guide\n\nIntro text that is long enough to stand alone as a chunk of its own, "
                                "more than two hundred characters in total so that the next heading closes it "
@@ -67,7 +72,8 @@ START_TEST(test_markdown_headings_and_title) {
 }
 END_TEST
 
-START_TEST(test_text_title_is_file_name) {
+START_TEST(test_text_title_is_file_name)
+{
     ck_doc_t d;
     ck_assert_int_eq(ck_chunk_document("para one\nline two\n\n\npara two\n", 29, CK_DOC_TEXT, "notes.txt", &d), 0);
     ck_assert_str_eq(d.title, "notes.txt");
@@ -77,7 +83,8 @@ START_TEST(test_text_title_is_file_name) {
 }
 END_TEST
 
-START_TEST(test_html_strip_and_entities) {
+START_TEST(test_html_strip_and_entities)
+{
     ck_doc_t d;
     const char *html =
         "<!DOCTYPE html><html><head><title>My &amp; Page</title><style>p{color:red}</style>"
@@ -98,10 +105,11 @@ START_TEST(test_html_strip_and_entities) {
     ck_assert_ptr_null(strstr(t, "Menu"));
     ck_assert_ptr_null(strstr(t, "Skip"));
     ck_assert_ptr_null(strstr(t, "hidden"));
-    ck_assert_ptr_nonnull(strstr(t, "Caf&eacute;? <b> \xC3\xA9" "A x y"));
+    ck_assert_ptr_nonnull(strstr(t, "Caf&eacute;? <b> \xC3\xA9"
+                                    "A x y"));
     ck_assert_ptr_nonnull(strstr(t, "Section"));
     ck_assert_ptr_nonnull(strstr(t, "Body `a<b` text.")); /* inline code keeps its Markdown */
-    ck_assert_ptr_nonnull(strstr(t, "after hr")); /* a void nav-class element skips nothing */
+    ck_assert_ptr_nonnull(strstr(t, "after hr"));         /* a void nav-class element skips nothing */
     ck_assert_str_eq(d.chunks[0].title, "My & Page");
     ck_chunk_doc_free(&d);
 }
@@ -111,7 +119,8 @@ END_TEST
  * DocBook's bookindex.html: every term of the manual with links) are not
  * content: an index page would match any query.  Classes that only start
  * with "index" or "toc" are content. */
-START_TEST(test_html_index_and_toc_dropped) {
+START_TEST(test_html_index_and_toc_dropped)
+{
     ck_doc_t d;
     const char *html = "<html><head><title>Index</title></head><body><h1>Index</h1>"
                        "<div class=\"toc\"><ul><li><a href=a.html>Vacuum chapter</a></li></ul></div>"
@@ -128,7 +137,8 @@ START_TEST(test_html_index_and_toc_dropped) {
 }
 END_TEST
 
-START_TEST(test_html_sections_and_pre) {
+START_TEST(test_html_sections_and_pre)
+{
     ck_doc_t d;
     char html[4096];
     char filler[400];
@@ -136,8 +146,8 @@ START_TEST(test_html_sections_and_pre) {
     for (size_t i = 7; i < sizeof filler - 1; i += 8)
         filler[i] = ' ';
     filler[sizeof filler - 1] = '\0';
-    snprintf(html, sizeof html,
-             "<title>T</title><h2>A</h2><p>%s</p><h3>B</h3><pre>line 1\n  line 2\n</pre><p>%s</p>", filler, filler);
+    snprintf(html, sizeof html, "<title>T</title><h2>A</h2><p>%s</p><h3>B</h3><pre>line 1\n  line 2\n</pre><p>%s</p>",
+             filler, filler);
     ck_assert_int_eq(chunk_doc(html, CK_DOC_HTML, &d), 0);
     ck_assert_uint_eq(d.nchunks, 2);
     ck_assert_str_eq(d.chunks[0].title, "T > A");
@@ -149,7 +159,8 @@ END_TEST
 
 /* A long section: chunk sizes stay within bounds, consecutive chunks do not
  * overlap, and nothing of the text is lost. */
-START_TEST(test_sizes_no_overlap) {
+START_TEST(test_sizes_no_overlap)
+{
     char *md = malloc(20000);
     size_t n = (size_t)sprintf(md, "# Big\n\n");
     for (int i = 0; i < 150; i++)
@@ -181,17 +192,17 @@ END_TEST
 
 /* An HTML table becomes a Markdown pipe table in one chunk, with its header
  * row, escaped pipes and inline code; <pre> becomes a fenced block. */
-START_TEST(test_html_table_and_code) {
+START_TEST(test_html_table_and_code)
+{
     ck_doc_t d;
-    const char *html =
-        "<title>Types</title><h2>Numbers</h2><p>Intro.</p>"
-        "<div class=\"table\"><table border=\"1\"><thead><tr><th>Name</th><th>Size</th></tr></thead>"
-        "<tbody><tr><td><code class=\"type\">smallint</code></td><td>2 bytes</td></tr>"
-        "<tr><td>a|b</td><td><p>4</p> <p>bytes</p></td></tr></tbody></table></div>"
-        "<pre class=\"programlisting\">SELECT 1\n  FROM t;\n</pre>"
-        "<ul><li><p>first <code>x</code></p></li><li>second<ol><li>inner</li></ol></li></ul>"
-        "<dl><dt><code>work_mem</code> (integer)</dt><dd><p>Memory.</p></dd></dl>"
-        "<div class=\"tip\"><h3 class=\"title\">Tip</h3><p>Be careful.</p></div>";
+    const char *html = "<title>Types</title><h2>Numbers</h2><p>Intro.</p>"
+                       "<div class=\"table\"><table border=\"1\"><thead><tr><th>Name</th><th>Size</th></tr></thead>"
+                       "<tbody><tr><td><code class=\"type\">smallint</code></td><td>2 bytes</td></tr>"
+                       "<tr><td>a|b</td><td><p>4</p> <p>bytes</p></td></tr></tbody></table></div>"
+                       "<pre class=\"programlisting\">SELECT 1\n  FROM t;\n</pre>"
+                       "<ul><li><p>first <code>x</code></p></li><li>second<ol><li>inner</li></ol></li></ul>"
+                       "<dl><dt><code>work_mem</code> (integer)</dt><dd><p>Memory.</p></dd></dl>"
+                       "<div class=\"tip\"><h3 class=\"title\">Tip</h3><p>Be careful.</p></div>";
     ck_assert_int_eq(chunk_doc(html, CK_DOC_HTML, &d), 0);
     ck_assert_uint_eq(d.nchunks, 1);
     ck_assert_str_eq(d.chunks[0].title, "Types > Numbers");
@@ -208,7 +219,8 @@ END_TEST
 
 /* Markdown: fenced code keeps its info string and layout, a pipe table and
  * list items stay whole, a table is never cut between two chunks. */
-START_TEST(test_markdown_table_and_code) {
+START_TEST(test_markdown_table_and_code)
+{
     char md[8192];
     char filler[1100];
     memset(filler, 'w', sizeof filler - 1);
@@ -230,7 +242,8 @@ END_TEST
 
 /* Tables and code longer than CK_CHUNK_BLOCK_MAX: cut between rows (each
  * piece repeats the header) or lines (each piece fenced), nothing lost. */
-START_TEST(test_huge_table_and_code) {
+START_TEST(test_huge_table_and_code)
+{
     size_t cap = 64 * 1024;
     char *md = malloc(cap);
     size_t n = (size_t)snprintf(md, cap, "# T\n\n| key | value |\n| --- | --- |\n");
@@ -265,7 +278,8 @@ START_TEST(test_huge_table_and_code) {
 END_TEST
 
 /* One huge word and multibyte text: cut without breaking a character. */
-START_TEST(test_no_whitespace_multibyte) {
+START_TEST(test_no_whitespace_multibyte)
+{
     size_t n = 5000 * 2;
     char *s = malloc(n + 1);
     for (size_t i = 0; i < n; i += 2) {
@@ -287,15 +301,30 @@ START_TEST(test_no_whitespace_multibyte) {
 }
 END_TEST
 
-START_TEST(test_empty_and_hostile) {
+START_TEST(test_empty_and_hostile)
+{
     ck_doc_t d;
     ck_assert_int_eq(ck_chunk_document("", 0, CK_DOC_MARKDOWN, "e.md", &d), 0);
     ck_assert_uint_eq(d.nchunks, 0);
     ck_assert_str_eq(d.title, "e.md");
     ck_chunk_doc_free(&d);
-    const char *bad[] = {"<", "<a", "<p class=\"x", "&", "&#", "&#x;", "&#99999999;", "<!--", "<script>",
-                         "<div class=nav><p>unclosed", "<title>t", "###### ", "```\ncode", "<h1>", "</p></div>",
-                         "\xFF\xFE\x00", "& &amp &amp; &#1114112;"};
+    const char *bad[] = {"<",
+                         "<a",
+                         "<p class=\"x",
+                         "&",
+                         "&#",
+                         "&#x;",
+                         "&#99999999;",
+                         "<!--",
+                         "<script>",
+                         "<div class=nav><p>unclosed",
+                         "<title>t",
+                         "###### ",
+                         "```\ncode",
+                         "<h1>",
+                         "</p></div>",
+                         "\xFF\xFE\x00",
+                         "& &amp &amp; &#1114112;"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         for (int k = 0; k < 3; k++) {
             ck_assert_int_eq(ck_chunk_document(bad[i], strlen(bad[i]) + (i == 15), (ck_doc_kind_t)k, "x", &d), 0);
@@ -308,16 +337,21 @@ START_TEST(test_empty_and_hostile) {
 }
 END_TEST
 
-START_TEST(test_numeric_entity_out_of_range) {
+START_TEST(test_numeric_entity_out_of_range)
+{
     ck_doc_t d;
     ck_assert_int_eq(chunk_doc("<p>a&#1114112;b&#0;c&#xD800;d</p>", CK_DOC_HTML, &d), 0);
     ck_assert_uint_eq(d.nchunks, 1);
-    ck_assert_str_eq(d.chunks[0].text, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD" "d");
+    ck_assert_str_eq(d.chunks[0].text, "a\xEF\xBF\xBD"
+                                       "b\xEF\xBF\xBD"
+                                       "c\xEF\xBF\xBD"
+                                       "d");
     ck_chunk_doc_free(&d);
 }
 END_TEST
 
-static Suite *chunker_suite(void) {
+static Suite *chunker_suite(void)
+{
     Suite *s = suite_create("chunker");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_kind_from_path);

@@ -47,10 +47,17 @@ START_TEST(token_rejections)
     char *dot = strchr(token, '.');
     dot[1] = '2';
     ck_assert_int_eq(ck_http_token_verify(KEY, CK_TOKEN_UPLOAD, "atc_1", token, n, 1, user), 0);
-    static const char *const garbage[] = {"", ".", "..", "a.b.c", "YWxpY2U..", "YWxpY2U.99999999999999999999.x",
-                                          "YWxpY2U.-1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "!!!.0.x"};
+    static const char *const garbage[] = {"",
+                                          ".",
+                                          "..",
+                                          "a.b.c",
+                                          "YWxpY2U..",
+                                          "YWxpY2U.99999999999999999999.x",
+                                          "YWxpY2U.-1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                          "!!!.0.x"};
     for (size_t i = 0; i < sizeof garbage / sizeof *garbage; i++)
-        ck_assert_int_eq(ck_http_token_verify(KEY, CK_TOKEN_UPLOAD, "atc_1", garbage[i], strlen(garbage[i]), 1, user), 0);
+        ck_assert_int_eq(ck_http_token_verify(KEY, CK_TOKEN_UPLOAD, "atc_1", garbage[i], strlen(garbage[i]), 1, user),
+                         0);
 }
 END_TEST
 

@@ -118,7 +118,7 @@ END_TEST
 struct juggler {
     ck_timer_t *self, *victim, *spare;
     int fired, victim_fired;
-    int mode; /* 0: re-arm self 3 times; 1: cancel victim; 2: free self; 3: free victim */
+    int mode;    /* 0: re-arm self 3 times; 1: cancel victim; 2: free self; 3: free victim */
     int settled; /* mode 0: self fired 3 times and the victim once */
 };
 

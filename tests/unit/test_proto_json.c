@@ -137,8 +137,8 @@ START_TEST(test_user_message_item)
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(item, "inference_options"), "model")), "m");
     /* a deep copy: changing the input later does not change the item */
     json_object_set_new(json_array_get(json_object_get(input, "content"), 0), "text", json_string("changed"));
-    ck_assert_str_eq(
-        json_string_value(json_object_get(json_array_get(json_object_get(item, "content"), 0), "text")), "Hi");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(item, "content"), 0), "text")),
+                     "Hi");
     json_decref(item);
     json_object_del(input, "quoted_text");
     item = ck_proto_user_message_new("thr_1", input);
@@ -195,24 +195,30 @@ END_TEST
 
 START_TEST(test_event_shapes)
 {
-    assert_json(ck_proto_ev_stream_options(1), "{\"type\":\"stream_options\",\"stream_options\":{\"allow_cancel\":true}}");
+    assert_json(ck_proto_ev_stream_options(1),
+                "{\"type\":\"stream_options\",\"stream_options\":{\"allow_cancel\":true}}");
     assert_json(ck_proto_ev_progress(NULL, "Thinking"), "{\"type\":\"progress_update\",\"text\":\"Thinking\"}");
-    assert_json(ck_proto_ev_progress("search", "S"), "{\"type\":\"progress_update\",\"icon\":\"search\",\"text\":\"S\"}");
+    assert_json(ck_proto_ev_progress("search", "S"),
+                "{\"type\":\"progress_update\",\"icon\":\"search\",\"text\":\"S\"}");
     assert_json(ck_proto_ev_client_effect("fx", NULL), "{\"type\":\"client_effect\",\"name\":\"fx\",\"data\":{}}");
     json_t *data = json_pack("{s:i}", "a", 1);
-    assert_json(ck_proto_ev_client_effect("fx", data), "{\"type\":\"client_effect\",\"name\":\"fx\",\"data\":{\"a\":1}}");
+    assert_json(ck_proto_ev_client_effect("fx", data),
+                "{\"type\":\"client_effect\",\"name\":\"fx\",\"data\":{\"a\":1}}");
     json_decref(data);
     assert_json(ck_proto_ev_error("stream.error", NULL, 1),
                 "{\"type\":\"error\",\"code\":\"stream.error\",\"allow_retry\":true}");
     assert_json(ck_proto_ev_error(NULL, "Quota exceeded", 0),
                 "{\"type\":\"error\",\"code\":\"custom\",\"message\":\"Quota exceeded\",\"allow_retry\":false}");
-    assert_json(ck_proto_ev_notice("info", "note", NULL), "{\"type\":\"notice\",\"level\":\"info\",\"message\":\"note\"}");
+    assert_json(ck_proto_ev_notice("info", "note", NULL),
+                "{\"type\":\"notice\",\"level\":\"info\",\"message\":\"note\"}");
     assert_json(ck_proto_ev_notice("danger", "m", "T"),
                 "{\"type\":\"notice\",\"level\":\"danger\",\"message\":\"m\",\"title\":\"T\"}");
     assert_json(ck_proto_ev_item_removed("m1"), "{\"type\":\"thread.item.removed\",\"item_id\":\"m1\"}");
     json_t *item = json_pack("{s:s,s:s}", "id", "i", "type", "end_of_turn");
-    assert_json(ck_proto_ev_item_added(item), "{\"type\":\"thread.item.added\",\"item\":{\"id\":\"i\",\"type\":\"end_of_turn\"}}");
-    assert_json(ck_proto_ev_item_done(item), "{\"type\":\"thread.item.done\",\"item\":{\"id\":\"i\",\"type\":\"end_of_turn\"}}");
+    assert_json(ck_proto_ev_item_added(item),
+                "{\"type\":\"thread.item.added\",\"item\":{\"id\":\"i\",\"type\":\"end_of_turn\"}}");
+    assert_json(ck_proto_ev_item_done(item),
+                "{\"type\":\"thread.item.done\",\"item\":{\"id\":\"i\",\"type\":\"end_of_turn\"}}");
     assert_json(ck_proto_ev_item_replaced(item),
                 "{\"type\":\"thread.item.replaced\",\"item\":{\"id\":\"i\",\"type\":\"end_of_turn\"}}");
     json_decref(item);
@@ -232,18 +238,21 @@ START_TEST(test_update_shapes)
                 "\"text\":\"Hello\",\"type\":\"output_text\"}}");
     json_t *ann = json_pack("{s:s,s:{s:s,s:s,s:s},s:i}", "type", "annotation", "source", "title", "X", "type", "url",
                             "url", "https://x.com", "index", 3);
-    assert_json(ck_proto_upd_annotation_added(0, 0, ann),
-                "{\"type\":\"assistant_message.content_part.annotation_added\",\"content_index\":0,\"annotation_index\":0,"
-                "\"annotation\":{\"type\":\"annotation\",\"source\":{\"title\":\"X\",\"type\":\"url\",\"url\":\"https://"
-                "x.com\"},\"index\":3}}");
+    assert_json(
+        ck_proto_upd_annotation_added(0, 0, ann),
+        "{\"type\":\"assistant_message.content_part.annotation_added\",\"content_index\":0,\"annotation_index\":0,"
+        "\"annotation\":{\"type\":\"annotation\",\"source\":{\"title\":\"X\",\"type\":\"url\",\"url\":\"https://"
+        "x.com\"},\"index\":3}}");
     json_decref(ann);
     json_t *task = json_pack("{s:s,s:s,s:s}", "status_indicator", "loading", "type", "custom", "title", "Search");
-    assert_json(ck_proto_upd_task_added(0, task),
-                "{\"type\":\"workflow.task.added\",\"task_index\":0,\"task\":{\"status_indicator\":\"loading\",\"type\":"
-                "\"custom\",\"title\":\"Search\"}}");
-    assert_json(ck_proto_upd_task_updated(2, task),
-                "{\"type\":\"workflow.task.updated\",\"task_index\":2,\"task\":{\"status_indicator\":\"loading\",\"type\":"
-                "\"custom\",\"title\":\"Search\"}}");
+    assert_json(
+        ck_proto_upd_task_added(0, task),
+        "{\"type\":\"workflow.task.added\",\"task_index\":0,\"task\":{\"status_indicator\":\"loading\",\"type\":"
+        "\"custom\",\"title\":\"Search\"}}");
+    assert_json(
+        ck_proto_upd_task_updated(2, task),
+        "{\"type\":\"workflow.task.updated\",\"task_index\":2,\"task\":{\"status_indicator\":\"loading\",\"type\":"
+        "\"custom\",\"title\":\"Search\"}}");
     json_decref(task);
 }
 END_TEST
@@ -253,12 +262,13 @@ END_TEST
 static json_t *si_item(const char *status)
 {
     char text[512];
-    snprintf(text, sizeof(text),
-             "{\"id\":\"si_1\",\"thread_id\":\"t\",\"created_at\":\"T\",\"type\":\"structured_input\",\"status\":\"%s\","
-             "\"inputs\":[{\"id\":\"q1\",\"question\":\"Pick\",\"type\":\"multiple_choice\",\"options\":[{\"value\":\"A\"},"
-             "{\"value\":\"B\"}],\"multiple\":false},{\"id\":\"q2\",\"question\":\"Notes\",\"type\":\"freeform\"},"
-             "{\"id\":\"q3\",\"question\":\"Many\",\"type\":\"multiple_choice\",\"options\":[],\"multiple\":true}]}",
-             status);
+    snprintf(
+        text, sizeof(text),
+        "{\"id\":\"si_1\",\"thread_id\":\"t\",\"created_at\":\"T\",\"type\":\"structured_input\",\"status\":\"%s\","
+        "\"inputs\":[{\"id\":\"q1\",\"question\":\"Pick\",\"type\":\"multiple_choice\",\"options\":[{\"value\":\"A\"},"
+        "{\"value\":\"B\"}],\"multiple\":false},{\"id\":\"q2\",\"question\":\"Notes\",\"type\":\"freeform\"},"
+        "{\"id\":\"q3\",\"question\":\"Many\",\"type\":\"multiple_choice\",\"options\":[],\"multiple\":true}]}",
+        status);
     return json_loads(text, 0, NULL);
 }
 
@@ -303,9 +313,10 @@ START_TEST(test_structured_answers)
                    "{\"status\":\"answered\",\"answers\":[{\"values\":[],\"skipped\":true},{\"values\":[],\"skipped\":"
                    "true},{\"values\":[\"custom\"],\"skipped\":false}]}");
     /* a skipped submission skips everything */
-    assert_answers("{\"status\":\"skipped\",\"answers\":{\"q1\":{\"values\":[\"A\"],\"skipped\":false}}}",
-                   "{\"status\":\"skipped\",\"answers\":[{\"values\":[],\"skipped\":true},{\"values\":[],\"skipped\":true},"
-                   "{\"values\":[],\"skipped\":true}]}");
+    assert_answers(
+        "{\"status\":\"skipped\",\"answers\":{\"q1\":{\"values\":[\"A\"],\"skipped\":false}}}",
+        "{\"status\":\"skipped\",\"answers\":[{\"values\":[],\"skipped\":true},{\"values\":[],\"skipped\":true},"
+        "{\"values\":[],\"skipped\":true}]}");
 }
 END_TEST
 

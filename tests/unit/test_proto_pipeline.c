@@ -19,8 +19,8 @@ static json_t *params_log; /* params of every PERSIST step drained, in order */
 
 static void setup(void)
 {
-    json_t *thread = json_pack("{s:s,s:s,s:{s:s},s:{}}", "id", "thr_1", "created_at", "T", "status", "type", "active",
-                               "metadata");
+    json_t *thread =
+        json_pack("{s:s,s:s,s:{s:s},s:{}}", "id", "thr_1", "created_at", "T", "status", "type", "active", "metadata");
     pipe_ = ck_proto_pipeline_new(thread);
     json_decref(thread);
     ck_assert_ptr_nonnull(pipe_);
@@ -72,10 +72,7 @@ static json_t *parse(const char *text)
     return v;
 }
 
-static int feed(const char *text)
-{
-    return ck_proto_pipeline_feed(pipe_, parse(text));
-}
+static int feed(const char *text) { return ck_proto_pipeline_feed(pipe_, parse(text)); }
 
 static void start(void)
 {
@@ -83,9 +80,15 @@ static void start(void)
     ck_assert_str_eq(drain(), "F:stream_options");
 }
 
-#define ADD_MSG "{\"type\":\"thread.item.added\",\"item\":{\"id\":\"m1\",\"thread_id\":\"thr_1\",\"created_at\":\"T\",\"type\":\"assistant_message\",\"content\":[]}}"
-#define PART_ADDED(i) "{\"type\":\"thread.item.updated\",\"item_id\":\"m1\",\"update\":{\"type\":\"assistant_message.content_part.added\",\"content_index\":" #i ",\"content\":{\"annotations\":[],\"text\":\"\",\"type\":\"output_text\"}}}"
-#define DELTA(i, d) "{\"type\":\"thread.item.updated\",\"item_id\":\"m1\",\"update\":{\"type\":\"assistant_message.content_part.text_delta\",\"content_index\":" #i ",\"delta\":\"" d "\"}}"
+#define ADD_MSG                                                                                                        \
+    "{\"type\":\"thread.item.added\",\"item\":{\"id\":\"m1\",\"thread_id\":\"thr_1\",\"created_at\":\"T\",\"type\":"   \
+    "\"assistant_message\",\"content\":[]}}"
+#define PART_ADDED(i)                                                                                                  \
+    "{\"type\":\"thread.item.updated\",\"item_id\":\"m1\",\"update\":{\"type\":\"assistant_message.content_part."      \
+    "added\",\"content_index\":" #i ",\"content\":{\"annotations\":[],\"text\":\"\",\"type\":\"output_text\"}}}"
+#define DELTA(i, d)                                                                                                    \
+    "{\"type\":\"thread.item.updated\",\"item_id\":\"m1\",\"update\":{\"type\":\"assistant_message.content_part.text_" \
+    "delta\",\"content_index\":" #i ",\"delta\":\"" d "\"}}"
 
 START_TEST(test_leading_then_stream_options)
 {
@@ -110,9 +113,10 @@ START_TEST(test_persist_before_forward)
     ck_assert_int_eq(feed(ADD_MSG), 0);
     ck_assert_int_eq(feed(PART_ADDED(0)), 0);
     ck_assert_int_eq(feed(DELTA(0, "Hel")), 0);
-    ck_assert_int_eq(feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"m1\",\"thread_id\":\"thr_1\",\"created_at\":"
-                          "\"T\",\"type\":\"assistant_message\",\"content\":[]}}"),
-                     0);
+    ck_assert_int_eq(
+        feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"m1\",\"thread_id\":\"thr_1\",\"created_at\":"
+             "\"T\",\"type\":\"assistant_message\",\"content\":[]}}"),
+        0);
     ck_assert_int_eq(feed("{\"type\":\"client_effect\",\"name\":\"fx\",\"data\":{}}"), 0);
     ck_assert_int_eq(feed("{\"type\":\"thread.item.replaced\",\"item\":{\"id\":\"w1\",\"type\":\"widget\"}}"), 0);
     ck_assert_int_eq(feed("{\"type\":\"thread.item.removed\",\"item_id\":\"w2\"}"), 0);
@@ -136,7 +140,8 @@ END_TEST
 START_TEST(test_hidden_items_persisted_not_forwarded)
 {
     start();
-    feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"h1\",\"type\":\"hidden_context_item\",\"content\":{\"a\":1}}}");
+    feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"h1\",\"type\":\"hidden_context_item\",\"content\":{\"a\":1}"
+         "}}");
     feed("{\"type\":\"thread.item.done\",\"item\":{\"id\":\"h2\",\"type\":\"sdk_hidden_context\",\"content\":\"x\"}}");
     /* only done is swallowed: added/removed of hidden items are forwarded */
     feed("{\"type\":\"thread.item.added\",\"item\":{\"id\":\"h3\",\"type\":\"hidden_context_item\"}}");
@@ -189,9 +194,10 @@ START_TEST(test_thread_change_detection)
     json_decref(step.json);
     ck_assert(ck_proto_pipeline_next(pipe_, &step));
     char *text = ck_proto_dumps(step.json);
-    ck_assert_str_eq(text, "{\"type\":\"thread.updated\",\"thread\":{\"title\":\"New title\",\"id\":\"thr_1\","
-                           "\"created_at\":\"T\",\"status\":{\"type\":\"active\"},\"metadata\":{},\"items\":{\"data\":[],"
-                           "\"has_more\":false}}}");
+    ck_assert_str_eq(text,
+                     "{\"type\":\"thread.updated\",\"thread\":{\"title\":\"New title\",\"id\":\"thr_1\","
+                     "\"created_at\":\"T\",\"status\":{\"type\":\"active\"},\"metadata\":{},\"items\":{\"data\":[],"
+                     "\"has_more\":false}}}");
     free(text);
     json_decref(step.json);
     /* a null removes a field */
@@ -348,10 +354,11 @@ START_TEST(test_message_updates_applied)
     drain();
     json_t *content = json_object_get(json_object_get(json_array_get(params_log, 0), "item"), "content");
     char *text = ck_proto_dumps(content);
-    ck_assert_str_eq(text, "[{\"annotations\":[],\"text\":\"\",\"type\":\"output_text\"},{\"annotations\":[{\"type\":"
-                           "\"annotation\",\"source\":{\"title\":\"A\",\"type\":\"url\",\"url\":\"https://a\"}},{\"type\":"
-                           "\"annotation\",\"source\":{\"title\":\"B\",\"type\":\"url\",\"url\":\"https://b\"}}],\"text\":"
-                           "\"ab\",\"type\":\"output_text\"}]");
+    ck_assert_str_eq(text,
+                     "[{\"annotations\":[],\"text\":\"\",\"type\":\"output_text\"},{\"annotations\":[{\"type\":"
+                     "\"annotation\",\"source\":{\"title\":\"A\",\"type\":\"url\",\"url\":\"https://a\"}},{\"type\":"
+                     "\"annotation\",\"source\":{\"title\":\"B\",\"type\":\"url\",\"url\":\"https://b\"}}],\"text\":"
+                     "\"ab\",\"type\":\"output_text\"}]");
     free(text);
 }
 END_TEST
@@ -362,15 +369,17 @@ START_TEST(test_content_part_done_replaces)
     feed(ADD_MSG);
     feed(PART_ADDED(0));
     feed(DELTA(0, "draft"));
-    ck_assert_str_eq(json_string_value(json_object_get(
-                         json_array_get(json_object_get(ck_proto_pipeline_pending(pipe_, "m1"), "content"), 0), "text")),
-                     "draft");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(ck_proto_pipeline_pending(pipe_, "m1"), "content"), 0), "text")),
+        "draft");
     feed("{\"type\":\"thread.item.updated\",\"item_id\":\"m1\",\"update\":{\"type\":\"assistant_message.content_part."
          "done\",\"content_index\":0,\"content\":{\"annotations\":[],\"text\":\"Final\",\"type\":\"output_text\"}}}");
     drain();
     ck_proto_pipeline_cancel(pipe_);
     drain();
-    json_t *part = json_array_get(json_object_get(json_object_get(json_array_get(params_log, 0), "item"), "content"), 0);
+    json_t *part =
+        json_array_get(json_object_get(json_object_get(json_array_get(params_log, 0), "item"), "content"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(part, "text")), "Final");
 }
 END_TEST
@@ -388,8 +397,8 @@ START_TEST(test_workflow_updates_tracked)
     feed("{\"type\":\"thread.item.updated\",\"item_id\":\"wf1\",\"update\":{\"type\":\"workflow.task.updated\","
          "\"task_index\":4,\"task\":{\"type\":\"custom\",\"title\":\"c\"}}}");
     ck_assert_str_eq(drain(), "F:thread.item.added F:thread.item.updated F:thread.item.updated F:thread.item.updated");
-    char *tasks = ck_proto_dumps(json_object_get(json_object_get(ck_proto_pipeline_pending(pipe_, "wf1"), "workflow"),
-                                                 "tasks"));
+    char *tasks =
+        ck_proto_dumps(json_object_get(json_object_get(ck_proto_pipeline_pending(pipe_, "wf1"), "workflow"), "tasks"));
     ck_assert_str_eq(tasks, "[{\"type\":\"custom\",\"title\":\"b\"}]");
     free(tasks);
     ck_assert_ptr_null(ck_proto_pipeline_pending(pipe_, "nope"));

@@ -13,7 +13,8 @@
 #include "protocol/protocol.h"
 #include "check_main.h"
 
-#define UI "\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\"}],\"attachments\":[],\"inference_options\":{}}"
+#define UI                                                                                                             \
+    "\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":\"Hi\"}],\"attachments\":[],\"inference_options\":{}}"
 
 /* Parses `body` with default limits and asserts success; returns the request. */
 static ck_request_t parse_ok(const char *body)
@@ -123,10 +124,7 @@ static const struct {
      "params.action.type is required"},
 };
 
-START_TEST(test_every_type_missing_field)
-{
-    fails(missing[_i].body, 400, "invalid_params", missing[_i].needle);
-}
+START_TEST(test_every_type_missing_field) { fails(missing[_i].body, 400, "invalid_params", missing[_i].needle); }
 END_TEST
 
 /* --- envelope ------------------------------------------------------------- */
@@ -297,7 +295,8 @@ static const struct {
 START_TEST(test_user_input_errors)
 {
     char body[1024];
-    snprintf(body, sizeof(body), "{\"type\":\"threads.add_user_message\",\"params\":{\"thread_id\":\"t\",\"input\":%s}}",
+    snprintf(body, sizeof(body),
+             "{\"type\":\"threads.add_user_message\",\"params\":{\"thread_id\":\"t\",\"input\":%s}}",
              bad_inputs[_i].input);
     fails(body, 400, "invalid_params", bad_inputs[_i].needle);
 }
@@ -339,8 +338,8 @@ START_TEST(test_misc_type_rules)
 {
     fails("{\"type\":\"items.feedback\",\"params\":{\"thread_id\":\"t\",\"item_ids\":[\"a\"],\"kind\":\"neutral\"}}",
           400, "invalid_params", "params.kind must be one of positive, negative");
-    fails("{\"type\":\"items.feedback\",\"params\":{\"thread_id\":\"t\",\"item_ids\":[\"a\"]}}", 400,
-          "invalid_params", "params.kind is required");
+    fails("{\"type\":\"items.feedback\",\"params\":{\"thread_id\":\"t\",\"item_ids\":[\"a\"]}}", 400, "invalid_params",
+          "params.kind is required");
     fails("{\"type\":\"attachments.create\",\"params\":{\"name\":\"a\",\"size\":-1,\"mime_type\":\"x/y\"}}", 400,
           "invalid_params", "params.size must be a non-negative integer");
     fails("{\"type\":\"attachments.create\",\"params\":{\"name\":\"a\",\"size\":\"3\",\"mime_type\":\"x/y\"}}", 400,
@@ -384,8 +383,8 @@ START_TEST(test_nul_characters)
     fails("{\"type\":\"threads.create\",\"params\":{\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":"
           "\"\\u0000\"}],\"attachments\":[],\"inference_options\":{}}}}",
           400, "invalid_params", "params.input.content[0].text must not contain NUL");
-    fails("{\"type\":\"threads.list\",\"params\":{},\"metadata\":{\"x\":[\"ok\",\"\\u0000\"]}}", 400,
-          "invalid_params", "metadata.x[1] must not contain NUL");
+    fails("{\"type\":\"threads.list\",\"params\":{},\"metadata\":{\"x\":[\"ok\",\"\\u0000\"]}}", 400, "invalid_params",
+          "metadata.x[1] must not contain NUL");
     fails("{\"type\":\"threads.list\",\"params\":{\"a\\u0000b\":1}}", 400, "invalid_json", "NUL");
     /* a raw NUL byte is not JSON at all */
     const char raw[] = "{\"type\":\"threads.list\",\"params\":{\"x\":\"a\0b\"}}";
@@ -468,8 +467,9 @@ START_TEST(test_text_length_custom_limit)
     ck_proto_limits_t limits;
     ck_proto_limits_default(&limits);
     limits.max_text_chars = 5;
-    const char *body = "{\"type\":\"threads.create\",\"params\":{\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":"
-                       "\"abc\"},{\"type\":\"input_text\",\"text\":\"de\"}],\"attachments\":[],\"inference_options\":{}}}}";
+    const char *body =
+        "{\"type\":\"threads.create\",\"params\":{\"input\":{\"content\":[{\"type\":\"input_text\",\"text\":"
+        "\"abc\"},{\"type\":\"input_text\",\"text\":\"de\"}],\"attachments\":[],\"inference_options\":{}}}}";
     ck_request_t req;
     ck_proto_error_t err;
     ck_assert_int_eq(ck_proto_parse_request(body, strlen(body), &limits, &req, &err), 0);

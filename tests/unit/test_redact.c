@@ -115,7 +115,7 @@ START_TEST(ordinary_numbers)
 {
     static const char *const texts[] = {
         "order #A-20240315-0042 shipped",
-        "order 4839201746 and order 1234567890123452",  /* bare runs; the second is Luhn-valid, no issuer */
+        "order 4839201746 and order 1234567890123452", /* bare runs; the second is Luhn-valid, no issuer */
         "ticket 12345678901234567 (17 digits)",
         "invoice INV-2024-000123, PO 4500012345",
         "on 2024-03-15 at 14:30:05, or 15.03.2024, or 03/15/2024, or 20240315T143005Z",

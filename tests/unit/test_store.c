@@ -317,7 +317,9 @@ static char *sql_read(PGconn *pg, const char *op, const char *user, const char *
         *status = 200;
     } else {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        *status = state != NULL && strcmp(state, "P0002") == 0 ? 404 : state != NULL && strcmp(state, "22023") == 0 ? 400 : 500;
+        *status = state != NULL && strcmp(state, "P0002") == 0   ? 404
+                  : state != NULL && strcmp(state, "22023") == 0 ? 400
+                                                                 : 500;
         snprintf(msg, cap, "%s", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
     }
     PQclear(res);
@@ -341,8 +343,8 @@ static void check_read(ck_store_t *store, PGconn *pg, const char *op, const char
     } else {
         ck_assert_msg(r.ok, "%s %s %.200s: want %.600s, got %d %s", op, user, params, want, r.status, r.message);
         json_t *a = json_loads(want, 0, NULL), *b = json_loads(r.json, 0, NULL);
-        ck_assert_msg(a != NULL && b != NULL && json_equal(a, b), "%s %s %.200s:\n want %.600s\n got  %.600s", op, user, params,
-                      want, r.json);
+        ck_assert_msg(a != NULL && b != NULL && json_equal(a, b), "%s %s %.200s:\n want %.600s\n got  %.600s", op, user,
+                      params, want, r.json);
         json_decref(a);
         json_decref(b);
     }
@@ -360,11 +362,13 @@ static const char reads_data_sql[] =
     "  || CASE WHEN k % 4 = 1 THEN '{\"status\":{\"type\":\"locked\",\"reason\":\"x\"},"
     "     \"allowed_image_domains\":[\"a.example\"]}'::jsonb ELSE '{}'::jsonb END))"
     "  FROM generate_series(1, 23) AS k;"
-    "SELECT chatkit.op_text('thread.save', 'u2', '{\"thread\":{\"id\":\"thr_u2\",\"created_at\":\"2025-05-01T08:00:00Z\"}}');"
+    "SELECT chatkit.op_text('thread.save', 'u2', "
+    "'{\"thread\":{\"id\":\"thr_u2\",\"created_at\":\"2025-05-01T08:00:00Z\"}}');"
     "UPDATE chatkit.threads SET metadata = '{\"assistant\":\"support\",\"private\":1}' WHERE id = 'thr_2';"
     "UPDATE chatkit.threads SET metadata = '{\"assistant\":5}' WHERE id = 'thr_3';"
     "SELECT chatkit.op_text('item.add', 'u1', jsonb_build_object('thread_id', 'thr_1', 'item', jsonb_build_object("
-    "  'id', 'itm_' || lpad(k::text, 2, '0'), 'thread_id', 'thr_1', 'created_at', format('2025-01-01T00:00:01.00000%sZ', k % 4),"
+    "  'id', 'itm_' || lpad(k::text, 2, '0'), 'thread_id', 'thr_1', 'created_at', "
+    "format('2025-01-01T00:00:01.00000%sZ', k % 4),"
     "  'type', CASE WHEN k > 45 THEN 'hidden_context_item' WHEN k % 3 = 0 THEN 'widget' ELSE 'assistant_message' END,"
     "  'content', jsonb_build_array(jsonb_build_object('type', 'output_text', 'text', 'm \"' || k, 'n', 1.50)))))"
     "  FROM generate_series(1, 51) AS k;";
@@ -382,30 +386,52 @@ START_TEST(test_reads_match_sql)
     loop_setup();
     snprintf(fake_conninfo, sizeof(fake_conninfo), "%s", conninfo);
     ck_store_t *store = fake_store(2, 100);
-    static const char *const items[] = {
-        "{\"thread_id\":\"thr_1\"}", "{\"thread_id\":\"thr_1\",\"order\":\"asc\"}",
-        "{\"thread_id\":\"thr_1\",\"limit\":1}", "{\"thread_id\":\"thr_1\",\"limit\":7,\"order\":\"asc\"}",
-        "{\"thread_id\":\"thr_1\",\"limit\":45}", "{\"thread_id\":\"thr_1\",\"limit\":1000}",
-        "{\"thread_id\":\"thr_1\",\"limit\":2.5}", "{\"thread_id\":\"thr_1\",\"limit\":0}",
-        "{\"thread_id\":\"thr_1\",\"limit\":\"5\"}", "{\"thread_id\":\"thr_1\",\"order\":\"ASC\"}",
-        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4}",
-        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4,\"order\":\"asc\"}",
-        "{\"thread_id\":\"thr_1\",\"after\":\"itm_48\"}", "{\"thread_id\":\"thr_1\",\"after\":\"itm_45\",\"order\":\"asc\"}",
-        "{\"thread_id\":\"thr_1\",\"after\":\"itm_01\",\"order\":\"desc\"}", "{\"thread_id\":\"thr_1\",\"after\":null}",
-        "{\"thread_id\":\"thr_1\",\"after\":\"nope\"}", "{\"thread_id\":\"thr_1\",\"after\":5}",
-        "{\"thread_id\":\"thr_2\"}", "{\"thread_id\":\"thr_2\",\"after\":\"itm_01\"}", "{\"thread_id\":\"thr_none\"}",
-        "{\"thread_id\":\"thr_none\",\"after\":\"x\"}", "{\"thread_id\":\"thr_u2\"}", "{}", "{\"thread_id\":\"\"}",
-        "{\"thread_id\":7}", "[]", "null"};
+    static const char *const items[] = {"{\"thread_id\":\"thr_1\"}",
+                                        "{\"thread_id\":\"thr_1\",\"order\":\"asc\"}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":1}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":7,\"order\":\"asc\"}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":45}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":1000}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":2.5}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":0}",
+                                        "{\"thread_id\":\"thr_1\",\"limit\":\"5\"}",
+                                        "{\"thread_id\":\"thr_1\",\"order\":\"ASC\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"itm_07\",\"limit\":4,\"order\":\"asc\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"itm_48\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"itm_45\",\"order\":\"asc\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"itm_01\",\"order\":\"desc\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":null}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":\"nope\"}",
+                                        "{\"thread_id\":\"thr_1\",\"after\":5}",
+                                        "{\"thread_id\":\"thr_2\"}",
+                                        "{\"thread_id\":\"thr_2\",\"after\":\"itm_01\"}",
+                                        "{\"thread_id\":\"thr_none\"}",
+                                        "{\"thread_id\":\"thr_none\",\"after\":\"x\"}",
+                                        "{\"thread_id\":\"thr_u2\"}",
+                                        "{}",
+                                        "{\"thread_id\":\"\"}",
+                                        "{\"thread_id\":7}",
+                                        "[]",
+                                        "null"};
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         check_read(store, pg, "items.list", "u1", items[i]);
         check_read(store, pg, "items.list", "u2", items[i]);
     }
     check_read(store, pg, "items.list", "", "{\"thread_id\":\"thr_1\"}");
-    static const char *const threads[] = {
-        "{}", "{\"order\":\"asc\"}", "{\"limit\":1}", "{\"limit\":5,\"order\":\"asc\"}", "{\"limit\":23}",
-        "{\"limit\":22,\"order\":\"asc\"}", "{\"after\":\"thr_7\",\"limit\":5}",
-        "{\"after\":\"thr_7\",\"limit\":5,\"order\":\"asc\"}", "{\"after\":\"thr_23\",\"order\":\"asc\"}",
-        "{\"after\":\"thr_u2\"}", "{\"after\":\"nope\"}", "{\"after\":[]}", "{\"limit\":-1}"};
+    static const char *const threads[] = {"{}",
+                                          "{\"order\":\"asc\"}",
+                                          "{\"limit\":1}",
+                                          "{\"limit\":5,\"order\":\"asc\"}",
+                                          "{\"limit\":23}",
+                                          "{\"limit\":22,\"order\":\"asc\"}",
+                                          "{\"after\":\"thr_7\",\"limit\":5}",
+                                          "{\"after\":\"thr_7\",\"limit\":5,\"order\":\"asc\"}",
+                                          "{\"after\":\"thr_23\",\"order\":\"asc\"}",
+                                          "{\"after\":\"thr_u2\"}",
+                                          "{\"after\":\"nope\"}",
+                                          "{\"after\":[]}",
+                                          "{\"limit\":-1}"};
     for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
         check_read(store, pg, "threads.list", "u1", threads[i]);
         check_read(store, pg, "threads.list", "u3", threads[i]);
@@ -427,7 +453,8 @@ START_TEST(test_reads_match_sql)
     static const char p1[] = "{\"thread_id\":\"thr_1\"}";
     ck_store_op(store, "items.list", "u1", p1, strlen(p1), record_big, &r);
     ck_assert(run_until(&r.calls, 10000));
-    admin_exec(pg, "ALTER POLICY items_user ON chatkit.items USING (user_id = current_setting('chatkit.user_id', true))");
+    admin_exec(pg,
+               "ALTER POLICY items_user ON chatkit.items USING (user_id = current_setting('chatkit.user_id', true))");
     ck_assert_msg(r.ok && strcmp(r.json, "{\"data\":[],\"has_more\":false}") == 0, "items under a hiding policy: %d %s",
                   r.status, r.json ? r.json : r.message);
     free(r.json);
@@ -461,7 +488,7 @@ START_TEST(test_compact_json)
     check_compact("\"\"", "\"\"");
     check_compact("", "");
     check_compact("{\"u\": \"\\u00e9 é\"}", "{\"u\":\"\\u00e9 é\"}");
-    check_compact("[\"\\\\\", 1]", "[\"\\\\\",1]"); /* a string holding one backslash */
+    check_compact("[\"\\\\\", 1]", "[\"\\\\\",1]");             /* a string holding one backslash */
     check_compact("[1, \"open \\\" end", "[1,\"open \\\" end"); /* unterminated: copied as is */
 }
 END_TEST
@@ -483,7 +510,8 @@ static void check_migrated(const char *dbname)
              ck_sql_functions_checksum);
     ck_assert_int_eq(admin_int(pg, sql), 1);
     ck_assert_int_eq(admin_int(pg, "SELECT count(*) FROM pg_proc WHERE oid = 'chatkit.op_text(text, text, jsonb)'"
-                                   "::regprocedure"), 1);
+                                   "::regprocedure"),
+                     1);
     PQfinish(pg);
 }
 
@@ -500,10 +528,7 @@ START_TEST(test_migrate_twice)
 }
 END_TEST
 
-static void *migrate_thread(void *conninfo)
-{
-    return (void *)(intptr_t)ck_store_migrate(conninfo);
-}
+static void *migrate_thread(void *conninfo) { return (void *)(intptr_t)ck_store_migrate(conninfo); }
 
 START_TEST(test_migrate_concurrently)
 {
@@ -606,8 +631,7 @@ START_TEST(test_op_bytes_round_trip)
 
     static const char P54[] = "{\"state\": \"54000\", \"message\": \"file too large\"}";
     memset(&r, 0, sizeof(r));
-    ck_store_op_bytes(store, "raise", "u1", P54, strlen(P54), "x", 1,
-                      record_reply, &r);
+    ck_store_op_bytes(store, "raise", "u1", P54, strlen(P54), "x", 1, record_reply, &r);
     ck_assert(run_until(&r.calls, 5000));
     ck_assert_int_eq(r.status, 413);
     ck_assert_str_eq(r.code, "too_large");
@@ -623,12 +647,8 @@ START_TEST(test_error_mapping)
         int status;
         const char *code;
     } cases[] = {
-        {"P0002", 404, "not_found"},
-        {"22023", 400, "invalid_params"},
-        {"55000", 409, "conflict"},
-        {"54000", 413, "too_large"},
-        {"XX000", 500, "internal"},
-        {"23505", 500, "internal"},
+        {"P0002", 404, "not_found"}, {"22023", 400, "invalid_params"}, {"55000", 409, "conflict"},
+        {"54000", 413, "too_large"}, {"XX000", 500, "internal"},       {"23505", 500, "internal"},
     };
     ck_store_t *store = fake_store(1, 100);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

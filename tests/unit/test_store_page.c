@@ -99,9 +99,10 @@ START_TEST(threads)
     t.domains = (ck_store_cell_t){"\x01[\"a.example\", \"b\"]", 19};
     ck_assert_int_eq(ck_store_thread_json(&b, &t, items, sizeof items - 1), 0);
     s = take(&b);
-    ck_assert_str_eq(s, "{\"id\":\"thr_1\",\"title\":\"a \\\"t\\\"\",\"status\":{\"type\":\"active\"},\"metadata\":{},"
-                        "\"created_at\":\"2000-01-01T00:00:00.000005Z\",\"allowed_image_domains\":[\"a.example\",\"b\"],"
-                        "\"items\":{\"data\":[],\"has_more\":false}}");
+    ck_assert_str_eq(s,
+                     "{\"id\":\"thr_1\",\"title\":\"a \\\"t\\\"\",\"status\":{\"type\":\"active\"},\"metadata\":{},"
+                     "\"created_at\":\"2000-01-01T00:00:00.000005Z\",\"allowed_image_domains\":[\"a.example\",\"b\"],"
+                     "\"items\":{\"data\":[],\"has_more\":false}}");
     free(s);
 
     /* a recorded assistant is the only metadata on the wire; any other JSON there is not */
