@@ -107,6 +107,7 @@ fi
   CHATKITD_LISTEN=127.0.0.1:$port "DATABASE_URL=$db" CHATKITD_LOG_LEVEL=warn \
   "${model_env[@]}" OPENAI_API_KEY=bench \
   CHATKITD_RATE_TURNS_PER_MIN=0 CHATKITD_RATE_REQUESTS_PER_MIN=0 CHATKITD_MAX_STREAMS_PER_USER=0 \
+  CHATKITD_MAX_STREAM_SECONDS=0 \
   "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
