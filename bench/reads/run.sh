@@ -58,15 +58,8 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready" >&2; cat "$work/server.log" >&2; exit 1; }
 
-# ticks PID: utime + stime (+ cutime + cstime) of one process, 0 if gone.
-ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# pg_ticks: the postmaster (with its reaped children) and every live child.
-pg_ticks() {
-  local sum t
-  sum=$(ticks "$pg_pid")
-  for c in $(ps -o pid= --ppid "$pg_pid"); do t=$(ticks "$c"); sum=$((sum + t)); done
-  echo "$sum"
-}
+# ticks PID, pg_ticks: CPU ticks of a process and of PostgreSQL
+. "$here/../cpu.sh"
 now() { date +%s.%N; }
 
 # sample: "time server_ticks pg_ticks"

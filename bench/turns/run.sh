@@ -67,13 +67,8 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready" >&2; cat "$work/server.log" >&2; exit 1; }
 
-ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() {
-  local sum t
-  sum=$(ticks "$pg_pid")
-  for c in $(ps -o pid= --ppid "$pg_pid"); do t=$(ticks "$c"); sum=$((sum + t)); done
-  echo "$sum"
-}
+# ticks PID, pg_ticks: CPU ticks of a process and of PostgreSQL
+. "$here/../cpu.sh"
 xacts() { psql -X -At -d "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores before the runs" >&2
