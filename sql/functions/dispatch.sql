@@ -6,9 +6,10 @@
 --       -> TABLE(result jsonb, data bytea)                  (attachment bytes)
 --
 -- Each call is one statement, hence one transaction when C runs it in
--- autocommit: an op either happens completely or not at all.  These two
--- CASEs are the only place in SQL that spells the op names (the list and
--- the params of each op: src/store/README.md).
+-- autocommit: an op either happens completely or not at all.  These CASEs
+-- (op_text, op_bytes and op_write, the writes turn.write may run) are the
+-- only place in SQL that spells the op names (the list and the params of
+-- each op: src/store/README.md).
 --
 -- The user of the statement (row-level security, docs/security.md): each
 -- dispatcher sets the transaction-local setting chatkit.user_id to p_user
@@ -66,6 +67,32 @@ BEGIN
     END CASE;
     PERFORM set_config('chatkit.user_id', coalesce(v_outer, ''), true);
     RETURN v;
+END $$;
+
+-- chatkit.op_write: one write of a turn.write (sql/functions/turns.sql), run
+-- as the op of that name; 22023 for any other op.  Called inside op_text
+-- (the user setting and search_path are in place), so it skips the second
+-- pass through op_text each write used to take (SECURITY DEFINER, SET
+-- search_path, the long CASE): the writes are the hot part of a turn.
+CREATE OR REPLACE FUNCTION chatkit.op_write(p_op text, p_user text, p_params jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_params IS NULL OR jsonb_typeof(p_params) <> 'object' THEN
+        PERFORM chatkit.raise_error('22023', 'params must be an object');
+    END IF;
+    CASE p_op
+        WHEN 'item.add'       THEN RETURN chatkit.op_item_add(p_user, p_params);
+        WHEN 'item.save'      THEN RETURN chatkit.op_item_save(p_user, p_params);
+        WHEN 'item.delete'    THEN RETURN chatkit.op_item_delete(p_user, p_params);
+        WHEN 'thread.save'    THEN RETURN chatkit.op_thread_save(p_user, p_params);
+        WHEN 'context.notice' THEN RETURN chatkit.op_context_notice(p_user, p_params);
+        WHEN 'usage.add'      THEN PERFORM chatkit.usage_insert(p_user, p_params);
+        WHEN 'audit.add'      THEN PERFORM chatkit.ops_audit_add(p_user, p_params);
+        ELSE
+            PERFORM chatkit.raise_error('22023', format('turn.write cannot run %s',
+                                                        left(coalesce(p_op, 'a write without op'), 64)));
+    END CASE;
+    RETURN '{}'::jsonb;
 END $$;
 
 -- chatkit.op_bytes: the attachment ops that move bytes; `data` is the bytea

@@ -80,24 +80,38 @@ BEGIN
         || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
 
--- turn.write {writes: [{op, params}...]} -> {}: the writes a streamed turn
--- has queued (item.add, item.save, item.delete, thread.save) and the records
--- that ride along with them (context.notice, usage.add, audit.add), in
--- order, in one transaction: all of them or none.  Each runs as the op of
--- that name (through op_text), so it checks its params and fails exactly as
--- it does alone; no other op may be named.
+-- turn.write {writes: [{op, params}...], usage?} -> {}: the writes a
+-- streamed turn has queued (item.add, item.save, item.delete, thread.save)
+-- and the records that ride along with them (context.notice, usage.add,
+-- audit.add), in order, in one transaction: all of them or none.  Each runs
+-- as the op of that name (chatkit.op_write), so it checks its params and
+-- fails exactly as it does alone; no other op may be named.
+--
+-- `usage` is the turn's usage row (usage.add params with its turn_key), for
+-- the turn's last write.  It is inserted first and makes the whole write
+-- idempotent: when the row is already there, this write committed before
+-- (the server lost the connection before the reply and runs it again), so
+-- nothing is written a second time.  The other writes are upserts and
+-- deletes by id, which a repeat leaves as they were anyway.
 CREATE OR REPLACE FUNCTION chatkit.op_turn_write(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_usage jsonb := p -> 'usage';
     w jsonb;
 BEGIN
-    FOR w IN SELECT e FROM jsonb_array_elements(chatkit.param_array(p, 'writes')) AS e LOOP
-        IF jsonb_typeof(w) <> 'object' OR jsonb_typeof(w -> 'op') <> 'string' OR NOT (w ->> 'op' = ANY (ARRAY[
-               'item.add', 'item.save', 'item.delete', 'thread.save', 'context.notice', 'usage.add', 'audit.add'])) THEN
-            PERFORM chatkit.raise_error('22023', format('turn.write cannot run %s',
-                                                        left(coalesce(w ->> 'op', 'a write without op'), 64)));
+    IF v_usage IS NOT NULL AND jsonb_typeof(v_usage) <> 'null' THEN
+        IF jsonb_typeof(v_usage) <> 'object' THEN
+            PERFORM chatkit.raise_error('22023', 'parameter usage must be an object');
         END IF;
-        PERFORM chatkit.op_text(w ->> 'op', p_user, w -> 'params');
+        IF NOT chatkit.usage_insert(p_user, v_usage) THEN
+            RETURN '{}'::jsonb;
+        END IF;
+    END IF;
+    FOR w IN SELECT e FROM jsonb_array_elements(chatkit.param_array(p, 'writes')) AS e LOOP
+        IF jsonb_typeof(w) <> 'object' OR jsonb_typeof(w -> 'op') <> 'string' THEN
+            PERFORM chatkit.raise_error('22023', 'turn.write cannot run a write without op');
+        END IF;
+        PERFORM chatkit.op_write(w ->> 'op', p_user, w -> 'params');
     END LOOP;
     RETURN '{}'::jsonb;
 END $$;

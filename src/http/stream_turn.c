@@ -119,6 +119,7 @@ struct turn {
     int open_counted; /* counted in chatkitd_open_streams */
 
     char request_id[CK_REQUEST_ID_MAX + 1]; /* the request's id: log scope, model and tool calls */
+    char turn_key[40];                      /* random, 128 bits: the usage row's key (one row per turn) */
     double start;                           /* ck_metrics_now() when the request arrived */
     long first_token_ms;                    /* request -> first text delta framed, -1 before */
     int had_error;                          /* an error event was framed */
@@ -390,20 +391,28 @@ static void start_timers(turn_t *t)
 /* --- the end ------------------------------------------------------------ */
 
 /* The op and the params text (malloc'd) that write `writes`
- * ([{"op","params"}]) in one transaction: the op itself when there is one
- * (*op then points into `writes`), else turn.write.  NULL when there is
- * nothing to write or out of memory. */
-static char *writes_text(const json_t *writes, const char **op)
+ * ([{"op","params"}]) and the usage row `usage` (usage.add params, stolen;
+ * may be NULL) in one transaction: the op itself when it is alone (*op then
+ * points into `writes` or is usage.add), else turn.write, whose `usage`
+ * makes the write idempotent (sql/functions/turns.sql).  NULL when there
+ * is nothing to write or out of memory. */
+static char *writes_text(const json_t *writes, json_t *usage, const char **op)
 {
-    if (json_array_size(writes) == 1) {
+    json_t *params = NULL;
+    if (json_array_size(writes) == 1 && usage == NULL) {
         const json_t *only = json_array_get(writes, 0);
         *op = json_string_value(json_object_get(only, "op"));
         return *op != NULL ? ck_proto_dumps(json_object_get(only, "params")) : NULL;
     }
-    json_t *params = json_array_size(writes) > 1 ? json_pack("{s:O}", "writes", writes) : NULL;
+    if (json_array_size(writes) == 0) {
+        *op = "usage.add";
+        params = usage;
+    } else {
+        *op = "turn.write";
+        params = json_pack("{s:O,s:o*}", "writes", writes, "usage", usage);
+    }
     char *text = params != NULL ? ck_proto_dumps(params) : NULL;
     json_decref(params);
-    *op = "turn.write";
     return text;
 }
 
@@ -427,6 +436,7 @@ static json_t *usage_params(turn_t *t, int error)
         .prompt_tokens = t->stats.prompt_tokens,
         .completion_tokens = t->stats.completion_tokens,
         .tool_calls = t->stats.tool_calls,
+        .turn_key = t->turn_key,
     };
     return ck_store_usage_params(&row);
 }
@@ -448,10 +458,8 @@ static void record_turn(turn_t *t)
     ck_metrics_observe(CK_M_TURN_DURATION, turn_labels(t, labels), ck_metrics_now() - t->start);
     json_t *writes = t->riders != NULL ? t->riders : json_array();
     t->riders = NULL;
-    if (!t->usage_written)
-        json_array_append_new(writes, json_pack("{s:s,s:o*}", "op", "usage.add", "params", usage_params(t, 0)));
     const char *op = NULL;
-    char *text = writes_text(writes, &op);
+    char *text = writes_text(writes, t->usage_written ? NULL : usage_params(t, 0), &op);
     if (text != NULL && t->worker->store != NULL)
         ck_store_op(t->worker->store, op, t->user_id, text, strlen(text), on_recorded, NULL);
     free(text);
@@ -658,14 +666,15 @@ static void write_queued(turn_t *t, ck_proto_step_t *first)
     json_array_extend(writes, t->riders);
     json_array_clear(t->riders);
     ck_proto_pipe_state_t state = ck_proto_pipeline_state(t->pipe);
+    json_t *usage = NULL;
     if (t->agent_state != AGENT_RUNNING && state != CK_PROTO_PIPE_LEADING && state != CK_PROTO_PIPE_STREAMING &&
         !t->usage_written) {
-        json_array_append_new(writes, json_pack("{s:s,s:o*}", "op", "usage.add", "params", usage_params(t, error)));
+        usage = usage_params(t, error); /* its turn_key makes a repeat of this write a no-op */
         t->usage_in_write = 1;
     }
     free(t->retry_params);
-    t->retry_op = json_array_size(writes) == 1 ? op : "turn.write";
-    t->retry_params = writes_text(writes, &unused);
+    t->retry_op = json_array_size(writes) == 1 && usage == NULL ? op : "turn.write";
+    t->retry_params = writes_text(writes, usage, &unused);
     t->retry_since = 0;
     json_decref(writes);
     if (t->retry_params == NULL) {
@@ -895,6 +904,10 @@ int ck_http_stream_turn(h2o_req_t *req, struct ck_http_worker *worker, ck_reques
     snprintf(t->user_id, sizeof(t->user_id), "%s", user_id);
     ck_http_request_ctx_t *ctx = ck_http_request_ctx(req);
     snprintf(t->request_id, sizeof t->request_id, "%s", ctx != NULL ? ctx->id : "");
+    char half[2][CK_ID_MAX];
+    ck_proto_new_id("turn", half[0]);
+    ck_proto_new_id("k", half[1]);
+    snprintf(t->turn_key, sizeof t->turn_key, "%.21s%.16s", half[0], half[1] + 2); /* turn_ + 32 hex digits */
     t->start = ctx != NULL ? ctx->start : ck_metrics_now();
     t->first_token_ms = -1;
     t->link = h2o_mem_alloc_shared(&req->pool, sizeof(*t->link), on_link_dispose);

@@ -86,6 +86,8 @@ json_t *ck_store_usage_params(const ck_usage_row_t *row)
         json_object_set_new(params, "thread_id", json_string(row->thread_id));
     if (row->first_token_ms >= 0)
         json_object_set_new(params, "first_token_ms", json_integer(row->first_token_ms));
+    if (row->turn_key != NULL && *row->turn_key)
+        json_object_set_new(params, "turn_key", json_string(row->turn_key));
     return params;
 }
 

@@ -65,6 +65,8 @@ typedef struct ck_usage_row {
     long duration_ms;
     long prompt_tokens, completion_tokens;
     int tool_calls;
+    const char *turn_key; /* the turn's random key, or NULL: the store keeps one row per key (a write
+                             repeated after a lost reply adds none) */
 } ck_usage_row_t;
 
 /* Queues the row (fire-and-forget, see above).  No-op when `store` is NULL. */

@@ -13,6 +13,9 @@ told against what the database holds:
   error event with a message and allow_retry, never the done;
 - a write whose connection is killed while it runs: retried on the next
   connection, then the done;
+- a write that committed but whose reply was lost (the backend is
+  terminated between its commit and its answer): run again on the next
+  connection, it writes nothing twice (one usage row, one answer item);
 - readiness: right after the first /readyz 200 of a 4-worker server, every
   request on a new connection is served;
 - model faults mid-stream (error chunk, truncated body, connection reset,
@@ -235,6 +238,8 @@ def test_postgres_faults_under_turn_load(env):
     # 3. the backend running the assistant's write is terminated: the write
     # is retried on a new connection, then the done goes out, once
     write_retried_on_the_next_connection(env, pg, srv)
+    # 4. the same after the write committed: the retry writes nothing twice
+    committed_write_whose_reply_was_lost(env, pg, srv)
 
 
 def _stream(srv, user, text, http="1.1", thread_id=None):
@@ -318,6 +323,74 @@ CREATE TRIGGER ck_test_slow BEFORE INSERT ON chatkit.items FOR EACH ROW EXECUTE 
     stored = [i for i in _items(pg, resp.events[0]["thread"]["id"]) if i["type"] == "assistant_message"]
     check([i["id"] for i in stored] == [done[0]["id"]] and assistant_text(stored[0]) == assistant_text(done[0]),
           "stored %r, acknowledged %r" % (stored, done))
+
+
+def committed_write_whose_reply_was_lost(env, pg, srv):
+    """The turn's last write (answer + usage row, one turn.write) commits,
+    then its backend is terminated before the reply reaches the server: the
+    server cannot tell that from a write that never ran and runs it again on
+    the next connection.  Exactly one usage row and one answer item must
+    result.  How the reply is lost: with synchronous_standby_names naming a
+    standby that never comes, a transaction that asks for synchronous_commit
+    (only this turn's first usage insert, through a trigger) commits locally
+    and then waits for the standby; terminating it there ends the connection
+    after the commit and before the answer (PostgreSQL warns "the transaction
+    has already committed locally")."""
+    user = env.new_user()
+    # a thread with a title first, so the next turn's last write is the
+    # answer and its usage row together (no title call)
+    first = _stream(srv, user, "hello", thread_id=None)
+    check(first.status == 200, "first turn: %r" % first.status)
+    tid = first.events[0]["thread"]["id"]
+    pg.psql("UPDATE chatkit.threads SET title = 'Titled' WHERE id = %s;" % sql_literal(tid))
+    usage_rows = "SELECT count(*) FROM chatkit.turn_usage WHERE user_id = %s AND thread_id = %s;" % (
+        sql_literal(user), sql_literal(tid))
+    wait_until(lambda: pg.psql(usage_rows) == "1", 30, "the first turn's usage row")
+    fn = "ck_test_lost_reply"
+    pg.psql("""
+CREATE FUNCTION chatkit.%(fn)s() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.user_id = %(user)s AND NEW.thread_id = %(tid)s AND NOT EXISTS (
+       SELECT 1 FROM chatkit.turn_usage u WHERE u.user_id = NEW.user_id AND u.thread_id = NEW.thread_id
+          AND u.request_id IS NOT DISTINCT FROM NEW.request_id) THEN
+    PERFORM set_config('synchronous_commit', 'on', true);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER %(fn)s BEFORE INSERT ON chatkit.turn_usage FOR EACH ROW EXECUTE FUNCTION chatkit.%(fn)s();
+ALTER SYSTEM SET synchronous_commit = 'local';
+ALTER SYSTEM SET synchronous_standby_names = 'ck_test_no_such_standby';
+SELECT pg_reload_conf();
+""" % {"fn": fn, "user": sql_literal(user), "tid": sql_literal(tid)})
+    result = {}
+    term = Terminator(pg)
+    try:
+        t = threading.Thread(target=lambda: result.update(resp=_stream(srv, user, "again", thread_id=tid)))
+        t.start()
+        wait_until(lambda: term.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep' "
+                                      "AND datname = 'chatkitd';\n") != "0", 30, "the turn's write to commit and wait",
+                   give_up=lambda: None if t.is_alive() else "the turn ended: %r" % result, interval=0.02)
+        term.kill()
+        t.join(60 * SLOW)
+    finally:
+        term.close()
+        pg.psql("""
+ALTER SYSTEM RESET synchronous_standby_names;
+ALTER SYSTEM RESET synchronous_commit;
+SELECT pg_reload_conf();
+DROP TRIGGER %(fn)s ON chatkit.turn_usage;
+DROP FUNCTION chatkit.%(fn)s();
+""" % {"fn": fn})
+    check("resp" in result and result["resp"].status == 200, "the turn failed: %r" % result)
+    events = result["resp"].events
+    done = [e["item"] for e in events if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"]
+    check(len(done) == 1, "want the assistant's done once after the repeated write: %r" % events)
+    stored = [i for i in _items(pg, tid) if i["type"] in ("user_message", "assistant_message")]
+    check([i["type"] for i in stored] == ["user_message", "assistant_message"] * 2
+          and stored[3]["id"] == done[0]["id"] and assistant_text(stored[3]) == assistant_text(done[0]),
+          "stored %r, acknowledged %r" % (stored, done))
+    rows = pg.psql(usage_rows)
+    check(rows == "2", "want one usage row per turn (2 turns), found %s" % rows)
 
 
 def test_ready_means_every_worker_serves(env):

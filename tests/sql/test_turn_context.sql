@@ -80,6 +80,30 @@ SELECT sqltest.is((SELECT count(*)::int FROM chatkit.items WHERE id = 'ans_1' AN
 SELECT sqltest.is_text((SELECT title FROM chatkit.threads WHERE id = 'thr_t'), 'Tea talk', 'turn.write: thread saved');
 SELECT sqltest.is((SELECT count(*)::int FROM chatkit.thread_context WHERE thread_id = 'thr_f' AND notice_sent), 1, 'turn.write: notice recorded');
 SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE request_id = 'req-w' AND user_id = 'u1'), 1, 'turn.write: usage row');
+-- turn.write with the turn's usage row (its turn_key): repeated after its
+-- first attempt committed (the reply was lost), it writes nothing again;
+-- usage.add with a key already written is a no-op
+CREATE TEMP TABLE w AS SELECT jsonb_build_object('writes', jsonb_build_array(
+       jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_t',
+           'item', sqltest.item('thr_t', 'ans_k', '2025-07-01T00:00:10.5Z', 'assistant_message')))),
+       'usage', '{"assistant":"default","model":"m","outcome":"ok","duration_ms":5,"request_id":"req-k","turn_key":"turn_k1"}'::jsonb) AS p;
+SELECT sqltest.is(sqltest.op('turn.write', 'u1', (SELECT p FROM w)), '{}', 'turn.write with usage: first attempt');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE turn_key = 'turn_k1' AND user_id = 'u1'
+                      AND request_id = 'req-k' AND duration_ms = 5), 1, 'turn.write: the usage row carries the turn key');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.items WHERE id = 'ans_k' AND thread_id = 'thr_t'), 1, 'turn.write with usage: item added');
+DELETE FROM chatkit.items WHERE id = 'ans_k';
+SELECT sqltest.is(sqltest.op('turn.write', 'u1', (SELECT p FROM w)), '{}', 'turn.write with usage: the same write again');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE turn_key = 'turn_k1'), 1, 'a repeated turn.write adds no usage row');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.items WHERE id = 'ans_k'), 0,
+       'a repeated turn.write writes nothing at all (the item deleted since stays deleted)');
+SELECT sqltest.is(sqltest.op('usage.add', 'u1', '{"assistant":"default","model":"m","outcome":"error","duration_ms":7,"turn_key":"turn_k1"}'),
+       '{}', 'usage.add with a key already written -> {}');
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE turn_key = 'turn_k1' AND outcome = 'ok'), 1,
+       'usage.add with a key already written adds nothing, changes nothing');
+SELECT sqltest.op('usage.add', 'u1', '{"assistant":"default","model":"m","outcome":"ok","duration_ms":1,"request_id":"req-nokey"}')
+  FROM generate_series(1, 2);
+SELECT sqltest.is((SELECT count(*)::int FROM chatkit.turn_usage WHERE request_id = 'req-nokey'), 2, 'rows without a key never conflict');
+SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[],"usage":[1]}', '22023', 'usage must be an object');
 CREATE TEMP TABLE fp AS SELECT sqltest.fingerprint() AS f;
 SELECT sqltest.op_fails('turn.write', 'u1', jsonb_build_object('writes', jsonb_build_array(
        jsonb_build_object('op', 'item.add', 'params', jsonb_build_object('thread_id', 'thr_t',
