@@ -45,6 +45,7 @@
 #include "base/version.h"
 #include "http/docs.h"
 #include "http/gate.h"
+#include "http/peer_watch.h"
 #include "http/request_ctx.h"
 #include "loop/loop_h2o.h"
 #include "http/router.h"
@@ -331,6 +332,8 @@ static void worker_teardown(ck_http_worker_t *w, int drained)
                 CK_HTTP_DRAIN_MS);
         return;
     }
+    ck_http_peer_watch_free(w->peers); /* every turn that used it has ended */
+    w->peers = NULL;
     if (w->loop != NULL)
         ck_loop_free(w->loop);
     w->loop = NULL;

@@ -72,6 +72,8 @@ struct ck_http_worker {
     h2o_socket_t *tls_listener;      /* TLS listening socket, or NULL */
     int stopping;                    /* set on the worker's thread when the server stops */
     h2o_linklist_t turns;            /* streamed turns alive on this worker (stream_turn.c) */
+    /* HTTP/1.x stream sockets whose client may leave (stream_turn.c), or NULL */
+    struct ck_http_peer_watch *peers;
 };
 
 typedef struct ck_http_worker ck_http_worker_t;

@@ -42,18 +42,18 @@
  */
 #include "http/stream_turn.h"
 
-#include <poll.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "agent/agent.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/strbuf.h"
 #include "http/gate.h"
+#include "http/peer_watch.h"
 #include "http/request_ctx.h"
 #include "http/respond.h"
 #include "http/server.h"
@@ -64,7 +64,6 @@
 
 #define PAUSE_BYTES (1024 * 1024)
 #define PERSIST_RETRY_DELAY_MS 100 /* between attempts of a write that lost its connection */
-#define HTTP1_PROBE_MS 250         /* how often an HTTP/1.x stream's socket is checked for the client leaving */
 
 /* The human messages of the error events this file sends. */
 #define MSG_NOT_SAVED "Your conversation could not be saved, so this answer was stopped. Please try again."
@@ -112,8 +111,8 @@ struct turn {
     char *retry_params;
     uint64_t retry_since; /* loop ms of the first failed attempt of the current write, or 0 */
     ck_timer_t *retry;    /* the next attempt */
-    ck_timer_t *probe;    /* HTTP/1.x: looks for the client leaving a silent stream */
-    int client_left;      /* the probe saw the client leave: the turn is cancelled, the request ends */
+    uint64_t peer_key;    /* HTTP/1.x: registration with the worker's peer watch, or 0 */
+    int client_left;      /* the peer watch saw the client leave: the turn is cancelled, the request ends */
     int advancing, again;
     int hold;         /* >0 while a caller up the stack still uses the turn: it must not be freed */
     int open_counted; /* counted in chatkitd_open_streams */
@@ -132,6 +131,7 @@ struct turn {
 };
 
 static void advance(turn_t *t);
+static void unwatch_peer(turn_t *t);
 
 /* --- output buffers --------------------------------------------------- */
 
@@ -215,6 +215,7 @@ static void client_gone(turn_t *t)
         return;
     if (t->link != NULL)
         t->link->turn = NULL;
+    unwatch_peer(t);
     t->req = NULL;
     t->link = NULL;
     t->sending = 0; /* h2o no longer references `inflight` */
@@ -336,47 +337,52 @@ static void on_deadline(ck_timer_t *timer, void *user)
     advance(t);
 }
 
-/* 1 when the peer of HTTP/1.x request `req` has closed (or reset) its
- * side.  h2o reads nothing from an HTTP/1 connection while its response
- * is being generated, so without this look a silent stream (model
- * thinking, or hung) notices the client leaving only at the next write. */
-static int http1_peer_left(h2o_req_t *req)
-{
-    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
-    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
-    if (fd < 0)
-        return 0;
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
-        return 1;
-    char c;
-    return (p.revents & POLLIN) && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-static void on_probe(ck_timer_t *timer, void *user)
+/* The worker's peer watch saw the client of this HTTP/1.x stream leave
+ * (http/peer_watch.h): h2o reads nothing from an HTTP/1 connection while
+ * its response is being generated, so without it a silent stream (model
+ * thinking, or hung) would notice only at the next write. */
+static void on_peer_left(void *user)
 {
     turn_t *t = user;
+    t->peer_key = 0; /* the registration ended with this report */
     if (t->req == NULL || t->client_left)
         return;
-    if (!http1_peer_left(t->req)) {
-        ck_timer_arm(timer, HTTP1_PROBE_MS);
-        return;
-    }
     turn_log(t, CK_LOG_INFO, "stream_turn: the HTTP/1.1 client left; cancelling the turn");
     t->client_left = 1;
     cancel_turn(t);
     advance(t); /* the request ends with FINAL once the cancellation is persisted */
 }
 
+/* Registers an HTTP/1.x stream's socket with the worker's peer watch
+ * (created with the worker's first such stream).  Without a registration
+ * the client leaving is noticed at the next write (a token or heartbeat). */
+static void watch_peer(turn_t *t)
+{
+    ck_http_worker_t *w = t->worker;
+    h2o_socket_t *sock =
+        t->req->conn->callbacks->get_socket != NULL ? t->req->conn->callbacks->get_socket(t->req->conn) : NULL;
+    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+    if (fd < 0)
+        return;
+    if (w->peers == NULL && (w->peers = ck_http_peer_watch_new(w->loop, on_peer_left)) == NULL) {
+        ck_warn("stream_turn: no peer watch (%s); HTTP/1.1 clients leaving are noticed at the next write",
+                strerror(errno));
+        return;
+    }
+    t->peer_key = ck_http_peer_watch_add(w->peers, fd, t);
+}
+
+/* The stream's socket no longer needs watching (the request ended or is ending). */
+static void unwatch_peer(turn_t *t)
+{
+    ck_http_peer_watch_remove(t->worker->peers, t->peer_key);
+    t->peer_key = 0;
+}
+
 static void start_timers(turn_t *t)
 {
-    if (t->req->version < 0x200) {
-        t->probe = ck_timer_new(t->worker->loop, on_probe, t);
-        if (t->probe != NULL)
-            ck_timer_arm(t->probe, HTTP1_PROBE_MS);
-    }
+    if (t->req->version < 0x200)
+        watch_peer(t);
     t->heartbeat = ck_timer_new(t->worker->loop, on_heartbeat, t);
     if (t->heartbeat != NULL)
         ck_timer_arm(t->heartbeat, t->worker->config->heartbeat_ms);
@@ -479,8 +485,7 @@ static void turn_free(turn_t *t)
         ck_timer_free(t->deadline);
     if (t->retry != NULL)
         ck_timer_free(t->retry);
-    if (t->probe != NULL)
-        ck_timer_free(t->probe);
+    unwatch_peer(t);
     if (t->kick != NULL)
         ck_timer_free(t->kick);
     json_decref(t->held);
@@ -524,6 +529,7 @@ static void send_final(turn_t *t)
     t->link->turn = NULL;
     t->link = NULL;
     t->req = NULL;
+    unwatch_peer(t); /* before h2o may close the socket or read the next request from it */
     h2o_send(req, &vec, vec.len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
 

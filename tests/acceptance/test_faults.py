@@ -23,9 +23,10 @@ told against what the database holds:
   message, and the text already shown is in the store;
 - SIGTERM with streams open: each stream ends with an error event, the
   partial text is saved;
-- an HTTP/1.1 client leaving a silent stream: the upstream model request is
-  aborted (the fake sees its connection close) long before the next
-  heartbeat, and the turn ends as a cancellation (the hidden note is stored).
+- an HTTP/1.1 client leaving a silent stream (the model thinking, or hung
+  after a few tokens): the upstream model request is aborted (the fake sees
+  its connection close) long before the next heartbeat, and the turn ends
+  as a cancellation (the hidden note and the partial answer are stored).
 
 Each load test prints one summary line (turns, acknowledged items, missing).
 """
@@ -472,29 +473,40 @@ def test_sigterm_keeps_the_partial_text(env):
 
 
 def test_http11_client_leaving_a_silent_stream(env):
+    """Over HTTP/1.1 the server reads nothing from the connection while it
+    streams: the worker's peer watch (src/http/peer_watch.c) is what notices
+    the client closing it.  Heartbeats are 20 s apart, so without the watch
+    the next write would come too late for the waits below.  Two silences:
+    the model thinking (nothing shown yet) and the model hung after a few
+    tokens (the partial answer must be saved)."""
     fake = Fake(env)
-    fake.script([{"hang_ms": 30000}])
+    fake.script([{"hang_ms": 30000}, {"chunks": ["partial ", "answer"], "stall_ms": 30000}])
     srv = fault_server(env, env.pg, fake, CHATKITD_HEARTBEAT_MS="20000")
     user = env.new_user()
-    body = json.dumps({"type": "threads.create", "params": {"input": user_input("think hard")}}).encode()
-    sock = socket.create_connection(("127.0.0.1", srv.port))
-    sock.sendall(b"POST /chatkit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (USER_HEADER.encode(), user.encode(), len(body), body))
-    got = b""
-    while b"stream_options" not in got:
-        chunk = sock.recv(65536)
-        check(chunk, "the server closed the stream: %r" % got)
-        got += chunk
-    thread_id = json.loads(got.split(b"data: ", 1)[1].split(b"\n", 1)[0])["thread"]["id"]
-    wait_until(lambda: fake.chat_requests(), 10, "the turn to reach the model")
-    sock.close()
-    closed_at = time.monotonic()
-    wait_until(lambda: any(r.get("client_closed") for r in fake.requests()), 10,
-               "the upstream request to be aborted after the client left")
-    took = time.monotonic() - closed_at
-    check(took < 10 * SLOW, "upstream aborted after %.1f s" % took)
-    wait_until(lambda: any(i["type"] == "sdk_hidden_context" for i in _items(env.pg, thread_id)), 10,
-               "the cancellation note")
+    for case, until, shown in (("thinking", b"stream_options", ""), ("hung", b"answer", "partial answer")):
+        body = json.dumps({"type": "threads.create", "params": {"input": user_input("think hard")}}).encode()
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.sendall(b"POST /chatkit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s: %s\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (USER_HEADER.encode(), user.encode(), len(body), body))
+        got = b""
+        while until not in got:
+            chunk = sock.recv(65536)
+            check(chunk, "%s: the server closed the stream: %r" % (case, got))
+            got += chunk
+        thread_id = json.loads(got.split(b"data: ", 1)[1].split(b"\n", 1)[0])["thread"]["id"]
+        n = 1 if case == "thinking" else 2
+        wait_until(lambda: len(fake.chat_requests()) >= n, 10, "%s: the turn to reach the model" % case)
+        sock.close()
+        closed_at = time.monotonic()
+        wait_until(lambda: len([r for r in fake.requests() if r.get("client_closed")]) >= n, 10,
+                   "%s: the upstream request to be aborted after the client left" % case)
+        took = time.monotonic() - closed_at
+        check(took < 10 * SLOW, "%s: upstream aborted after %.1f s" % (case, took))
+        wait_until(lambda: any(i["type"] == "sdk_hidden_context" for i in _items(env.pg, thread_id)), 10,
+                   "%s: the cancellation note" % case)
+        stored = [assistant_text(i) for i in _items(env.pg, thread_id) if i["type"] == "assistant_message"]
+        check(stored == [shown] if shown else not any(stored),
+              "%s: stored assistant text %r, shown %r" % (case, stored, shown))
 
 
 def test_startup_refuses_what_it_cannot_honour(env):
