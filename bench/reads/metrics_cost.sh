@@ -96,7 +96,7 @@ run() {
   a=$(ticks "$pid")
   READS_OP=$op wrk -t1 -c"$conns" -d"${seconds}s" --latency -s "$here/reads.lua" "http://127.0.0.1:$port/chatkit" >"$out" 2>&1
   b=$(ticks "$pid")
-  sed -nE 's/^RESULT rps=([0-9.]+) p50_ms=[0-9.]+ p99_ms=([0-9.]+) non2xx=([0-9]+).*/\1 \2 \3/p' "$out" |
+  sed -nE 's/^RESULT rps=([0-9.]+) p50_ms=[0-9.]+ p90_ms=[0-9.]+ p99_ms=([0-9.]+) non2xx=([0-9]+).*/\1 \2 \3/p' "$out" |
     awk -v t=$((b - a)) -v hz="$hz" -v s="$seconds" '{
       if ($3 != 0) print "WARNING: " $3 " non-2xx answers" > "/dev/stderr"
       printf "%s %s %.1f\n", $1, $2, t / hz * 1e6 / ($1 * s) }'
