@@ -43,6 +43,7 @@
  * reads in practice and saves 14 KiB per open stream; a longer burst is
  * simply read in several pieces.  Buffered calls keep the default. */
 #define STREAM_BUFFER_SIZE 2048L
+#define UPLOAD_BUFFER_SIZE 16384L
 
 typedef struct llm_sock {
     ck_agent_llm_t *llm;
@@ -60,7 +61,8 @@ struct ck_agent_llm_call {
     enum call_state state;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;      /* JSON body, or NULL for a form */
+    char *body;      /* JSON body (NULL for a form, or once released: release_body) */
+    size_t body_len;
     curl_mime *mime; /* form body, or NULL */
     ck_agent_llm_opts_t opts;
     ck_agent_llm_callbacks_t cb;
@@ -303,6 +305,21 @@ static void sse_text(const char *delta, size_t len, void *user)
     call->cb.on_text(delta, len, call->user);
 }
 
+/* Frees the request body of a streamed call once nothing can send it again:
+ * text was delivered (no retry of ours follows, and libcurl retries a
+ * request only before any of its answer arrived) and libcurl has taken all
+ * of it (CURLINFO_SIZE_UPLOAD_T: sent, or copied into its upload buffer).
+ * An open stream then keeps no copy of the prompt. */
+static void release_body(ck_agent_llm_call_t *call)
+{
+    curl_off_t sent = 0;
+    if (call->body == NULL || !call->delivered ||
+        curl_easy_getinfo(call->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK || sent < (curl_off_t)call->body_len)
+        return;
+    free(call->body);
+    call->body = NULL;
+}
+
 /* Appends at most what keeps `raw` within `max` bytes.  0, or -1 when out of memory. */
 static int append_raw(ck_agent_llm_call_t *call, const char *data, size_t n, size_t max)
 {
@@ -345,6 +362,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
     int rc = ck_agent_sse_feed(&call->sse, data, n);
     if (call->state != CALL_RUNNING || rc < 0)
         return 0; /* cancelled from on_text, or garbage: abort the transfer */
+    release_body(call);
     if (!call->got_data && (call->sse.chunks > 0 || call->sse.done))
         call->got_data = 1;
     arm_watchdog(call);
@@ -566,7 +584,7 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
     if (call->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(call->body));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
     } else if (setup_form(call, form) < 0) {
         return -1;
     }
@@ -583,6 +601,7 @@ static int setup_easy(ck_agent_llm_call_t *call, const ck_agent_llm_form_t *form
         curl_easy_setopt(e, CURLOPT_CAINFO, call->opts.ca_file);
     if (call->opts.stream)
         curl_easy_setopt(e, CURLOPT_BUFFERSIZE, STREAM_BUFFER_SIZE);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_SIZE);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
@@ -618,6 +637,7 @@ static ck_agent_llm_call_t *start_call(ck_agent_llm_t *llm, const ck_agent_llm_o
     call->cb = *callbacks;
     call->user = user;
     call->body = body ? strdup(body) : NULL;
+    call->body_len = call->body ? strlen(call->body) : 0;
     call->next = llm->calls;
     call->prev = &llm->calls;
     if (llm->calls)
