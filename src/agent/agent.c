@@ -277,7 +277,6 @@ static void run_free(ck_agent_run_t *run)
     json_decref(run->context);
     json_decref(run->history);
     json_decref(run->attachments);
-    json_decref(run->messages);
     json_decref(run->item);
     json_decref(run->annotations);
     json_decref(run->seen_sources);
@@ -681,7 +680,9 @@ static int copy_turn(ck_agent_run_t *run, const ck_turn_t *turn)
     run->stats = turn->stats != NULL ? turn->stats : &run->own_stats;
     run->thread_id = strdup(thread_id ? thread_id : "");
     run->has_title = title != NULL && *title != '\0';
-    run->user_message = turn->user_message ? json_deep_copy(turn->user_message) : NULL;
+    /* referenced, not copied: the run only reads it, and the caller lets go of
+     * its own reference (an open stream then holds one user message, not two) */
+    run->user_message = turn->user_message ? json_incref((json_t *)turn->user_message) : NULL;
     run->metadata = json_is_object(turn->request_metadata) ? json_deep_copy(turn->request_metadata) : NULL;
     run->action = json_is_object(turn->action) ? json_deep_copy(turn->action) : NULL;
     run->sender_item = json_is_object(turn->sender_item) ? json_deep_copy(turn->sender_item) : NULL;

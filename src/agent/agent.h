@@ -101,7 +101,8 @@ typedef struct ck_turn {
     ck_turn_stats_t *stats; /* figures written by the agent, or NULL */
     const char *user_id;
     const json_t *thread;           /* the thread (ThreadMetadata wire shape); borrowed */
-    const json_t *user_message;     /* the new user_message item, or NULL for continuations */
+    const json_t *user_message;     /* the new user_message item, or NULL for continuations; the run keeps
+                                       a reference (json_incref): nobody may change it afterwards */
     const json_t *request_metadata; /* the request's `metadata` object (pageContext, userInfo) or NULL */
     const json_t *action;           /* threads.custom_action: the action, else NULL */
     const json_t *sender_item;      /* threads.custom_action: the widget item, or NULL */

@@ -102,7 +102,6 @@ struct ck_agent_run {
     int notice_sent;       /* the thread's "no longer in context" notice was sent before */
     json_t *turn_messages; /* owned: this turn's assistant tool_calls and tool results */
     json_t *attachments;   /* owned: attachments.load result array */
-    json_t *messages;      /* owned: the model conversation so far */
     char *model;           /* owned */
     int force_search;      /* composer tool "search" chose the tool */
     double search_started; /* retrieval-only mode: when its search was sent */

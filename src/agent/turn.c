@@ -439,9 +439,9 @@ static void start_round(ck_agent_run_t *run)
     if (ctx.shortened)
         ck_info("context: thread %s: %zu tool results or files shortened to fit the budget", run->thread_id,
                 ctx.shortened);
-    json_decref(run->messages);
-    run->messages = ctx.messages;
-    json_t *body = json_pack("{s:s,s:O,s:b,s:{s:b}}", "model", run->model, "messages", run->messages, "stream", 1,
+    /* the messages go into the body (each round builds them again): a run
+     * waiting for its answer keeps only the call's body text */
+    json_t *body = json_pack("{s:s,s:o,s:b,s:{s:b}}", "model", run->model, "messages", ctx.messages, "stream", 1,
                              "stream_options", "include_usage", 1);
     if (body && json_array_size(tools) > 0)
         json_object_set(body, "tools", tools);

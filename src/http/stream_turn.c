@@ -431,7 +431,7 @@ static json_t *usage_params(turn_t *t, int error)
     ck_usage_row_t row = {
         .request_id = t->request_id,
         .user_id = t->user_id,
-        .thread_id = json_string_value(json_object_get(t->thread, "id")),
+        .thread_id = json_string_value(json_object_get(ck_proto_pipeline_thread(t->pipe), "id")),
         .assistant = labels[0],
         .model = labels[1],
         .outcome = t->had_error || error ? "error"
@@ -780,6 +780,16 @@ static void sink_record(const char *op, const json_t *params, void *user)
 
 static const ck_agent_sink_t SINK = {sink_event, sink_thread_changed, sink_finish, sink_record};
 
+/* Frees the request and the documents of the pre-flight once nothing reads them any more. */
+static void drop_documents(turn_t *t)
+{
+    ck_request_free(&t->request);
+    json_decref(t->thread);
+    json_decref(t->user_message);
+    json_decref(t->sender_item);
+    t->thread = t->user_message = t->sender_item = NULL;
+}
+
 /* Starts the agent; its first sink call comes on a later loop tick. */
 static void start_agent(turn_t *t)
 {
@@ -801,8 +811,12 @@ static void start_agent(turn_t *t)
         .context = t->context,
     };
     t->run = ck_agent_respond(t->worker->agent, &turn, &SINK, t);
-    json_decref(t->context); /* copied by the agent */
+    /* The agent copied what it needs and the pipeline has the thread: an
+     * open stream keeps none of the request's documents (the body, the
+     * pre-flight answer, the user message) for the turn's life. */
+    json_decref(t->context);
     t->context = NULL;
+    drop_documents(t);
     if (t->run == NULL) {
         t->agent_state = AGENT_DONE;
         ck_proto_pipeline_fail(t->pipe, "stream.error", MSG_NOT_STARTED, 1);

@@ -2,9 +2,10 @@
  * pipeline.c - the response pipeline state machine (see pipeline.h for the
  * states and the rules; docs/protocol.md, "The response pipeline").
  *
- * Data: a FIFO of steps (singly linked), the thread as it is now and as it
- * was last saved (for change detection), and the pending items (added but
- * not yet done/replaced/removed) as an object keyed by item id, which keeps
+ * Data: a FIFO of steps (singly linked), the thread as it is now (one copy:
+ * the thread as it was is copied only while a change is applied, to see
+ * whether it changed anything), and the pending items (added but not yet
+ * done/replaced/removed) as an object keyed by item id, which keeps
  * insertion order for the cancellation pass.  Text deltas are gathered in
  * growable buffers beside the pending copies (text_acc_t) and written into
  * them only when they are read: rebuilding a jansson string per delta made
@@ -39,8 +40,7 @@ typedef struct step_node {
 struct ck_proto_pipeline {
     ck_proto_pipe_state_t state;
     char thread_id[CK_ID_MAX * 4];
-    json_t *thread;    /* ThreadMetadata as it is now */
-    json_t *snapshot;  /* ThreadMetadata as last saved */
+    json_t *thread;    /* ThreadMetadata as it is now (= as last saved between changes) */
     json_t *pending;   /* item id -> deep copy of the pending item */
     text_acc_t *texts; /* gathered deltas not yet written into `pending` */
     step_node_t *head, *tail;
@@ -179,7 +179,6 @@ ck_proto_pipeline_t *ck_proto_pipeline_new(const json_t *thread)
         return NULL;
     strcpy(pipe->thread_id, id);
     pipe->thread = json_deep_copy(thread);
-    pipe->snapshot = json_deep_copy(thread);
     pipe->pending = json_object();
     pipe->state = CK_PROTO_PIPE_LEADING;
     return pipe;
@@ -192,7 +191,6 @@ void ck_proto_pipeline_free(ck_proto_pipeline_t *pipe)
     drop_steps(pipe, 0);
     sync_texts(pipe, NULL, 0);
     json_decref(pipe->thread);
-    json_decref(pipe->snapshot);
     json_decref(pipe->pending);
     free(pipe);
 }
@@ -480,6 +478,9 @@ void ck_proto_pipeline_thread_changed(ck_proto_pipeline_t *pipe, const json_t *c
     json_t *value;
     if (pipe->state != CK_PROTO_PIPE_STREAMING || !json_is_object(changes))
         return;
+    /* the thread as last saved, only while the changes are applied (an
+     * open stream keeps one copy of the thread, not two) */
+    json_t *saved = json_deep_copy(pipe->thread);
     json_object_foreach((json_t *)changes, key, value)
     {
         if (strcmp(key, "id") == 0 || strcmp(key, "created_at") == 0)
@@ -489,10 +490,10 @@ void ck_proto_pipeline_thread_changed(ck_proto_pipeline_t *pipe, const json_t *c
         else
             json_object_set_new(pipe->thread, key, json_deep_copy(value));
     }
-    if (json_equal(pipe->thread, pipe->snapshot))
+    int same = json_equal(pipe->thread, saved);
+    json_decref(saved);
+    if (same)
         return;
-    json_decref(pipe->snapshot);
-    pipe->snapshot = json_deep_copy(pipe->thread);
     push(pipe, CK_PROTO_STEP_PERSIST, "thread.save", json_pack("{s:o}", "thread", json_deep_copy(pipe->thread)));
     push_forward(pipe, ck_proto_ev_thread_updated(pipe->thread));
 }

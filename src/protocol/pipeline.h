@@ -106,8 +106,7 @@ int ck_proto_pipeline_feed(ck_proto_pipeline_t *pipe, json_t *event);
 
 /* STREAMING only: the source changed thread fields (`changes`: an object of
  * ThreadMetadata fields, borrowed; a null value removes the field).  When
- * the thread now differs from the last saved snapshot, queues thread.save
- * then a thread.updated event. */
+ * they changed the thread, queues thread.save then a thread.updated event. */
 void ck_proto_pipeline_thread_changed(ck_proto_pipeline_t *pipe, const json_t *changes);
 
 /* STREAMING -> FINISHED: the source ended normally. */
