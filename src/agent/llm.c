@@ -74,12 +74,15 @@ struct ck_agent_llm_call {
     int timed_out;
     int start_failed; /* curl_multi_add_handle refused the handle */
     int paused;
+    int done_pending;  /* the transfer ended while paused: finished on unpause */
+    CURLcode done_res; /* ... with this result */
     int too_large; /* raw_answer: the body went over opts.max_body */
     long status;
     long retry_after_ms; /* -1: none */
     ck_agent_sse_t sse;
     char request_id[132]; /* opts.request_id copied ("" when none) */
     ck_strbuf_t raw;      /* error body or buffered answer */
+    ck_strbuf_t held;     /* stream bytes that arrived after a pause, fed on unpause */
     ck_timer_t *watchdog;
     ck_timer_t *retry_timer;
     ck_timer_t *unpause_timer;
@@ -98,6 +101,8 @@ struct ck_agent_llm {
 
 static void process_done(ck_agent_llm_t *llm);
 static void start_attempt(ck_agent_llm_call_t *call);
+static void finish_attempt(ck_agent_llm_call_t *call, CURLcode res);
+static int feed_stream(ck_agent_llm_call_t *call, const char *data, size_t n);
 
 /* --- sockets and timers ---------------------------------------------------- */
 
@@ -232,6 +237,7 @@ static void free_call(ck_agent_llm_call_t *call)
     free((char *)call->opts.url);
     free(call->body);
     free(call->raw.p);
+    ck_strbuf_free(&call->held);
     free(call);
 }
 
@@ -270,12 +276,34 @@ static void arm_watchdog(ck_agent_llm_call_t *call)
                  (uint64_t)(call->got_data ? call->opts.stall_timeout_ms : call->opts.first_token_timeout_ms));
 }
 
+/* Resumes a call: first the bytes held back when it paused (which may
+ * pause it again), then the transfer's end if that came meanwhile, else
+ * curl's delivery. */
 static void on_unpause(ck_timer_t *timer, void *user)
 {
     (void)timer;
     ck_agent_llm_call_t *call = user;
     if (call->state != CALL_RUNNING || call->paused)
         return;
+    if (call->held.len > 0) {
+        ck_strbuf_t held = call->held; /* feeding may hold a rest again */
+        call->held = (ck_strbuf_t){0};
+        int rc = feed_stream(call, held.p, held.len);
+        ck_strbuf_free(&held);
+        if (call->state != CALL_RUNNING)
+            return;
+        if (rc < 0) {
+            finish_attempt(call, CURLE_WRITE_ERROR);
+            return;
+        }
+        if (call->paused)
+            return;
+    }
+    if (call->done_pending) {
+        call->done_pending = 0;
+        finish_attempt(call, call->done_res);
+        return;
+    }
     if (call->in_multi) {
         curl_easy_pause(call->easy, CURLPAUSE_CONT);
         arm_watchdog(call);
@@ -329,13 +357,34 @@ static int append_raw(ck_agent_llm_call_t *call, const char *data, size_t n, siz
     return call->raw.failed ? -1 : 0;
 }
 
+/* Feeds streamed bytes to the SSE parser a line at a time, so that an
+ * event that pauses the call is the last one delivered: the rest of the
+ * chunk is held (curl cannot take back part of what it handed over) and
+ * fed on unpause.  0, or -1 when the stream is garbage or out of memory. */
+static int feed_stream(ck_agent_llm_call_t *call, const char *data, size_t n)
+{
+    size_t i = 0;
+    while (i < n && call->state == CALL_RUNNING) {
+        if (call->paused) {
+            ck_strbuf_add(&call->held, data + i, n - i);
+            return call->held.failed ? -1 : 0;
+        }
+        const char *nl = memchr(data + i, '\n', n - i);
+        size_t len = nl != NULL ? (size_t)(nl - (data + i)) + 1 : n - i;
+        if (ck_agent_sse_feed(&call->sse, data + i, len) < 0)
+            return -1;
+        i += len;
+    }
+    return 0;
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
 {
     ck_agent_llm_call_t *call = user;
     size_t n = size * nmemb;
     if (call->state != CALL_RUNNING)
         return 0;
-    if (call->paused)
+    if (call->paused || call->held.len > 0) /* held bytes go first, on unpause */
         return CURL_WRITEFUNC_PAUSE;
     if (call->status == 0)
         curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &call->status);
@@ -359,7 +408,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
         arm_watchdog(call);
         return n;
     }
-    int rc = ck_agent_sse_feed(&call->sse, data, n);
+    int rc = feed_stream(call, data, n);
     if (call->state != CALL_RUNNING || rc < 0)
         return 0; /* cancelled from on_text, or garbage: abort the transfer */
     release_body(call);
@@ -491,7 +540,10 @@ static void process_done(ck_agent_llm_t *llm)
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
         ck_agent_llm_call_t *call = (ck_agent_llm_call_t *)(void *)priv;
         CURLcode res = msg->data.result;
-        if (call)
+        if (call && call->state == CALL_RUNNING && (call->paused || call->held.len > 0)) {
+            call->done_pending = 1; /* the held events come first: on unpause */
+            call->done_res = res;
+        } else if (call)
             finish_attempt(call, res);
     }
 }
@@ -527,6 +579,8 @@ static void start_attempt(ck_agent_llm_call_t *call)
     call->retry_after_ms = -1;
     call->raw.len = 0; /* an attempt starts with an empty body; the buffer is kept */
     call->raw.failed = 0;
+    ck_strbuf_free(&call->held);
+    call->done_pending = 0;
     ck_agent_sse_free(&call->sse);
     if (curl_multi_add_handle(call->llm->multi, call->easy) != CURLM_OK) {
         call->start_failed = 1; /* reported by the watchdog on the next tick, never from here */

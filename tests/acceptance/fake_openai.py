@@ -33,6 +33,8 @@ the `file` part).  Entry keys (all optional):
   text          answer text (streamed in `chunks` or split in 3 pieces)
   chunks        explicit list of text deltas
   delay_ms      pause before each chunk (default 0)
+  burst         true: every event of the answer leaves in one write, so
+                the reader gets them in one read
   tool_calls    [{"name","arguments": object or string,"id"?}] -> streamed
                 tool-call deltas, arguments split in 4-character fragments,
                 finish_reason "tool_calls"
@@ -218,7 +220,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def event(self, obj):
         data = obj if isinstance(obj, str) else json.dumps(obj)
-        self.wfile.write(("data: %s\n\n" % data).encode())
+        text = ("data: %s\n\n" % data).encode()
+        if getattr(self, "burst", None) is not None:
+            self.burst.append(text)
+            return
+        self.wfile.write(text)
         self.wfile.flush()
 
     # --- routes ------------------------------------------------------------------
@@ -305,6 +311,16 @@ class Handler(BaseHTTPRequestHandler):
             self.event(spec["garbage"])
             return
         delay = spec.get("delay_ms", 0) / 1000.0
+        self.burst = [] if spec.get("burst") else None
+        try:
+            self.stream_answer(spec, body, delay)
+        finally:
+            if self.burst is not None:
+                self.wfile.write(b"".join(self.burst))
+                self.wfile.flush()
+                self.burst = None
+
+    def stream_answer(self, spec, body, delay):
         self.event(self.chunk({"role": "assistant", "content": ""}))
         for piece in spec.get("chunks") or split3(spec.get("text", "")):
             time.sleep(delay)
