@@ -7,6 +7,10 @@
 #   threads.add_user_message  a random thread of bench/reads/load.sql
 #                             (1,000 threads x 50 items, 100 users) with its
 #                             owner's identity;
+#   threads.retry_after_item, threads.custom_action (a random thread of
+#   load.sql) and threads.add_client_tool_output (prepared threads whose
+#   newest item is a pending client tool call, one per turn) when
+#   BENCH_TURNS names them (turns.lua);
 # wrk -t1 -c$CONNECTIONS -d$SECONDS with turns.lua (HTTP/1.1 keep-alive; a
 # request is one whole streamed turn).  Round trips: every store call is one
 # pipeline slot, i.e. one implicit transaction, so the growth of
@@ -17,8 +21,8 @@
 # writes a turn causes after its stream ended (the rolling summary).  A
 # second table names the ops behind them.  CPU split as in bench/reads.
 # Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (20), BENCH_TURNS (which
-# turns: "threads.create threads.add_user_message"), BENCH_OPS_SECONDS (3; 0
-# skips the ops table).
+# turns: "threads.create threads.add_user_message"; "all" adds the three
+# above), BENCH_OPS_SECONDS (3; 0 skips the ops table).
 set -euo pipefail
 bin=$(realpath "${1:-build/chatkitd}")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +30,7 @@ root=$(cd "$here/../.." && pwd)
 seconds=${BENCH_SECONDS:-20}
 conns=${BENCH_CONNECTIONS:-20}
 turns=${BENCH_TURNS:-threads.create threads.add_user_message}
+[ "$turns" = all ] && turns="threads.create threads.add_user_message threads.retry_after_item threads.custom_action threads.add_client_tool_output"
 ops_seconds=${BENCH_OPS_SECONDS:-3}
 pgport=$((20000 + RANDOM % 20000))
 port=$((20000 + RANDOM % 20000))
@@ -50,6 +55,32 @@ done
 db=$(PG_LOCAL_FSYNC=off "$root/scripts/pg-local.sh" start "$work/pg" "$pgport")
 DATABASE_URL=$db "$bin" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$root/bench/reads/load.sql" >/dev/null
+case " $turns " in
+*" threads.add_client_tool_output "*)
+  # one thread per tool-output turn (thread 2000000 + n of user 1000 + n % 100:
+  # a user message, then a pending client tool call), enough for every run
+  pool=$(( (seconds + ops_seconds + 3) * 2000 ))
+  psql -X -q -v ON_ERROR_STOP=1 -d "$db" -v pool="$pool" >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO chatkit.threads (id, user_id, created_at, title)
+SELECT (2000000 + k)::text, (1000 + k % 100)::text, timestamptz '2026-02-01 00:00:00+00', 'Tool thread ' || k
+  FROM generate_series(0, :pool - 1) AS k;
+INSERT INTO chatkit.items (thread_id, id, user_id, created_at, type, data)
+SELECT t.id, t.id || '-' || n, t.user_id, t.created_at + n * interval '1 second', i.type,
+       jsonb_build_object('id', t.id || '-' || n, 'thread_id', t.id,
+                          'created_at', to_char((t.created_at + n * interval '1 second') AT TIME ZONE 'UTC',
+                                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'type', i.type) || i.data
+  FROM chatkit.threads t
+ CROSS JOIN (VALUES (0, 'user_message', '{"content":[{"type":"input_text","text":"bench:tokens=3,interval_ms=0,first_ms=0 pick"}],"attachments":[],"inference_options":{}}'::jsonb),
+                    (1, 'client_tool_call', '{"status":"pending","call_id":"call_1","name":"get_selection","arguments":{}}'::jsonb)) AS i(n, type, data)
+ WHERE t.id ~ '^2[0-9]{6}$';
+COMMIT;
+ANALYZE chatkit.threads;
+ANALYZE chatkit.items;
+SQL
+  ;;
+esac
+tool_base=0  # the next prepared tool-output thread (turns.lua: TURNS_BASE)
 pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
 hz=$(getconf CLK_TCK)
 
@@ -70,15 +101,23 @@ curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready"
 # ticks PID, pg_ticks: CPU ticks of a process and of PostgreSQL
 . "$here/../cpu.sh"
 xacts() { psql -X -At -d "$db" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+# turns OP SECONDS OUT: one wrk run; moves tool_base past the prepared
+# threads it may have used (requests counted, plus those cut off at the end)
+turns_run() {
+  TURNS_OP=$1 TURNS_BASE=$tool_base wrk -t1 -c"$conns" -d"$2s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$3" 2>&1
+  local n
+  n=$(sed -nE 's/^RESULT .* requests=([0-9]+).*/\1/p' "$3")
+  tool_base=$((tool_base + ${n:-0} + conns + 1))
+}
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores before the runs" >&2
 echo "| turn | turns/s | p50 ms | p99 ms | SQL round trips per turn | server CPU | PostgreSQL CPU | PostgreSQL µs/turn |"
 echo "|---|---|---|---|---|---|---|---|"
 for op in $turns; do
-  TURNS_OP=$op wrk -t1 -c"$conns" -d3s -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >/dev/null 2>&1
+  turns_run "$op" 3 "$work/warm.out"
   sleep 11  # backends publish their transaction counts within 1 s while busy, 10 s once idle
   x0=$(xacts); s0=$(ticks "$server_pid"); p0=$(pg_ticks); t0=$(date +%s.%N)
-  TURNS_OP=$op wrk -t1 -c"$conns" -d"${seconds}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
+  turns_run "$op" "$seconds" "$work/wrk.out"
   s1=$(ticks "$server_pid"); p1=$(pg_ticks); t1=$(date +%s.%N)
   sleep 11  # the background writes the turns started, then the counts
   x1=$(xacts)
@@ -103,21 +142,21 @@ sleep 11
 snap() {
   psql -X -q -d "$db" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench_calls_$1" \
     -c "CREATE TABLE bench_calls_$1 AS SELECT funcname, calls FROM pg_stat_user_functions
-        WHERE (funcname LIKE 'op\_%' OR funcname IN ('ops_usage_add', 'ops_audit_add'))
-          AND funcname NOT IN ('op_text', 'op_bytes')"
+        WHERE (funcname LIKE 'op\_%' OR funcname IN ('usage_insert', 'ops_audit_add'))
+          AND funcname NOT IN ('op_text', 'op_bytes', 'op_write')"
 }
 echo
 echo "| turn | store ops per turn (PostgreSQL function calls / turns, $ops_seconds s run) |"
 echo "|---|---|"
 snap before
 for op in $turns; do
-  TURNS_OP=$op wrk -t1 -c"$conns" -d"${ops_seconds}s" -s "$here/turns.lua" "http://127.0.0.1:$port/chatkit" >"$work/wrk.out" 2>&1
+  turns_run "$op" "$ops_seconds" "$work/wrk.out"
   sleep 11   # background writes (the summary job), then the backends' statistics
   snap after
   n=$(sed -nE 's/^RESULT .* requests=([0-9]+).*/\1/p' "$work/wrk.out")
   ops=$(psql -X -At -d "$db" -v n="$n" <<'SQL'
 SELECT string_agg(format('%s %s', name, to_char(calls::numeric / :n, 'FM990.00')), ', ' ORDER BY calls DESC, name)
-  FROM (SELECT replace(replace(regexp_replace(a.funcname, '^ops?_', ''), '_', '.'), 'add.message', 'add_message') AS name,
+  FROM (SELECT replace(regexp_replace(regexp_replace(a.funcname, '^ops?_', ''), '_', '.'), 'usage.insert', 'usage.add') AS name,
                a.calls - coalesce(b.calls, 0) AS calls
           FROM bench_calls_after a LEFT JOIN bench_calls_before b USING (funcname)) f
  WHERE calls > 0

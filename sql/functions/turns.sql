@@ -2,15 +2,18 @@
 -- turn.tool_output, turn.load_item, turn.retry, turn.write.  Each is one statement, hence
 -- one transaction: a turn.create with a bad attachment writes nothing.
 --
--- turn.create and turn.add_message also answer what the turn needs next in
+-- Every pre-flight op of a turn also answers what the turn needs next in
 -- the same round trip: with `context` ({limit?, facts?}) the result carries
--- `context`, what context.load answers for the history before the new
--- message; with `audit` (audit.add params) turn.create writes that audit
--- row in its own transaction (the row exists exactly when the thread does).
+-- `context`, what context.load answers for the history the agent reads
+-- (turn.create, turn.add_message, turn.retry: before the turn's user
+-- message; turn.tool_output, turn.load_item: the newest items); with `audit`
+-- (audit.add params) turn.create writes that audit row in its own
+-- transaction (the row exists exactly when the thread does).
 
--- The `context` part of a turn op's result for the new message p_item_id
--- of thread p_thread, when p asks for it (else NULL).  A new thread has no
--- history, notice or summary, so only the facts need a query then.
+-- The `context` part of a turn op's result, the history before item
+-- p_item_id (NULL: the newest items) of thread p_thread, when p asks for
+-- it (else NULL).  A new thread has no history, notice or summary, so only
+-- the facts need a query then.
 CREATE OR REPLACE FUNCTION chatkit.turn_context(p_user text, p jsonb, p_thread text, p_item_id text, p_new boolean)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -126,6 +129,7 @@ DECLARE
     v_result jsonb := p -> 'result';
     i chatkit.items;
     v_data jsonb;
+    v_ctx jsonb;
 BEGIN
     SELECT * INTO i FROM chatkit.items
      WHERE thread_id = t.id ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE;
@@ -141,17 +145,27 @@ BEGIN
              ORDER BY n.created_at DESC, n.id DESC LIMIT 20) newest
      WHERE d.thread_id = t.id AND d.id = newest.id AND d.id <> i.id
        AND d.type = 'client_tool_call' AND d.data ->> 'status' = 'pending';
-    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_data);
+    v_ctx := chatkit.turn_context(p_user, p, t.id, NULL, false);
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', v_data)
+        || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
 
--- turn.load_item: thread metadata and one item (hidden ones too).
+-- turn.load_item: thread metadata and, when item_id is given (absent or
+-- null: no item), that item (hidden ones too): the pre-flight of structured input and of
+-- custom actions.
 CREATE OR REPLACE FUNCTION chatkit.op_turn_load_item(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_thread text := chatkit.param_text(p, 'thread_id');
-    i chatkit.items := chatkit.item_row(p_user, v_thread, chatkit.param_text(p, 'item_id'));
+    v jsonb := '{}';
+    v_ctx jsonb;
 BEGIN
-    RETURN jsonb_build_object('thread', chatkit.thread_meta(chatkit.thread_row(p_user, v_thread)), 'item', i.data);
+    IF jsonb_typeof(p -> 'item_id') <> 'null' THEN
+        v := jsonb_build_object('item', (chatkit.item_row(p_user, v_thread, chatkit.param_text(p, 'item_id'))).data);
+    END IF;
+    v := v || jsonb_build_object('thread', chatkit.thread_meta(chatkit.thread_row(p_user, v_thread)));
+    v_ctx := chatkit.turn_context(p_user, p, v_thread, NULL, false);
+    RETURN v || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
 
 -- turn.retry: the item must be a user message (else 22023, nothing
@@ -161,10 +175,13 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
     i chatkit.items := chatkit.item_row(p_user, t.id, chatkit.param_text(p, 'item_id'));
+    v_ctx jsonb;
 BEGIN
     IF i.type <> 'user_message' THEN
         PERFORM chatkit.raise_error('22023', format('item %s is not a user message', left(i.id, 128)));
     END IF;
     DELETE FROM chatkit.items WHERE thread_id = t.id AND (created_at, id) > (i.created_at, i.id);
-    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', i.data);
+    v_ctx := chatkit.turn_context(p_user, p, t.id, i.id, false);
+    RETURN jsonb_build_object('thread', chatkit.thread_meta(t), 'item', i.data)
+        || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;

@@ -70,7 +70,8 @@ int ck_agent_config_from_env(ck_agent_config_t *config);
 size_t ck_agent_message_tokens(const ck_agent_t *agent, const json_t *input, size_t *limit);
 
 /* The `context` parameter ({"limit","facts"}) that makes the pre-flight ops
- * turn.create / turn.add_message answer this agent's context.load in the same
+ * (turn.create, turn.add_message, turn.retry, turn.tool_output,
+ * turn.load_item) answer this agent's context.load in the same
  * statement (src/store/README.md); the answer goes to ck_turn_t.context.
  * NULL (nothing to ask) without an agent or when turns read no history
  * (retrieval-only).  New reference. */

@@ -829,21 +829,20 @@ static void start_agent(turn_t *t)
 
 /* The pre-flight op and its params for the request type (protocol/turn.h;
  * user text redacted when CHATKITD_REDACT_PII=on); params owned by caller.
- * turn.create / turn.add_message also answer the agent's context.load and
- * (turn.create) write the thread's audit row, in the same statement: one
+ * Every pre-flight op also answers the agent's context.load and
+ * (turn.create) writes the thread's audit row, in the same statement: one
  * round trip before the model is called. */
 static const char *preflight_op(turn_t *t, json_t **params)
 {
     ck_proto_turn_t pt = {0};
     const char *op = ck_proto_turn_preflight(&pt, &t->request, t->worker->config->redact_pii, params);
     t->thread = pt.thread;
-    ck_req_type_t type = t->request.type;
-    if (*params == NULL || (type != CK_REQ_THREADS_CREATE && type != CK_REQ_THREADS_ADD_USER_MESSAGE))
+    if (*params == NULL)
         return op;
     json_t *context = ck_agent_context_request(t->worker->agent);
     if (context != NULL)
         json_object_set_new(*params, "context", context);
-    if (type == CK_REQ_THREADS_CREATE) {
+    if (t->request.type == CK_REQ_THREADS_CREATE) {
         const char *ids[] = {json_string_value(json_object_get(t->thread, "id")), NULL};
         json_t *audit = ck_store_audit_params(t->request_id, CK_AUDIT_THREAD_CREATED, ids, NULL);
         if (audit != NULL)
@@ -874,7 +873,7 @@ static int open_stream(turn_t *t, json_t *result, ck_proto_error_t *err)
     t->pipe = pt.pipe;
     t->user_message = pt.user_message;
     t->sender_item = pt.sender_item;
-    t->context = json_incref(json_object_get(result, "context"));
+    t->context = pt.context;
     return rc;
 }
 

@@ -79,13 +79,9 @@ const char *ck_proto_turn_preflight(ck_proto_turn_t *turn, const ck_request_t *r
     case CK_REQ_THREADS_ADD_STRUCTURED_INPUT:
         *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
         return "turn.load_item";
-    case CK_REQ_THREADS_CUSTOM_ACTION:
-        if (iid != NULL) {
-            *params = json_pack("{s:O,s:O}", "thread_id", tid, "item_id", iid);
-            return "turn.load_item";
-        }
-        *params = json_pack("{s:O}", "thread_id", tid);
-        return "thread.load";
+    case CK_REQ_THREADS_CUSTOM_ACTION: /* the sender item when there is one (item_id may be null) */
+        *params = json_pack("{s:O,s:O*}", "thread_id", tid, "item_id", json_is_string(iid) ? iid : NULL);
+        return "turn.load_item";
     default:
         *params = NULL;
         return NULL;
@@ -111,6 +107,15 @@ int ck_proto_turn_answer_structured(ck_proto_turn_t *turn, const json_t *item, c
         return -1;
     ck_proto_pipeline_begin(turn->pipe, 1);
     ck_proto_pipeline_feed(turn->pipe, ck_proto_ev_item_replaced(answered));
+    size_t i;
+    json_t *old;
+    json_array_foreach(json_object_get(turn->context, "items"), i, old)
+    {
+        if (json_equal(json_object_get(old, "id"), json_object_get(item, "id"))) {
+            json_array_set(json_object_get(turn->context, "items"), i, answered);
+            break;
+        }
+    }
     json_decref(answered);
     return 0;
 }
@@ -121,6 +126,9 @@ int ck_proto_turn_open(ck_proto_turn_t *turn, const ck_request_t *request, const
     json_t *thread = json_object_get(result, "thread");
     ck_req_type_t type = request->type;
     int with_message = type == CK_REQ_THREADS_CREATE || type == CK_REQ_THREADS_ADD_USER_MESSAGE;
+    json_t *context = json_object_get(result, "context");
+    if (json_is_object(context)) /* structured input changes an item in it: a copy */
+        turn->context = type == CK_REQ_THREADS_ADD_STRUCTURED_INPUT ? json_deep_copy(context) : json_incref(context);
     if (type != CK_REQ_THREADS_CREATE)
         turn->thread = json_incref(json_is_object(thread) ? thread : (json_t *)result);
     turn->pipe = ck_proto_pipeline_new(turn->thread);
@@ -146,5 +154,6 @@ void ck_proto_turn_release(ck_proto_turn_t *turn)
     json_decref(turn->thread);
     json_decref(turn->user_message);
     json_decref(turn->sender_item);
+    json_decref(turn->context);
     memset(turn, 0, sizeof(*turn));
 }

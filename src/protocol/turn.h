@@ -27,6 +27,7 @@ typedef struct ck_proto_turn {
     ck_proto_pipeline_t *pipe; /* the response pipeline, once open */
     json_t *user_message;      /* the user message the agent answers, or NULL */
     json_t *sender_item;       /* custom_action: the widget that sent the action, or NULL */
+    json_t *context;           /* the pre-flight's `context` (the agent's context.load answer), or NULL */
 } ck_proto_turn_t;
 
 /* The pre-flight store op of a streamed request (`request->type` is one of
@@ -41,7 +42,9 @@ const char *ck_proto_turn_preflight(ck_proto_turn_t *turn, const ck_request_t *r
 /* Opens the stream once the pre-flight op answered `result`: builds the
  * pipeline and queues the leading events (thread.created and the user
  * message for threads.create; the user message for add_user_message; the
- * answered item for add_structured_input).  Returns 0 when the agent should
+ * answered item for add_structured_input), and keeps the result's `context`
+ * (add_structured_input: with the item answered there too, as the agent
+ * must see it).  Returns 0 when the agent should
  * run, 1 when the stream goes on without an agent (a custom_action whose
  * sender is not a widget), or -1 with `err` filled (answer `err` as JSON,
  * nothing was streamed). */
@@ -53,8 +56,9 @@ int ck_proto_turn_open(ck_proto_turn_t *turn, const ck_request_t *request, const
 int ck_proto_turn_check_sender(ck_proto_turn_t *turn, const json_t *item);
 
 /* add_structured_input: begins the pipeline and queues the answered item as a
- * replacement of `item` (persisted like any replacement).  Returns 0, or -1
- * with `err` filled when `input` does not answer `item`. */
+ * replacement of `item` (persisted like any replacement); in
+ * `turn->context`'s items, `item` is replaced by the answered one.  Returns
+ * 0, or -1 with `err` filled when `input` does not answer `item`. */
 int ck_proto_turn_answer_structured(ck_proto_turn_t *turn, const json_t *item, const json_t *input,
                                     ck_proto_error_t *err);
 

@@ -85,3 +85,26 @@ def test_agent_attachments_reach_model(env, http):
     check(url.startswith(prefix), "image URL: %r" % url[:60])
     check(base64.b64decode(url[len(prefix):]) == PNG, "the image bytes the model got differ from the upload")
     check(parts[2]["text"] == "Attached file notes.txt:\n" + TEXT_FILE.decode("utf-8"), "inline text: %r" % parts[2])
+
+
+def test_agent_structured_input_reaches_model_answered(env, http):
+    """threads.add_structured_input with a model: the history the model
+    receives holds the item as the user answered it (the pre-flight read
+    the thread before the replacement was written; the server puts the
+    answered item in its place)."""
+    fake = Fake(env)
+    srv = model_server(env, fake)
+    c = env.client(http, base=srv.url)
+    tid = env.insert_thread(c.user, created_at=ts_past(0))
+    structured = {"id": "si_1", "thread_id": "", "created_at": ts_past(2), "type": "structured_input",
+                  "status": "pending", "inputs": [{"id": "q1", "question": "Pick a colour", "type": "multiple_choice",
+                                                   "options": [{"value": "teal"}, {"value": "red"}],
+                                                   "multiple": False}]}
+    env.insert_items(c.user, tid, [user_item("msg_1", ts_past(1), text="help me choose"), structured])
+    ev = c.stream("threads.add_structured_input", {"thread_id": tid, "item_id": "si_1", "input": {
+        "status": "answered", "answers": {"q1": {"values": ["teal"]}}}}).events
+    _no_error(ev, "structured input")
+    msgs = fake.chat_requests()[-1]["messages"]
+    text = json.dumps(msgs)
+    check("with the following status: answered" in text and "teal" in text and "status: pending" not in text,
+          "the model must see the answered item: %r" % [str(m["content"])[:200] for m in msgs])

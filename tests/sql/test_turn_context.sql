@@ -124,3 +124,47 @@ SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[{"op":"turn.write","para
 SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":[{"params":{}}]}', '22023', 'a write without op -> 22023');
 SELECT sqltest.op_fails('turn.write', 'u1', '{"writes":{}}', '22023', 'writes must be an array');
 SELECT sqltest.is((SELECT count(*)::int FROM chatkit.threads WHERE id = 'thr_t'), 1, 'thr_t still there');
+
+-- The other pre-flight ops answer the context too: turn.retry the history
+-- before the retried message (after the items behind it were deleted),
+-- turn.tool_output and turn.load_item the newest items (after the tool
+-- call was completed); no `context` unless asked.
+SELECT sqltest.op('turn.create', 'u1', jsonb_build_object('thread', sqltest.thread('thr_o', '2025-08-01T00:00:00Z'),
+       'item', sqltest.item('thr_o', 'o_1', '2025-08-01T00:00:01Z', 'user_message')));
+SELECT sqltest.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_o',
+       'item', sqltest.item('thr_o', 'o_' || i, '2025-08-01T00:00:0' || i || 'Z', CASE WHEN i = 4 THEN 'user_message' ELSE 'assistant_message' END)))
+  FROM generate_series(2, 6) AS i;
+CREATE TEMP TABLE r AS SELECT sqltest.op('turn.retry', 'u1',
+       '{"thread_id":"thr_o","item_id":"o_4","context":{"limit":2,"facts":true}}') AS r;
+SELECT sqltest.is((SELECT r -> 'context' FROM r),
+       sqltest.op('context.load', 'u1', '{"thread_id":"thr_o","limit":2,"before_item_id":"o_4","facts":true}'),
+       'turn.retry: context = context.load before the retried message');
+SELECT sqltest.is((SELECT jsonb_path_query_array(r, '$.context.items[*].id') FROM r), '["o_2","o_3"]',
+       'turn.retry: the window before the message');
+SELECT sqltest.is((SELECT r -> 'item' -> 'id' FROM r), '"o_4"', 'turn.retry: the item');
+SELECT sqltest.ok((SELECT NOT (sqltest.op('turn.retry', 'u1', '{"thread_id":"thr_o","item_id":"o_4"}') ? 'context')),
+       'turn.retry without context: no context');
+SELECT sqltest.op('item.add', 'u1', jsonb_build_object('thread_id', 'thr_o',
+       'item', sqltest.item('thr_o', 'o_call', '2025-08-01T00:00:07Z', 'client_tool_call', '{"status":"pending","name":"f","arguments":"{}","call_id":"c1"}')));
+CREATE TEMP TABLE o AS SELECT sqltest.op('turn.tool_output', 'u1',
+       '{"thread_id":"thr_o","result":{"ok":1},"context":{"limit":3}}') AS r;
+SELECT sqltest.is((SELECT r -> 'context' FROM o), sqltest.op('context.load', 'u1', '{"thread_id":"thr_o","limit":3}'),
+       'turn.tool_output: context = context.load of the newest items');
+SELECT sqltest.is((SELECT jsonb_path_query_array(r, '$.context.items[*].status') FROM o), '["completed"]',
+       'turn.tool_output: the context holds the completed call');
+SELECT sqltest.is((SELECT r -> 'context' FROM (SELECT sqltest.op('turn.load_item', 'u1',
+       '{"thread_id":"thr_o","item_id":"o_2","context":{"limit":3,"facts":true}}') AS r) x),
+       sqltest.op('context.load', 'u1', '{"thread_id":"thr_o","limit":3,"facts":true}'),
+       'turn.load_item: context = context.load of the newest items');
+SELECT sqltest.is(sqltest.op('turn.load_item', 'u1', '{"thread_id":"thr_o","context":{"limit":1}}'),
+       jsonb_build_object('thread', sqltest.op('thread.load', 'u1', '{"thread_id":"thr_o"}'),
+                          'context', sqltest.op('context.load', 'u1', '{"thread_id":"thr_o","limit":1}')),
+       'turn.load_item without item_id: the thread and the context, no item');
+SELECT sqltest.is(sqltest.op('turn.load_item', 'u1', '{"thread_id":"thr_o","item_id":null}'),
+       jsonb_build_object('thread', sqltest.op('thread.load', 'u1', '{"thread_id":"thr_o"}')),
+       'turn.load_item with item_id null: no item');
+SELECT sqltest.op_fails('turn.load_item', 'u2', '{"thread_id":"thr_o","context":{"facts":true}}', 'P0002',
+       'turn.load_item on another user''s thread -> P0002 (no context leaks)', '^thread thr_o not found$');
+SELECT sqltest.op_fails('turn.retry', 'u2', '{"thread_id":"thr_o","item_id":"o_4","context":{}}', 'P0002',
+       'turn.retry on another user''s thread -> P0002');
+SELECT sqltest.op_fails('turn.load_item', 'u1', '{"thread_id":"thr_o","item_id":""}', '22023', 'turn.load_item with an empty item_id -> 22023');

@@ -64,7 +64,9 @@ static const preflight_case_t PREFLIGHT[] = {
      "turn.load_item", "item_id thread_id"},
     {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"item_id\":\"w_1\",\"action\":{}}", "turn.load_item",
      "item_id thread_id"},
-    {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"action\":{}}", "thread.load", "thread_id"},
+    {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"action\":{}}", "turn.load_item", "thread_id"},
+    {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"item_id\":null,\"action\":{}}", "turn.load_item",
+     "thread_id"},
     {CK_REQ_THREADS_LIST, "{}", NULL, NULL},
     {CK_REQ_ITEMS_FEEDBACK, "{}", NULL, NULL},
 };
@@ -181,6 +183,8 @@ static const open_case_t OPEN[] = {
     {CK_REQ_THREADS_ADD_CLIENT_TOOL_OUTPUT, "{\"thread_id\":\"thr_1\",\"result\":{}}", "%s", 0, "F:stream_options", 0,
      0, 0},
     {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"action\":{}}", "%s", 0, "F:stream_options", 0, 0, 0},
+    {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"action\":{}}", "{\"thread\":%s}", 0, "F:stream_options",
+     0, 0, 0},
     {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"item_id\":\"w_1\",\"action\":{}}",
      "{\"thread\":%s,\"item\":{\"id\":\"w_1\",\"type\":\"widget\"}}", 0, "F:stream_options", 0, 1, 0},
     {CK_REQ_THREADS_CUSTOM_ACTION, "{\"thread_id\":\"thr_1\",\"item_id\":\"msg_1\",\"action\":{}}",
@@ -251,6 +255,43 @@ START_TEST(structured_answer_replaces_the_item)
 }
 END_TEST
 
+/* The pre-flight's `context` is kept for the agent; for structured input
+ * with the item answered in it (a copy: the store's result is unchanged). */
+START_TEST(open_keeps_the_context)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"thread\":%s,\"item\":{\"id\":\"si_1\",\"type\":\"structured_input\",\"status\":\"pending\","
+             "\"inputs\":[]},\"context\":{\"items\":[{\"id\":\"m_1\",\"type\":\"user_message\"},"
+             "{\"id\":\"si_1\",\"type\":\"structured_input\",\"status\":\"pending\",\"inputs\":[]}],"
+             "\"notice_sent\":false}}",
+             THREAD);
+    json_t *result = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(result);
+    for (int structured = 0; structured < 2; structured++) {
+        ck_request_t r =
+            structured ? request(CK_REQ_THREADS_ADD_STRUCTURED_INPUT,
+                                 "{\"thread_id\":\"thr_1\",\"item_id\":\"si_1\",\"input\":{\"status\":\"skipped\"}}")
+                       : request(CK_REQ_THREADS_ADD_CLIENT_TOOL_OUTPUT, "{\"thread_id\":\"thr_1\",\"result\":{}}");
+        ck_proto_turn_t turn = {0};
+        ck_proto_error_t err = {0};
+        ck_assert_int_eq(ck_proto_turn_open(&turn, &r, result, &err), 0);
+        json_t *items = json_object_get(turn.context, "items");
+        ck_assert_int_eq(json_array_size(items), 2);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 0), "id")), "m_1");
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(items, 1), "status")),
+                         structured ? "skipped" : "pending");
+        ck_assert_int_eq(turn.context == json_object_get(result, "context"), !structured);
+        ck_proto_turn_release(&turn);
+        json_decref(r.params);
+    }
+    json_t *stored =
+        json_object_get(json_array_get(json_object_get(json_object_get(result, "context"), "items"), 1), "status");
+    ck_assert_str_eq(json_string_value(stored), "pending");
+    json_decref(result);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("proto_turn");
@@ -260,6 +301,7 @@ static Suite *suite(void)
     tcase_add_test(tc, open_create_leads_with_thread_and_message);
     tcase_add_loop_test(tc, open_per_type, 0, (int)(sizeof(OPEN) / sizeof(OPEN[0])));
     tcase_add_test(tc, structured_answer_replaces_the_item);
+    tcase_add_test(tc, open_keeps_the_context);
     suite_add_tcase(s, tc);
     return s;
 }
