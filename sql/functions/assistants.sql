@@ -65,8 +65,11 @@ END $$;
 -- ({"assistant": "<id>"}, docs/assistants.md), so a front end can show and
 -- preselect it.  {} when none is recorded.  Used by chatkit.thread_wire
 -- (common.sql); the C reads apply the same rule (src/store/page.c).
+-- STABLE, not IMMUTABLE: jsonb_build_object is STABLE, and PostgreSQL inlines
+-- an IMMUTABLE sql function only when its body is immutable (otherwise it
+-- is parsed and planned again at every call).
 CREATE OR REPLACE FUNCTION chatkit.thread_wire_metadata(p_metadata jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN jsonb_typeof(p_metadata -> 'assistant') = 'string'
                 THEN jsonb_build_object('assistant', p_metadata -> 'assistant')
                 ELSE '{}'::jsonb END

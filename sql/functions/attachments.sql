@@ -48,6 +48,9 @@ DECLARE
     list jsonb;
     missing text;
 BEGIN
+    IF jsonb_array_length(p_ids) = 0 THEN
+        RETURN '[]'::jsonb; -- most messages: no statement to run
+    END IF;
     WITH req AS (
         SELECT e.x, e.ord FROM jsonb_array_elements_text(p_ids) WITH ORDINALITY AS e(x, ord)
     ), upd AS (

@@ -11,14 +11,18 @@
 -- Every query is scoped by the user (another user's thread or fact is "not found").
 
 -- The user's facts as wire objects {"id","fact","created_at","thread_id"}, oldest first.
+-- plpgsql, not sql: an aggregate cannot be inlined, and a LANGUAGE sql
+-- function that is not inlined is parsed and planned again on every call
+-- (every turn reads the facts); plpgsql keeps the plan for the connection.
 CREATE OR REPLACE FUNCTION chatkit.memory_facts_json(p_user text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('id', f.id, 'fact', f.fact,
-                                                 'created_at', chatkit.ts_wire(f.created_at),
-                                                 'thread_id', f.thread_id)
-                              ORDER BY f.created_at, f.id), '[]')
-      FROM chatkit.memory_facts f WHERE f.user_id = p_user
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', f.id, 'fact', f.fact,
+                                                         'created_at', chatkit.ts_wire(f.created_at),
+                                                         'thread_id', f.thread_id)
+                                      ORDER BY f.created_at, f.id), '[]')
+              FROM chatkit.memory_facts f WHERE f.user_id = p_user);
+END $$;
 
 -- The context of a turn on thread p_thread (checked by the caller): the
 -- newest p_lim items strictly before item p_before (or all; end_of_turn

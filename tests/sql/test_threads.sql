@@ -61,6 +61,14 @@ SELECT sqltest.is(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_s"}'),
 SELECT sqltest.op('thread.save', 'u1', '{"thread":{"id":"thr_tz","created_at":"2025-01-02T03:04:05.12+02:00","status":{"type":"active"},"metadata":{}}}');
 SELECT sqltest.is(sqltest.op('thread.load', 'u1', '{"thread_id":"thr_tz"}') -> 'created_at', '"2025-01-02T01:04:05.120000Z"',
                   'offsets are converted to UTC');
+SELECT sqltest.op('thread.save', 'u1', jsonb_build_object('thread', jsonb_build_object('id', 'thr_tz' || n, 'created_at', v,
+       'status', '{"type":"active"}'::jsonb, 'metadata', '{}'::jsonb)))
+  FROM (VALUES (1, '2025-01-02T03:04:05-05:00'), (2, '2025-01-02 03:04:05-0130'), (3, '2025-01-02t03:04:05.5z'),
+               (4, '2025-01-02T03:04'), (5, '2025-01-02T03:04:05+02')) AS z(n, v);
+SELECT sqltest.is((SELECT jsonb_agg(sqltest.op('thread.load', 'u1', jsonb_build_object('thread_id', 'thr_tz' || n)) -> 'created_at' ORDER BY n)
+                     FROM generate_series(1, 5) AS n),
+    '["2025-01-02T08:04:05.000000Z","2025-01-02T04:34:05.000000Z","2025-01-02T03:04:05.500000Z","2025-01-02T03:04:00.000000Z","2025-01-02T01:04:05.000000Z"]',
+    'created_at: zones -hh:mm, -hhmm, z, none (UTC), +hh');
 SELECT sqltest.op_fails('thread.save', 'u1', '{"thread":{"id":"thr_bad","created_at":"yesterday","status":{"type":"active"},"metadata":{}}}',
                         '22023', 'thread.save with a bad created_at -> 22023');
 
