@@ -38,11 +38,15 @@
 #define BACKOFF_CAP_MS 8000
 #define RETRY_AFTER_CAP_MS 60000
 /* libcurl's receive buffer of a streamed call (its default is 16 KiB, held
- * by every easy handle for its whole life).  A streamed answer arrives as
- * SSE events of a few hundred bytes each, so a small buffer costs no extra
- * reads in practice and saves 14 KiB per open stream; a longer burst is
- * simply read in several pieces.  Buffered calls keep the default. */
-#define STREAM_BUFFER_SIZE 2048L
+ * by every easy handle for its whole life; 1 KiB is libcurl's minimum).  A
+ * streamed answer arrives as SSE events of a few hundred bytes each, so a
+ * small buffer costs no extra reads in practice and saves 15 KiB per open
+ * stream; a longer burst is simply read in several pieces (over HTTP/2 the
+ * rest of a DATA frame waits in nghttp2).  Buffered calls keep the default. */
+#define STREAM_BUFFER_SIZE 1024L
+/* libcurl's upload buffer (default 64 KiB, 16 KiB minimum): over HTTP/2 and
+ * over TLS the request body is copied through it, and libcurl 7.88 keeps it
+ * until the transfer ends, i.e. for an open stream's whole life. */
 #define UPLOAD_BUFFER_SIZE 16384L
 
 typedef struct llm_sock {
