@@ -277,7 +277,7 @@ static void run_free(ck_agent_run_t *run)
     json_decref(run->context);
     json_decref(run->history);
     json_decref(run->attachments);
-    json_decref(run->item);
+    free(run->item);
     json_decref(run->annotations);
     json_decref(run->seen_sources);
     json_decref(run->thread_metadata);
@@ -445,17 +445,24 @@ json_t *ck_agent_reply_doc(ck_agent_run_t *run, const ck_store_reply_t *reply, c
 
 /* --- the streamed assistant message --------------------------------------- */
 
-/* Starts the streamed assistant message (added + content_part.added). */
+/* Starts the streamed assistant message (added + content_part.added).  The
+ * run keeps only its id and creation time while it streams (the pipeline
+ * keeps the pending item); message_close builds the done item again. */
 static int message_open(ck_agent_run_t *run)
 {
     if (run->item)
         return 0;
-    run->item = ck_proto_assistant_message_new(run->thread_id, NULL);
+    json_t *item = ck_proto_assistant_message_new(run->thread_id, NULL);
+    const char *id = json_string_value(json_object_get(item, "id"));
+    const char *created = json_string_value(json_object_get(item, "created_at"));
+    run->item = strdup(id ? id : "");
+    snprintf(run->item_created_at, sizeof run->item_created_at, "%s", created ? created : "");
     run->text.len = 0;
-    if (ck_agent_emit(run, ck_proto_ev_item_added(run->item)) < 0)
+    int rc = run->item != NULL ? ck_agent_emit(run, ck_proto_ev_item_added(item)) : -1;
+    json_decref(item);
+    if (rc < 0)
         return -1;
-    const char *id = json_string_value(json_object_get(run->item, "id"));
-    return ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_content_part_added(0, "")));
+    return ck_agent_emit(run, ck_proto_ev_item_updated(run->item, ck_proto_upd_content_part_added(0, "")));
 }
 
 int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
@@ -466,8 +473,8 @@ int ck_agent_message_text(ck_agent_run_t *run, const char *delta, size_t len)
     if (run->text.failed)
         return -1;
     json_t *d = json_stringn(delta, len);
-    const char *id = json_string_value(json_object_get(run->item, "id"));
-    int rc = d ? ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_text_delta(0, json_string_value(d)))) : 0;
+    int rc = d ? ck_agent_emit(run, ck_proto_ev_item_updated(run->item, ck_proto_upd_text_delta(0, json_string_value(d))))
+               : 0;
     json_decref(d);
     return rc;
 }
@@ -477,9 +484,8 @@ int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
     if (message_open(run) < 0)
         return -1;
     const char *text = run->text.len ? run->text.p : "";
-    json_t *item = run->item;
+    char *id = run->item;
     run->item = NULL;
-    const char *id = json_string_value(json_object_get(item, "id"));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(annotations); i++)
         rc = ck_agent_emit(run, ck_proto_ev_item_updated(
@@ -487,10 +493,13 @@ int ck_agent_message_close(ck_agent_run_t *run, const json_t *annotations)
     if (rc == 0)
         rc = ck_agent_emit(run, ck_proto_ev_item_updated(id, ck_proto_upd_content_part_done(0, text, annotations)));
     if (rc == 0) {
+        json_t *item = ck_proto_assistant_message_new(run->thread_id, id);
+        json_object_set_new(item, "created_at", json_string(run->item_created_at));
         json_object_set_new(item, "content", json_pack("[o]", ck_proto_output_text(text, annotations)));
         rc = ck_agent_emit(run, ck_proto_ev_item_done(item));
+        json_decref(item);
     }
-    json_decref(item);
+    free(id);
     run->text.len = 0;
     return rc;
 }

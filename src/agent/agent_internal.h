@@ -33,6 +33,7 @@
 #include "agent/assistants.h"
 #include "agent/llm.h"
 #include "base/strbuf.h"
+#include "protocol/protocol.h"
 
 #define CK_AGENT_HISTORY_LIMIT 10
 #define CK_AGENT_SEARCH_LIMIT_DEFAULT 5
@@ -115,7 +116,8 @@ struct ck_agent_run {
         ck_timer_t *retry; /* the next attempt, or NULL */
     } read;
     ck_agent_llm_call_t *llm_call;
-    json_t *item;     /* the streaming assistant_message, or NULL */
+    char *item;       /* owned: the id of the streaming assistant_message, or NULL */
+    char item_created_at[CK_TIME_MAX]; /* ... and its created_at */
     ck_strbuf_t text; /* its text so far */
     ck_agent_tool_run_t *tools;
     size_t tool_count, tools_pending;
