@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# bench/streams/heap.sh BINARY - where the memory of an open stream goes
-# (BENCHMARKS.md "Streams", the breakdown table): the server runs under
-# heaptrack (Debian package heaptrack), BENCH_STREAMS (500) streams are
-# opened with the pacing of the plateau run, and once all of them have
-# their first token the server is stopped with SIGKILL, so that everything
-# it had allocated and not freed is "leaked" in heaptrack's record: the
-# memory of the open streams plus the idle server's.  Prints the server's
-# RSS at that moment, then the live heap bytes and allocation counts per
-# open stream grouped by the first frame of the backtrace inside chatkitd
-# (report: heaptrack_print's flame-graph stacks summed by bench/streams/
-# heap_report.py), and the top backtraces by live bytes.  The idle
-# server's own allocations are counted too (the division makes them small:
-# about 4 MiB / BENCH_STREAMS).
+# bench/streams/heap.sh BINARY - what an open stream costs and where the
+# memory goes (BENCHMARKS.md "Streams", memory per open stream): a
+# throwaway PostgreSQL, the fake model (bench/streams/fake_model.py; https
+# + HTTP/2 or plain HTTP/1.1 as run.sh) and `BINARY serve` under heaptrack
+# (Debian package heaptrack).  BENCH_STREAMS (500) streams are opened with
+# the pacing of the plateau run; once half and then all of them have their
+# first token the server's VmRSS is taken, then the server is stopped with
+# SIGKILL, so that everything it had allocated and not freed is "leaked"
+# in heaptrack's record: the memory of the open streams plus the idle
+# server's.  Prints the RSS per stream between N/2 and N open streams, then
+# the live heap bytes per open stream grouped by the innermost chatkitd
+# frame of their backtraces (heaptrack_print's flame-graph stacks summed by
+# bench/streams/heap_report.py).  The idle server's own allocations are in
+# the sums too (about 4 MiB / BENCH_STREAMS).
 #
 # Knobs: BENCH_STREAMS (500), BENCH_UPSTREAM (h2 | http1, as run.sh),
-# BENCH_RAMP (100 streams/s), BENCH_KEEP=1 (keep the work directory),
+# BENCH_RAMP (100 streams/s), BENCH_HEAPTRACK=0 (no heaptrack: only the RSS
+# per stream, ~30 s), BENCH_KEEP=1 (keep the work directory),
 # BENCH_SERVER_ENV ("NAME=value ..." added to the server's environment,
-# e.g. MALLOC_ARENA_MAX=1).
+# e.g. GLIBC_TUNABLES=glibc.malloc.arena_max=1 or LD_PRELOAD=... of another
+# allocator).
 set -euo pipefail
 export PG_LOCAL_FSYNC=off
 bin=$(realpath "${1:-build/chatkitd}")
