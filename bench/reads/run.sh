@@ -178,13 +178,13 @@ if [ "${BENCH_PERF:-0}" != 0 ]; then
     echo "| where (self time) | share |"
     echo "|---|---|"
     perf report -i "$work/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-      awk '/%/ && $1 ~ /%$/ { printf "| %s | %s |\n", $2, $1 }' | head -n 8
+      awk '/%/ && $1 ~ /%$/ { printf "| %s | %s |\n", $2, $1 }' | head -n 8 || true
     echo
     echo "| function (self time) | share |"
     echo "|---|---|"
     perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null |
       awk '/%/ && $1 ~ /%$/ { sym = $4; for (i = 5; i <= NF && $i != "-"; i++) sym = sym " " $i
-        printf "| %s (%s) | %s |\n", sym, $2, $1 }' | head -n 25
+        printf "| %s (%s) | %s |\n", sym, $2, $1 }' | head -n 25 || true
   else
     echo "BENCH_PERF: perf is missing or not permitted here (kernel.perf_event_paranoid); skipped" >&2
   fi
