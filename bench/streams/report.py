@@ -29,11 +29,14 @@ def mem(work, label):
     return out
 
 
-def healthz(work, label):
+def healthz(work, label, probe="healthz"):
     """(requests, non-2xx, p50 ms, p99 ms, max ms) of LABEL.healthz.log
-    (h2load: start, status, microseconds)."""
+    (h2load: start, status, microseconds); probe="control": the same of the
+    idle chatkitd probed at the same time (LABEL.control.log)."""
     lat, bad = [], 0
-    for line in read(work, label + ".healthz.log").splitlines():
+    if probe == "control" and not os.path.exists(os.path.join(work, label + ".control.log")):
+        return 0, 0, None, None, None  # a run without the control
+    for line in read(work, label + "." + probe + ".log").splitlines():
         cols = line.split("\t")
         if len(cols) < 3:
             continue
@@ -82,26 +85,31 @@ def plateau_report(work, hold):
     print("### Plateau: memory and CPU against open streams\n")
     print("| open streams | VmRSS MiB | per stream KiB (vs idle) | per stream KiB (vs previous step) | "
           "CPU % of one core: server / fake model / client / PostgreSQL | /healthz p50 / p99 / max ms (non-2xx) | "
-          "server socket fds / TCP | fake model: answers in flight / HTTP/2 connections (all) | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "server socket fds / TCP | fake model: answers in flight / HTTP/2 connections (all) | load avg | "
+          "idle chatkitd's /healthz meanwhile p50 / p99 / max ms | server threads waiting for a CPU % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     prev_n, prev_rss = 0, idle["VmRSS"]
-    print("| 0 (idle) | %.1f | | | %s | %s / %s / %s (%s) | %s / %s | %s | %s |" % (
+    print("| 0 (idle) | %.1f | | | %s | %s / %s / %s (%s) | %s / %s | %s | %s | %s / %s / %s | %s |" % (
         (idle["VmRSS"] / 1024.0, " / ".join(cpu(work, "idle")[0].get(k, "?")
                                             for k in ("server", "fake_model", "client", "postgresql")))
         + tuple(healthz(work, "idle")[i] for i in (2, 3, 4, 1)) + fds(work, "idle")
-        + (fake(work, "idle"), cpu(work, "idle")[1])))
+        + (fake(work, "idle"), cpu(work, "idle")[1])
+        + tuple(healthz(work, "idle", "control")[i] for i in (2, 3, 4))
+        + (cpu(work, "idle")[0].get("server_waiting", "?"),)))
     for rec in hold.get("steps") or []:
         label = "open-%d" % rec["step"]
         if not os.path.exists(os.path.join(work, label + ".mem")):
             continue
         m, (c, load), h = mem(work, label), cpu(work, label), healthz(work, label)
         n = rec["open_before"]
-        print("| %s%s | %.1f | %.1f | %s | %s | %s / %s / %s (%s) | %s / %s | %s | %s |" % (
+        ctl = healthz(work, label, "control")
+        print("| %s%s | %.1f | %.1f | %s | %s | %s / %s / %s (%s) | %s / %s | %s | %s | %s / %s / %s | %s |" % (
             n, "" if n == rec["step"] else " of %d" % rec["step"], m["VmRSS"] / 1024.0,
             (m["VmRSS"] - idle["VmRSS"]) / max(n, 1),
             "%.1f" % ((m["VmRSS"] - prev_rss) / (n - prev_n)) if n > prev_n else "",
             " / ".join(c.get(k, "?") for k in ("server", "fake_model", "client", "postgresql")),
-            h[2], h[3], h[4], h[1], *fds(work, label), fake(work, label), load))
+            h[2], h[3], h[4], h[1], *fds(work, label), fake(work, label), load,
+            ctl[2], ctl[3], ctl[4], c.get("server_waiting", "?")))
         prev_n, prev_rss = n, m["VmRSS"]
     print()
 
@@ -122,6 +130,8 @@ def hold_report(work, streams, hold):
     print("|---|---|---|---|---|---|")
     for label, name in (("idle", "no stream open"), ("held", "%d streams open" % streams)):
         print("| %s | %s | %s | %s | %s | %s |" % ((name,) + healthz(work, label)))
+        print("| %s: an idle chatkitd at the same time | %s | %s | %s | %s | %s |" % (
+            (name,) + healthz(work, label, "control")))
     c, load = cpu(work, "held")
     print("\nCPU during the held /healthz run (% of one core): " + ", ".join("%s %s%%" % kv for kv in c.items())
           + "; loadavg " + load)

@@ -49,18 +49,19 @@ base_port=$((20000 + RANDOM % 20000))
 pg_port=${BENCH_PG_PORT:-$((base_port + 2))}
 rt=() # command prefix of every benchmark process (a prefix, not a function: $! must be the process itself)
 [ -z "${BENCH_RT:-}" ] || rt=(chrt -f "$BENCH_RT")
-port=$base_port fake_port=$((base_port + 1)) fake_tls_port=$((base_port + 3))
+port=$base_port fake_port=$((base_port + 1)) fake_tls_port=$((base_port + 3)) control_port=$((base_port + 4))
 upstream=${BENCH_UPSTREAM:-h2}
 case "$upstream" in h2|http1) ;; *) echo "bench/streams: BENCH_UPSTREAM must be h2 or http1, not '$upstream'" >&2; exit 2 ;; esac
 work=$(mktemp -d /tmp/chatkitd-streams.XXXXXX)
 chmod 0755 "$work"
-server_pid= fake_pid=
+server_pid= fake_pid= control_pid=
 
 cleanup() {
   set +e # `wait` returns the killed process's status; every step must still run
   pkill -P $$ -f sse_client.py 2>/dev/null # a load client still running (the run was interrupted)
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+  [ -n "$control_pid" ] && kill "$control_pid" 2>/dev/null && wait "$control_pid" 2>/dev/null
   "$root/scripts/pg-local.sh" stop "$work/pg"
   if [ "${BENCH_KEEP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -110,11 +111,20 @@ fi
   CHATKITD_MAX_STREAM_SECONDS=0 \
   "$bin" serve >"$work/server.log" 2>&1 &
 server_pid=$!
+# The control: a second, idle chatkitd (no database, nothing streaming) whose
+# /healthz plateau.sh probes at the same time and rate as the server's: its
+# latency is what the machine alone (the load generators, the prober's own
+# scheduling) adds, so the server's share of the /healthz figure shows.
+"${rt[@]}" env -u CHATKITD_JWT_SECRET -u CHATKITD_JWT_PUBLIC_KEY -u DATABASE_URL \
+  CHATKITD_LISTEN=127.0.0.1:$control_port CHATKITD_LOG_LEVEL=error "$bin" serve >"$work/control.log" 2>&1 &
+control_pid=$!
+export BENCH_CONTROL_URL=http://127.0.0.1:$control_port # plateau.sh probes it
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$fake_port/_stats" >/dev/null 2>&1 && break
   sleep 0.1
 done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "server not ready:" >&2; tail -n 20 "$work/server.log" >&2; exit 1; }
+curl -sf "$BENCH_CONTROL_URL/healthz" >/dev/null || { echo "control server not ready:" >&2; tail -n 20 "$work/control.log" >&2; exit 1; }
 url=http://127.0.0.1:$port
 export BENCH_FAKE_STATS=http://127.0.0.1:$fake_port/_stats # plateau.sh records it
 client() { "${rt[@]}" "$py" "$here/sse_client.py" "$@"; }
