@@ -84,6 +84,7 @@ int ck_agent_config_from_env(ck_agent_config_t *config)
     config->max_retries = (int)ck_env_int("CHATKITD_UPSTREAM_RETRIES");
     static const char *const http_versions[] = {"auto", "http1.1", NULL}; /* ck_agent_http_t order */
     config->upstream_http = env_choice("CHATKITD_UPSTREAM_HTTP", http_versions, CK_AGENT_HTTP_AUTO);
+    config->upstream_max_streams = (int)ck_env_int("CHATKITD_UPSTREAM_MAX_STREAMS");
     config->upstream_ca_file = ck_env_str("CHATKITD_UPSTREAM_CA_FILE");
     config->transcribe_model = ck_env_str("CHATKITD_TRANSCRIBE_MODEL");
     static const char *const on_off[] = {"off", "on", NULL};
@@ -140,6 +141,8 @@ ck_agent_t *ck_agent_create(ck_loop_t *loop, ck_store_t *store, const ck_agent_c
         agent->transcriptions_url = endpoint_url(agent->config.base_url, "/audio/transcriptions");
     }
     agent->llm = ck_agent_llm_new(loop);
+    if (agent->llm != NULL)
+        ck_agent_llm_set_max_streams(agent->llm, agent->config.upstream_max_streams);
     if (agent->llm == NULL || agent->completions_url == NULL || agent->transcriptions_url == NULL ||
         agent->config.transcribe_model == NULL || (config->upstream_ca_file && !agent->config.upstream_ca_file)) {
         ck_agent_destroy(agent);

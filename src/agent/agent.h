@@ -45,6 +45,7 @@ typedef struct ck_agent_config {
     int connect_timeout_ms, first_token_timeout_ms, stall_timeout_ms;
     int max_retries;              /* before the first token reached the client */
     int upstream_http;            /* CHATKITD_UPSTREAM_HTTP: a ck_agent_http_t (agent/llm.h) for every model call */
+    int upstream_max_streams;     /* CHATKITD_UPSTREAM_MAX_STREAMS: calls per HTTP/2 connection (<= 0: libcurl's 100) */
     const char *upstream_ca_file; /* CHATKITD_UPSTREAM_CA_FILE: CAs trusted for the model endpoint, or NULL */
     const char *transcribe_model; /* CHATKITD_TRANSCRIBE_MODEL, default whisper-1 */
     const struct ck_assistants *assistants; /* CHATKITD_ASSISTANTS registry (process-wide, read-only), or NULL */

@@ -760,6 +760,12 @@ ck_agent_llm_t *ck_agent_llm_new(ck_loop_t *loop)
     return llm;
 }
 
+void ck_agent_llm_set_max_streams(ck_agent_llm_t *llm, int n)
+{
+    if (n > 0)
+        curl_multi_setopt(llm->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)n);
+}
+
 void ck_agent_llm_free(ck_agent_llm_t *llm)
 {
     if (llm == NULL)

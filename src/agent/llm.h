@@ -36,7 +36,8 @@ typedef struct ck_agent_llm_call ck_agent_llm_call_t;
  *          calls to one https endpoint wait for the first connection's
  *          answer (CURLOPT_PIPEWAIT), so concurrent calls share HTTP/2
  *          connections (at most the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS,
- *          and libcurl's 100, per connection) instead of opening one each;
+ *          and ck_agent_llm_set_max_streams(), per connection) instead of
+ *          opening one each;
  *   HTTP1  HTTP/1.1 only: one connection per call in flight.
  * HTTP/2 without TLS (h2c with prior knowledge) is not offered: libcurl
  * 7.88.1 fails every request that reuses such a connection ("Error in the
@@ -88,6 +89,13 @@ typedef struct ck_agent_llm_callbacks {
 /* Creates the per-worker client.  Returns NULL on failure.  Free with
  * ck_agent_llm_free() on the loop thread (cancels every call silently). */
 ck_agent_llm_t *ck_agent_llm_new(ck_loop_t *loop);
+
+/* At most `n` calls share one HTTP/2 connection (<= 0: libcurl's default,
+ * 100; the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS bounds it too).
+ * libcurl 7.88.1 runs every transfer of a connection whenever data for one
+ * of them arrives (and each polls the socket), so the CPU a chunk costs
+ * grows with this number; more connections cost memory instead. */
+void ck_agent_llm_set_max_streams(ck_agent_llm_t *llm, int n);
 void ck_agent_llm_free(ck_agent_llm_t *llm);
 
 /* Starts a POST of `body` (JSON text; copied) with `opts` (copied).  The

@@ -86,6 +86,8 @@ static const ck_env_var_t g_vars[] = {
      "retries before any text reached the user"},
     {"CHATKITD_UPSTREAM_HTTP", "agent (see docs/agent.md)", CK_ENV_ENUM, "auto", NULL, 0, 0, "auto|http1.1",
      "HTTP version to the model: auto = HTTP/2 where TLS offers it (many turns share a connection), else HTTP/1.1"},
+    {"CHATKITD_UPSTREAM_MAX_STREAMS", "agent (see docs/agent.md)", CK_ENV_INT, "10", NULL, 1, 1000, NULL,
+     "HTTP/2: most turns sharing one connection to the model (libcurl wakes every turn of a connection for each chunk)"},
     {"CHATKITD_UPSTREAM_CA_FILE", "agent (see docs/agent.md)", CK_ENV_STRING, NULL, "the system's", 0, 0, NULL,
      "PEM file of the certificate authorities trusted for an https model endpoint"},
     {"CHATKITD_TRANSCRIBE_MODEL", "agent (see docs/agent.md)", CK_ENV_STRING, "whisper-1", NULL, 0, 0, NULL,
