@@ -10,9 +10,15 @@
  * marks the socket disposed, after which h2o calls none of its callbacks, so a
  * watch may be stopped (and freed) inside its own callback.
  *
- * Timers are a binary min-heap ordered by (deadline, arm sequence) on h2o's
- * millisecond clock; ck_loop_run_once() waits in h2o_evloop_run() at most
- * until the earliest deadline, then fires the due timers.  A timer armed while
+ * Timers are a binary min-heap on h2o's millisecond clock, ordered by each
+ * timer's position key: (deadline, arm sequence) as of when it took its
+ * place.  Re-arming an armed timer to a deadline no earlier than its key
+ * (a heartbeat or an idle timeout pushed back on every token of a stream)
+ * only records the new deadline: the timer keeps its place, and when its
+ * key comes due it moves down to its real deadline instead of firing.  So
+ * such a re-arm costs no heap operation; an earlier deadline moves the
+ * timer at once.  ck_loop_run_once() waits in h2o_evloop_run() at most
+ * until the earliest key, then fires the due timers.  A timer armed while
  * timers are firing never fires in the same pass, so a callback re-arming
  * itself with 0 ms cannot starve the loop.
  */
@@ -44,9 +50,10 @@ struct ck_timer {
     ck_loop_t *loop;
     ck_timer_cb cb;
     void *user;
-    uint64_t deadline;
-    uint64_t seq;
-    size_t index; /* position in loop->heap, or NOT_ARMED */
+    uint64_t deadline;     /* when it fires */
+    uint64_t seq;          /* of the last arm */
+    uint64_t key, key_seq; /* its place in the heap: deadline and seq when it took it (key <= deadline) */
+    size_t index;          /* position in loop->heap, or NOT_ARMED */
 };
 
 #define NOT_ARMED ((size_t)-1)
@@ -77,7 +84,7 @@ uint64_t ck_loop_now_ms(ck_loop_t *loop) { return h2o_now(loop->evloop); }
 
 static int timer_before(const ck_timer_t *a, const ck_timer_t *b)
 {
-    return a->deadline != b->deadline ? a->deadline < b->deadline : a->seq < b->seq;
+    return a->key != b->key ? a->key < b->key : a->key_seq < b->key_seq;
 }
 
 static void heap_set(ck_loop_t *loop, size_t i, ck_timer_t *t)
@@ -163,10 +170,15 @@ ck_timer_t *ck_timer_new(ck_loop_t *loop, ck_timer_cb cb, void *user)
 void ck_timer_arm(ck_timer_t *t, uint64_t ms)
 {
     ck_loop_t *loop = t->loop;
-    if (t->index != NOT_ARMED)
-        heap_remove(loop, t);
     t->deadline = ck_loop_now_ms(loop) + ms;
     t->seq = loop->seq++;
+    if (t->index != NOT_ARMED) {
+        if (t->deadline >= t->key)
+            return; /* keeps its place; moves down when the key comes due (fire_due_timers) */
+        heap_remove(loop, t);
+    }
+    t->key = t->deadline;
+    t->key_seq = t->seq;
     t->index = loop->heap_len++;
     loop->heap[t->index] = t;
     heap_up(loop, t->index);
@@ -199,20 +211,30 @@ static int32_t next_wait(ck_loop_t *loop)
         return 0;
     if (loop->heap_len == 0)
         return INT32_MAX;
-    uint64_t now = ck_loop_now_ms(loop), deadline = loop->heap[0]->deadline;
+    uint64_t now = ck_loop_now_ms(loop), deadline = loop->heap[0]->key; /* may wake early: see fire_due_timers */
     if (deadline <= now)
         return 0;
     return deadline - now > INT32_MAX ? INT32_MAX : (int32_t)(deadline - now);
 }
 
-/* Fires the timers due now that were armed before this pass began.  The heap
- * is re-read after every callback, which may arm, cancel or free any timer. */
+/* Fires the timers due now that were armed before this pass began; a timer
+ * whose key came due but which was re-armed since takes its real place
+ * first.  The heap is re-read after every callback, which may arm, cancel
+ * or free any timer. */
 static void fire_due_timers(ck_loop_t *loop)
 {
     uint64_t now = ck_loop_now_ms(loop), limit = loop->seq;
     while (loop->heap_len > 0) {
         ck_timer_t *t = loop->heap[0];
-        if (t->deadline > now || t->seq >= limit)
+        if (t->key > now)
+            break;
+        if (t->key != t->deadline || t->key_seq != t->seq) {
+            t->key = t->deadline; /* later (or re-armed since): it only moves down */
+            t->key_seq = t->seq;
+            heap_down(loop, 0);
+            continue;
+        }
+        if (t->seq >= limit)
             break;
         heap_remove(loop, t);
         loop->fired = 1;

@@ -1,6 +1,7 @@
 /*
  * test_loop.c - unit tests of src/loop/loop_h2o.c (the ck_loop over h2o's evloop):
- * timer order, re-arm/cancel/free from inside callbacks, fd watches on a pipe
+ * timer order, re-arm/cancel/free from inside callbacks, timers pushed back
+ * or pulled forward while armed, fd watches on a pipe
  * (readable, one-shot writable, stale write notifications, stop inside the
  * callback), a signal interrupting the wait.
  */
@@ -112,6 +113,41 @@ START_TEST(test_timer_rearm_and_cancel_before_firing)
     ck_assert_str_eq(order, "a");
     ck_timer_free(ta);
     ck_timer_free(tb);
+}
+END_TEST
+
+/* Re-arming an armed timer later keeps its heap place (loop_h2o.c): it must
+ * still fire at its last deadline, in arm order among equal deadlines, and
+ * re-arming earlier must move it up at once. */
+START_TEST(test_timer_pushed_back_fires_at_its_last_deadline)
+{
+    static const char a = 'a', b = 'b', c = 'c', x = 'x', y = 'y';
+    order_len = 0;
+    ck_timer_t *ta = ck_timer_new(loop, record_cb, (void *)&a);
+    ck_timer_t *tb = ck_timer_new(loop, record_cb, (void *)&b);
+    ck_timer_t *tc = ck_timer_new(loop, record_cb, (void *)&c);
+    ck_timer_t *tx = ck_timer_new(loop, record_cb, (void *)&x);
+    ck_timer_t *ty = ck_timer_new(loop, record_cb, (void *)&y);
+    uint64_t start = ck_loop_now_ms(loop);
+    ck_timer_arm(tx, 20);
+    ck_timer_arm(ty, 20);
+    ck_timer_arm(tx, 20); /* same deadline, armed after y: fires after y */
+    ck_timer_arm(ta, 10);
+    ck_timer_arm(tb, 30);
+    ck_timer_arm(ta, 40); /* pushed back past b */
+    ck_timer_arm(tc, 50);
+    ck_timer_arm(tc, 5); /* pulled forward: first */
+    ck_assert(ck_timer_is_armed(ta));
+    while (order_len < 5) /* a's place (10 ms) comes due first: it moves down instead of firing */
+        ck_assert_int_eq(ck_loop_run_once(loop), 0);
+    order[order_len] = 0;
+    ck_assert_str_eq(order, "cyxba");
+    ck_assert_uint_ge(ck_loop_now_ms(loop) - start, 40);
+    ck_timer_free(ta);
+    ck_timer_free(tb);
+    ck_timer_free(tc);
+    ck_timer_free(tx);
+    ck_timer_free(ty);
 }
 END_TEST
 
@@ -388,6 +424,7 @@ static Suite *loop_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_timers_fire_in_deadline_order);
     tcase_add_test(tc, test_timer_rearm_and_cancel_before_firing);
+    tcase_add_test(tc, test_timer_pushed_back_fires_at_its_last_deadline);
     tcase_add_test(tc, test_timer_rearm_inside_callback);
     tcase_add_test(tc, test_timer_cancel_other_inside_callback);
     tcase_add_test(tc, test_timer_free_self_inside_callback);
