@@ -75,11 +75,11 @@ for tool in h2load curl ss openssl "$bin"; do
 done
 "$py" -c 'import h2' 2>/dev/null || { echo "bench/streams: python3-h2 is missing (apt-get install python3-h2)" >&2; exit 1; }
 # Server: a client socket per stream, and over an HTTP/1.1 upstream also an
-# upstream socket and the event loop's dup() of it (over HTTP/2 about 100
-# turns share one); the fake model and the client: one socket per stream
+# upstream socket and the event loop's dup() of it (over HTTP/2 up to 10,
+# CHATKITD_UPSTREAM_MAX_STREAMS, share one); the fake model and the client: one socket per stream
 # (or connection).  Every process inherits this shell's limit; the hard
 # limit can only be raised with CAP_SYS_RESOURCE.
-if [ "$upstream" = http1 ]; then need=$((3 * streams + 1000)); else need=$((streams + streams / 25 + 1000)); fi
+if [ "$upstream" = http1 ]; then need=$((3 * streams + 1000)); else need=$((streams + streams / 4 + 1000)); fi
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
   ulimit -Hn "$need" 2>/dev/null || {
     echo "bench/streams: the hard open files limit $(ulimit -Hn) is below the $need that $streams streams need (as root: ulimit -Hn $need)" >&2
