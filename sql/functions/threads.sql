@@ -41,8 +41,10 @@ END $$;
 -- thread.load: ThreadMetadata with the stored metadata.
 CREATE OR REPLACE FUNCTION chatkit.op_thread_load(p_user text, p jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t chatkit.threads := chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id'));
 BEGIN
-    RETURN chatkit.thread_meta(chatkit.thread_row(p_user, chatkit.param_text(p, 'thread_id')));
+    RETURN chatkit.thread_meta(t); -- a variable, so that thread_meta is inlined (turns.sql, turn.load_item)
 END $$;
 
 -- thread.save: upsert of the metadata fields; created_at

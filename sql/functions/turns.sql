@@ -158,12 +158,17 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_thread text := chatkit.param_text(p, 'thread_id');
     v jsonb := '{}';
+    t chatkit.threads;
     v_ctx jsonb;
 BEGIN
     IF jsonb_typeof(p -> 'item_id') <> 'null' THEN
         v := jsonb_build_object('item', (chatkit.item_row(p_user, v_thread, chatkit.param_text(p, 'item_id'))).data);
     END IF;
-    v := v || jsonb_build_object('thread', chatkit.thread_meta(chatkit.thread_row(p_user, v_thread)));
+    -- thread_meta of a variable: over a function call (used several times
+    -- in its body) PostgreSQL would not inline it, and would parse and plan
+    -- it again in every transaction
+    t := chatkit.thread_row(p_user, v_thread);
+    v := v || jsonb_build_object('thread', chatkit.thread_meta(t));
     v_ctx := chatkit.turn_context(p_user, p, v_thread, NULL, false);
     RETURN v || CASE WHEN v_ctx IS NULL THEN '{}' ELSE jsonb_build_object('context', v_ctx) END;
 END $$;
