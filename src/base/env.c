@@ -30,6 +30,8 @@ static const ck_env_var_t g_vars[] = {
      "serve TLS on this address and cleartext on CHATKITD_LISTEN", "ADDR"},
     {"CHATKITD_WORKERS", "server", CK_ENV_INT, NULL, "number of cores", 1, 256, NULL,
      "worker threads, one event loop each"},
+    {"CHATKITD_DB_CONNECTIONS", "server", CK_ENV_INT, "2", NULL, 1, 64, NULL,
+     "PostgreSQL connections per worker, each a pipeline"},
     {"CHATKITD_MAX_BODY", "server", CK_ENV_SIZE, "1M", NULL, 1, SIZE_MAX_BYTES, NULL, "POST /chatkit body limit"},
     {"CHATKITD_DOCS_DIR", "server", CK_ENV_STRING, NULL, "./docs, else docs/ beside the binary's folder", 0, 0, NULL,
      "Markdown pages served at /", "DIR"},

@@ -69,6 +69,7 @@ int ck_http_config_from_env(ck_http_config_t *c)
     c->model_configured = ck_env_is_set("OPENAI_API_KEY") || ck_env_is_set("OPENAI_BASE_URL");
     c->heartbeat_ms = (uint64_t)ck_env_int("CHATKITD_HEARTBEAT_MS");
     c->workers = workers();
+    c->db_connections = (int)ck_env_int("CHATKITD_DB_CONNECTIONS");
     c->max_body = ck_env_size("CHATKITD_MAX_BODY");
     c->upload_max_bytes = ck_env_size("CHATKITD_UPLOAD_MAX_BYTES");
     c->redact_pii = strcmp(ck_env_str("CHATKITD_REDACT_PII"), "on") == 0;

@@ -60,7 +60,6 @@
 #define CK_HTTP_RECHECK_MS 10000 /* admin thread: re-check once migrated */
 #define CK_HTTP_PRUNE_S 3600     /* admin thread: audit/usage retention pass */
 #define CK_HTTP_LISTEN_BACKLOG 1024
-#define CK_HTTP_STORE_CONNECTIONS 2
 #define CK_HTTP_SOCKET_BUFFER 4096 /* initial input buffer of a connection (h2o reads 4 KiB at a time) */
 
 struct ck_http_server {
@@ -302,7 +301,7 @@ static int worker_setup(ck_http_worker_t *w)
     if ((w->loop = ck_loop_new(w->evloop)) == NULL)
         return -1;
     if (s->config.database_url != NULL) {
-        ck_store_config_t sc = {s->config.database_url, CK_HTTP_STORE_CONNECTIONS, CK_HTTP_RETRY_MS};
+        ck_store_config_t sc = {s->config.database_url, s->config.db_connections, CK_HTTP_RETRY_MS};
         if ((w->store = ck_store_create(w->loop, &sc)) == NULL)
             return -1;
         if ((w->agent = ck_agent_create(w->loop, w->store, &s->agent_config)) == NULL)

@@ -37,6 +37,7 @@ typedef struct ck_http_config {
     const char *docs_dir;            /* CHATKITD_DOCS_DIR, or NULL: ./docs, else docs/ beside the binary's folder */
     const char *upload_mime_types;   /* CHATKITD_UPLOAD_MIME_TYPES, comma-separated, '*' wildcards */
     int workers;                     /* CHATKITD_WORKERS, default number of online cores */
+    int db_connections;              /* CHATKITD_DB_CONNECTIONS: PostgreSQL connections per worker, default 2 */
     size_t max_body;                 /* CHATKITD_MAX_BODY: POST /chatkit body limit, default 1 MiB */
     size_t upload_max_bytes;         /* CHATKITD_UPLOAD_MAX_BYTES, default 10 MiB */
     unsigned char upload_secret[64]; /* CHATKITD_UPLOAD_SECRET (up to 64 bytes used) or random per process */

@@ -394,6 +394,26 @@ DROP FUNCTION chatkit.%(fn)s();
     check(rows == "2", "want one usage row per turn (2 turns), found %s" % rows)
 
 
+def test_db_connections_per_worker(env):
+    """CHATKITD_DB_CONNECTIONS sets how many PostgreSQL connections each
+    worker holds: 2 workers x 3 = 6 client backends once /readyz says 200."""
+    pg = private_pg(env)
+    srv = env.start_server({"CHATKITD_WORKERS": "2", "CHATKITD_DB_CONNECTIONS": "3"}, database_url=pg.conninfo,
+                           wait="listening")
+    wait_until(lambda: request("GET", srv.url + "/readyz", timeout=2).status == 200, 60, "/readyz 200")
+    term = Terminator(pg)
+    try:
+        count = lambda: term.query("SELECT count(*) FROM pg_stat_activity WHERE datname = 'chatkitd' "
+                                   "AND pid <> pg_backend_pid() AND backend_type = 'client backend';\n")
+        wait_until(lambda: count() == "6", 30, "6 client backends")
+        time.sleep(0.5)
+        check(count() == "6", "more backends than 2 workers x 3 connections")
+    finally:
+        term.close()
+    problem = srv.stop_checked()
+    check(problem is None, problem)
+
+
 def test_ready_means_every_worker_serves(env):
     """Right after the first /readyz 200, requests on new connections (the
     kernel spreads them over the 4 workers) are all served."""
