@@ -151,6 +151,7 @@ static void conn_notice(void *arg, const char *message) { conn_log(arg, CK_LOG_D
 static void conn_enqueue(ck_store_conn_t *conn, ck_store_call_t *call)
 {
     call->next = NULL;
+    call->sent_at = ck_loop_now_ms(conn->store->loop);
     if (conn->tail != NULL)
         conn->tail->next = call;
     else

@@ -22,6 +22,9 @@
 #define DEFAULT_CONNECTIONS 2
 #define DEFAULT_RECONNECT_MS 1000
 #define DEFAULT_WAIT_MS 2000
+/* A connection whose oldest call in flight went out this long ago is passed
+ * over for new calls (pick_conn). */
+#define STALL_MS 5
 #define WAIT_POLL_MS 50 /* waiting calls look for readiness this often (the schema flag has no event) */
 /* PostgreSQL cannot take a single value of 1 GiB or more (MaxAllocSize). */
 #define MAX_PARAM_LEN ((size_t)0x3fffffff)
@@ -166,13 +169,25 @@ void ck_store_cancel(ck_store_call_t *call)
         call->cb = NULL;
 }
 
-/* The READY connection with the fewest calls in flight, or NULL. */
+/* The connection for a new call, or NULL when none is READY: the first
+ * READY one, in order, that is moving - nothing in flight, or its oldest
+ * call went out less than STALL_MS ago - so one backend per worker takes
+ * the traffic while it keeps up; else (a slow op or a backend off the CPU
+ * holds every pipeline) the one with the fewest calls in flight.
+ * Spreading every call over all connections instead keeps twice as many
+ * backends busy, taking turns on the same cores: more context switches,
+ * more CPU per read and a longer tail (BENCHMARKS.md "Reads"). */
 static ck_store_conn_t *pick_conn(ck_store_t *store)
 {
     ck_store_conn_t *best = NULL;
+    uint64_t now = ck_loop_now_ms(store->loop);
     for (int i = 0; i < store->nconns; i++) {
         ck_store_conn_t *c = &store->conns[i];
-        if (c->state == CK_STORE_CONN_READY && (best == NULL || c->queued < best->queued))
+        if (c->state != CK_STORE_CONN_READY)
+            continue;
+        if (c->head == NULL || now - c->head->sent_at < STALL_MS)
+            return c;
+        if (best == NULL || c->queued < best->queued)
             best = c;
     }
     return best;

@@ -70,6 +70,7 @@ struct ck_store_call {
     int nres;
     int failed_status;      /* 0, or the HTTP status of a failure without result (503, 413) */
     uint64_t wait_until;    /* waiting for a connection: give up then (loop ms) */
+    uint64_t sent_at;       /* loop ms when the slot went out (pick_conn: is its connection moving?) */
     char *user_id, *params; /* waiting dispatcher call: owned copies of its arguments */
     size_t params_len;
     void *data; /* waiting: owned copy of the bytea, or NULL */

@@ -2,7 +2,8 @@
  * test_store.c - unit tests of src/store against a real PostgreSQL:
  * compact JSON, migrations (twice, and twice concurrently), op round trips
  * through a real loop, SQLSTATE -> HTTP mapping, cancel, 503 when not ready,
- * reconnect after pg_terminate_backend, 1,000 pipelined calls, destroy with
+ * reconnect after pg_terminate_backend, 1,000 pipelined calls, the choice of
+ * connection (one while it moves, another past a stalled one), destroy with
  * calls in flight.
  *
  * Needs CHATKITD_TEST_DATABASE_URL (set by `make test`): a superuser
@@ -42,6 +43,8 @@ static const char fake_ops_sql[] =
     "  WHEN 'echo' THEN RETURN jsonb_build_object('op', p_op, 'user', p_user, 'params', p_params);"
     "  WHEN 'null' THEN RETURN NULL;"
     "  WHEN 'sleep' THEN PERFORM pg_sleep((p_params->>'s')::float8); RETURN '{}';"
+    "  WHEN 'pid' THEN RETURN to_jsonb(pg_backend_pid());"
+    "  WHEN 'lock' THEN PERFORM pg_advisory_xact_lock((p_params->>'key')::bigint); RETURN '{}';"
     "  WHEN 'raise' THEN RAISE EXCEPTION USING ERRCODE = p_params->>'state', MESSAGE = p_params->>'message';"
     "  WHEN 'divide' THEN RETURN to_jsonb(1 / (p_params->>'by')::int);"
     "  ELSE RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'unknown op ' || p_op;"
@@ -838,6 +841,70 @@ START_TEST(test_many_pipelined_calls)
 }
 END_TEST
 
+/* Runs the loop until the store's `n` connections are up, as `admin` (a
+ * connection with the same application_name, not counted) sees them. */
+static void wait_connections(PGconn *admin, int n)
+{
+    int up = 0;
+    for (int i = 0; i < 500 && up != n; i++) {
+        run_for(10);
+        up = admin_int(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" APP_NAME
+                              "' AND pid <> pg_backend_pid()");
+    }
+    ck_assert_int_eq(up, n);
+}
+
+/* While its pipeline moves, one connection takes every call: one busy
+ * backend per worker instead of two taking turns on the cores (store.c
+ * pick_conn).  The calls below go out in one loop pass, so none can look
+ * stalled. */
+START_TEST(test_calls_share_one_moving_connection)
+{
+    ck_store_t *store = fake_store(2, 100);
+    PGconn *admin = admin_connect(fake_conninfo);
+    wait_connections(admin, 2);
+    PQfinish(admin);
+    enum { N = 20 };
+    static result_t r[N];
+    for (int i = 0; i < N; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        ck_assert_ptr_nonnull(ck_store_op(store, "pid", "u1", "{}", 2, record_reply, &r[i]));
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(run_until(&r[i].calls, 5000), "no reply to call %d", i);
+        ck_assert(r[i].ok);
+        ck_assert_str_eq(r[i].json, r[0].json); /* the same backend */
+    }
+    ck_store_destroy(store);
+}
+END_TEST
+
+/* A connection whose oldest call is stuck (here: waiting for a lock the
+ * test holds) gets no new calls: they go to the other connection and are
+ * answered while it stays stuck. */
+START_TEST(test_calls_pass_a_stalled_connection)
+{
+    ck_store_t *store = fake_store(2, 100);
+    PGconn *holder = admin_connect(fake_conninfo);
+    wait_connections(holder, 2);
+    admin_exec(holder, "SELECT pg_advisory_lock(7163)");
+    result_t stuck, r;
+    memset(&stuck, 0, sizeof stuck);
+    ck_assert_ptr_nonnull(ck_store_op(store, "lock", "u1", "{\"key\": 7163}", strlen("{\"key\": 7163}"), record_reply, &stuck));
+    run_for(50); /* the stuck call is now older than the stall threshold */
+    for (int i = 0; i < 5; i++) {
+        call_op(store, "echo", "{}", &r);
+        ck_assert(r.ok);
+    }
+    ck_assert_int_eq(stuck.calls, 0);
+    admin_exec(holder, "SELECT pg_advisory_unlock(7163)");
+    ck_assert_msg(run_until(&stuck.calls, 5000), "the stuck call never finished");
+    ck_assert(stuck.ok);
+    PQfinish(holder);
+    ck_store_destroy(store);
+}
+END_TEST
+
 START_TEST(test_destroy_with_calls_in_flight)
 {
     ck_store_t *store = fake_store(2, 100);
@@ -901,6 +968,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_call_waits_for_a_connection);
     tcase_add_test(tc, test_reconnect_after_terminate);
     tcase_add_test(tc, test_many_pipelined_calls);
+    tcase_add_test(tc, test_calls_share_one_moving_connection);
+    tcase_add_test(tc, test_calls_pass_a_stalled_connection);
     tcase_add_test(tc, test_destroy_with_calls_in_flight);
     tcase_add_test(tc, test_destroy_inside_callback);
     suite_add_tcase(s, tc);
