@@ -587,15 +587,15 @@ END_TEST
 
 typedef struct upstream_case {
     const char *name;
-    const char *script;      /* the fake model's scripted responses */
-    int max_retries;         /* -1: base_config()'s */
-    int first_token_ms;      /* 0: base_config()'s */
-    int stall_ms;            /* 0: base_config()'s */
-    int wait_ms;             /* how long run_turn() may take */
-    const char *answer;      /* NULL: the turn ends with a retryable stream.error */
-    int requests;            /* model calls made (title call included); -1: not checked */
-    int min_deltas;          /* text deltas forwarded before the error */
-    int no_title;            /* 1: no title was generated */
+    const char *script; /* the fake model's scripted responses */
+    int max_retries;    /* -1: base_config()'s */
+    int first_token_ms; /* 0: base_config()'s */
+    int stall_ms;       /* 0: base_config()'s */
+    int wait_ms;        /* how long run_turn() may take */
+    const char *answer; /* NULL: the turn ends with a retryable stream.error */
+    int requests;       /* model calls made (title call included); -1: not checked */
+    int min_deltas;     /* text deltas forwarded before the error */
+    int no_title;       /* 1: no title was generated */
 } upstream_case_t;
 
 static const upstream_case_t UPSTREAM[] = {
@@ -612,7 +612,8 @@ static const upstream_case_t UPSTREAM[] = {
      1, 0},
     /* the model hangs far longer than the test waits: only the first-token timeout can end the turn */
     {"first_token_timeout", "{\"responses\":[{\"hang_ms\":60000}]}", -1, 300, 0, 20000, NULL, -1, 0, 0},
-    {"stall_timeout", "{\"responses\":[{\"text\":\"some text\",\"stall_ms\":60000}]}", -1, 0, 300, 20000, NULL, -1, 0, 0},
+    {"stall_timeout", "{\"responses\":[{\"text\":\"some text\",\"stall_ms\":60000}]}", -1, 0, 300, 20000, NULL, -1, 0,
+     0},
 };
 
 START_TEST(upstream_failures)
@@ -660,31 +661,37 @@ START_TEST(cancel_inside_sink)
 }
 END_TEST
 
+/* Runs the turn of `script_json` (answer "abcd") with a pause at the first
+ * text delta: run_turn checks that nothing arrives during the 300 ms pause. */
+static void run_paused_turn(const char *script_json, turn_result_t *r)
+{
+    script(script_json);
+    *r = (turn_result_t){.pause_on_delta = 1};
+    ck_agent_config_t c = base_config();
+    run_turn(&c, USER_MSG, NULL, r, 5000);
+    ck_assert_int_eq(r->finished, 1);
+    ck_assert_str_eq(done_text(r), "abcd");
+}
+
 START_TEST(pause_holds_events)
 {
-    script("{\"responses\":[{\"chunks\":[\"a\",\"b\",\"c\",\"d\"],\"delay_ms\":10}],\"nonstream\":[{\"text\":\"T\"}]}");
-    turn_result_t r = {.pause_on_delta = 1};
-    ck_agent_config_t c = base_config();
-    run_turn(&c, USER_MSG, NULL, &r, 5000);
-    ck_assert_int_eq(r.finished, 1);
-    ck_assert_str_eq(done_text(&r), "abcd");
+    turn_result_t r;
+    run_paused_turn(
+        "{\"responses\":[{\"chunks\":[\"a\",\"b\",\"c\",\"d\"],\"delay_ms\":10}],\"nonstream\":[{\"text\":\"T\"}]}",
+        &r);
     result_free(&r);
 }
 END_TEST
 
 /* The whole answer arrives in one read: the deltas after the one that
- * paused the turn, and the answer's end, wait for the unpause (run_turn
- * checks that nothing arrived during the 300 ms pause). */
+ * paused the turn, and the answer's end, wait for the unpause. */
 START_TEST(pause_within_one_read)
 {
-    script("{\"responses\":[{\"chunks\":[\"a\",\"b\",\"c\",\"d\"],\"burst\":true}],\"nonstream\":[{\"text\":\"T\"}]}");
-    turn_result_t r = {.pause_on_delta = 1};
-    ck_agent_config_t c = base_config();
-    run_turn(&c, USER_MSG, NULL, &r, 5000);
-    ck_assert_int_eq(r.finished, 1);
+    turn_result_t r;
+    run_paused_turn(
+        "{\"responses\":[{\"chunks\":[\"a\",\"b\",\"c\",\"d\"],\"burst\":true}],\"nonstream\":[{\"text\":\"T\"}]}", &r);
     ck_assert_int_eq(r.deltas, 4);
     ck_assert_int_eq(r.while_paused, 0);
-    ck_assert_str_eq(done_text(&r), "abcd");
     result_free(&r);
 }
 END_TEST
